@@ -1,0 +1,2 @@
+//! flashvol-arraysim command line.
+fn main() {}
