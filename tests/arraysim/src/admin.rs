@@ -1,0 +1,214 @@
+//! The simulator's own admin API under `/_sim/` (not part of Pure's API, no auth; the simulator
+//! binds loopback by default): state dumps, call stats, fault injection, session expiry, REST
+//! version narrowing, and the data-path lookups the test fabric needs.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api::{ApiReply, ApiRequest};
+use crate::backing::{filesystem_path, volume_path};
+use crate::faults::Faults;
+use crate::sim::{ArrayState, Sim};
+use crate::spec::Kind;
+
+fn error(status: u16, message: impl Into<String>) -> ApiReply {
+    ApiReply::json(status, &json!({"error": message.into()}))
+}
+
+pub fn handle(sim: &Sim, request: &ApiRequest) -> ApiReply {
+    let segments = request.segments_after("/_sim").unwrap_or_default();
+    match (request.method.as_str(), segments.as_slice()) {
+        ("GET", ["info"]) => info(sim),
+        ("GET", ["state"]) => state(sim),
+        ("GET", ["stats"]) => ApiReply::json(200, &json!(sim.controls.stats.snapshot())),
+        ("DELETE", ["stats"]) => {
+            sim.controls.stats.reset();
+            ApiReply::json(200, &json!(sim.controls.stats.snapshot()))
+        }
+        ("GET", ["faults"]) => faults_reply(sim),
+        ("POST", ["faults"]) | ("PUT", ["faults"]) => set_faults(sim, request),
+        ("DELETE", ["faults"]) => {
+            *sim.controls
+                .faults
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Faults::default();
+            faults_reply(sim)
+        }
+        ("DELETE", ["sessions"]) => expire_sessions(sim),
+        ("GET", ["api_versions"]) => ApiReply::json(200, &json!({"versions": sim.versions()})),
+        ("PUT", ["api_versions"]) | ("POST", ["api_versions"]) => set_versions(sim, request),
+        ("DELETE", ["api_versions"]) => {
+            *sim.controls
+                .api_versions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = None;
+            ApiReply::json(200, &json!({"versions": sim.versions()}))
+        }
+        ("GET", ["connections"]) => connections(sim, request),
+        ("GET", ["filesystems", name]) => filesystem(sim, name),
+        _ => error(
+            404,
+            format!("no admin route {} {}", request.method, request.path),
+        ),
+    }
+}
+
+fn info(sim: &Sim) -> ApiReply {
+    let spec = &sim.spec;
+    ApiReply::json(
+        200,
+        &json!({
+            "kind": spec.kind.label(),
+            "name": spec.name,
+            "api_token": spec.api_token,
+            "capacity": spec.capacity,
+            "state_dir": spec.state_dir,
+            "listen": spec.listen.to_string(),
+        }),
+    )
+}
+
+fn state(sim: &Sim) -> ApiReply {
+    let state = sim.state();
+    let mut dump = json!(&*state);
+    // Resolve backing paths so tests can assert on data without knowing the layout.
+    match &*state {
+        ArrayState::FlashArray(fa) => {
+            for (name, volume) in &fa.volumes {
+                dump["volumes"][name]["path"] =
+                    json!(volume_path(&sim.spec.state_dir, &volume.serial));
+            }
+        }
+        ArrayState::FlashBlade(fb) => {
+            for (name, fs) in &fb.file_systems {
+                dump["file_systems"][name]["path"] =
+                    json!(filesystem_path(&sim.spec.state_dir, &fs.id));
+            }
+        }
+    }
+    ApiReply::json(200, &dump)
+}
+
+fn faults_reply(sim: &Sim) -> ApiReply {
+    let faults = sim
+        .controls
+        .faults
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    ApiReply::json(200, &json!(faults))
+}
+
+fn set_faults(sim: &Sim, request: &ApiRequest) -> ApiReply {
+    let faults: Faults = match serde_json::from_slice(&request.body) {
+        Ok(faults) => faults,
+        Err(e) => {
+            return error(
+                400,
+                format!(
+                    "fault set is not valid JSON for {{latency_ms, error_rate, drop_rate, rules}}: {e}"
+                ),
+            );
+        }
+    };
+    if let Err(e) = faults.validate() {
+        return error(400, e.to_string());
+    }
+    *sim.controls
+        .faults
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = faults;
+    faults_reply(sim)
+}
+
+fn expire_sessions(sim: &Sim) -> ApiReply {
+    let mut state = sim.state();
+    let expired = match &mut *state {
+        ArrayState::FlashArray(fa) => std::mem::take(&mut fa.sessions).len(),
+        ArrayState::FlashBlade(fb) => std::mem::take(&mut fb.sessions).len(),
+    };
+    if let Err(e) = sim.save(&state) {
+        return error(500, format!("saving state: {e:#}"));
+    }
+    ApiReply::json(200, &json!({"expired": expired}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Versions {
+    versions: Vec<String>,
+}
+
+fn set_versions(sim: &Sim, request: &ApiRequest) -> ApiReply {
+    let versions: Versions = match serde_json::from_slice(&request.body) {
+        Ok(v) => v,
+        Err(e) => {
+            return error(
+                400,
+                format!("expected {{\"versions\": [\"1.x\", ...]}}: {e}"),
+            );
+        }
+    };
+    let well_formed = |v: &String| {
+        !v.is_empty()
+            && v.split('.')
+                .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()))
+    };
+    if versions.versions.is_empty() || !versions.versions.iter().all(well_formed) {
+        return error(
+            400,
+            "versions must be a non-empty list of dotted numbers such as \"1.17\"",
+        );
+    }
+    *sim.controls
+        .api_versions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some(versions.versions);
+    ApiReply::json(200, &json!({"versions": sim.versions()}))
+}
+
+/// Volumes connected to the host that owns `initiator` (IQN, NQN or WWN).
+fn connections(sim: &Sim, request: &ApiRequest) -> ApiReply {
+    if sim.spec.kind != Kind::FlashArray {
+        return error(404, "connections exist on FlashArray simulators only");
+    }
+    let Some(initiator) = request.query_value("initiator").filter(|i| !i.is_empty()) else {
+        return error(400, "initiator=<iqn, nqn or wwn> is required");
+    };
+    let state = sim.state();
+    let ArrayState::FlashArray(fa) = &*state else {
+        return error(500, "state kind mismatch");
+    };
+    let rows: Vec<Value> = match fa.host_with_initiator(initiator) {
+        None => Vec::new(),
+        Some(host) => fa
+            .connections_of_host(&host.name)
+            .filter_map(|c| {
+                let volume = fa.volumes.get(&c.volume)?;
+                Some(json!({
+                    "host": host.name,
+                    "volume": volume.name,
+                    "lun": c.lun,
+                    "serial": volume.serial,
+                    "size": volume.size,
+                    "path": volume_path(&sim.spec.state_dir, &volume.serial),
+                }))
+            })
+            .collect(),
+    };
+    ApiReply::json(200, &Value::Array(rows))
+}
+
+fn filesystem(sim: &Sim, name: &str) -> ApiReply {
+    let state = sim.state();
+    let ArrayState::FlashBlade(fb) = &*state else {
+        return error(404, "file systems exist on FlashBlade simulators only");
+    };
+    match fb.file_systems.get(name) {
+        None => error(404, format!("file system {name} does not exist")),
+        Some(fs) => ApiReply::json(
+            200,
+            &json!({"name": fs.name, "path": filesystem_path(&sim.spec.state_dir, &fs.id), "destroyed": fs.is_destroyed()}),
+        ),
+    }
+}

@@ -1,0 +1,639 @@
+//! FlashArray volumes, snapshots and copies: create, get, list, resize, rename, QoS, destroy,
+//! recover, eradicate. Each volume and snapshot owns a sparse backing file named by its serial.
+
+use serde_json::{Map, Value, json};
+
+use super::model::{FaState, Volume};
+use super::{Answer, Ctx, FaError, FaResult, paginate, select_names};
+use crate::api::Params;
+use crate::backing::{
+    allocated_bytes, copy_sparse, create_sparse, remove_file_if_present, volume_path,
+};
+use crate::glob::{glob_match, is_glob};
+
+/// Largest volume Purity accepts: 4 PiB.
+const MAX_SIZE: u64 = 4 << 50;
+const MIN_BANDWIDTH: u64 = 1 << 20;
+const MAX_BANDWIDTH: u64 = 512 << 30;
+const MIN_IOPS: u64 = 100;
+const MAX_IOPS: u64 = 100_000_000;
+
+fn missing(name: &str) -> FaError {
+    if name.contains('.') {
+        FaError::bad("Snapshot does not exist.", name)
+    } else {
+        FaError::bad("Volume does not exist.", name)
+    }
+}
+
+fn destroyed(name: &str) -> FaError {
+    FaError::bad("Volume has been destroyed.", name)
+}
+
+pub fn list(ctx: &Ctx<'_>, state: &FaState, params: &Params) -> FaResult {
+    let pending_only = params.flag("pending_only")?;
+    let pending = params.flag("pending")? || pending_only;
+    let snap = params.flag("snap")?;
+    let names = params.list("names")?;
+    let visible = |v: &&Volume| {
+        v.is_snapshot() == snap
+            && if pending_only {
+                v.destroyed_at.is_some()
+            } else {
+                pending || v.destroyed_at.is_none()
+            }
+    };
+    let selected: Vec<&Volume> = if snap {
+        // With `snap`, names may name the snapshots or the volumes whose snapshots to list.
+        if let Some(patterns) = names.as_deref() {
+            for pattern in patterns.iter().filter(|p| !is_glob(p)) {
+                if !state.volumes.contains_key(pattern.as_str()) {
+                    return Err(missing(pattern));
+                }
+            }
+        }
+        state
+            .volumes
+            .values()
+            .filter(visible)
+            .filter(|v| {
+                names.as_deref().is_none_or(|patterns| {
+                    patterns.iter().any(|p| {
+                        glob_match(p, &v.name)
+                            || v.snapshot_of
+                                .as_deref()
+                                .is_some_and(|parent| glob_match(p, parent))
+                    })
+                })
+            })
+            .collect()
+    } else {
+        let candidates = state
+            .volumes
+            .values()
+            .filter(visible)
+            .map(|v| v.name.as_str());
+        let chosen = select_names(candidates, names.as_deref(), missing)?;
+        chosen
+            .iter()
+            .filter_map(|name| state.volumes.get(name))
+            .collect()
+    };
+    let rows = render_rows(ctx, state, &selected, params, pending)?;
+    paginate(rows, params)
+}
+
+fn render_rows(
+    ctx: &Ctx<'_>,
+    state: &FaState,
+    volumes: &[&Volume],
+    params: &Params,
+    pending: bool,
+) -> Result<Vec<Value>, FaError> {
+    if params.flag("connect")? {
+        return Ok(volumes
+            .iter()
+            .flat_map(|v| {
+                state.connections_of_volume(&v.name).map(|c| {
+                    json!({"name": v.name, "size": v.size, "host": c.host, "lun": c.lun, "hgroup": null})
+                })
+            })
+            .collect());
+    }
+    let space = params.flag("space")?;
+    let qos = params.flag("qos")?;
+    Ok(volumes
+        .iter()
+        .map(|v| {
+            if space {
+                v.render_space(allocated_bytes(&volume_path(
+                    &ctx.spec.state_dir,
+                    &v.serial,
+                )))
+            } else if qos {
+                v.render_qos()
+            } else if pending {
+                v.render_pending(ctx.now)
+            } else {
+                v.render()
+            }
+        })
+        .collect())
+}
+
+pub fn get(ctx: &Ctx<'_>, state: &FaState, name: &str, params: &Params) -> FaResult {
+    let pending = params.flag("pending")? || params.flag("pending_only")?;
+    let volume = state
+        .volumes
+        .get(name)
+        .filter(|v| pending || v.destroyed_at.is_none())
+        .ok_or_else(|| missing(name))?;
+    if params.flag("snap")? {
+        let snapshots: Vec<Value> = state
+            .volumes
+            .values()
+            .filter(|s| {
+                s.snapshot_of.as_deref() == Some(name) && (pending || s.destroyed_at.is_none())
+            })
+            .map(|s| {
+                if pending {
+                    s.render_pending(ctx.now)
+                } else {
+                    s.render()
+                }
+            })
+            .collect();
+        return paginate(snapshots, params);
+    }
+    let body = if params.flag("qos")? {
+        volume.render_qos()
+    } else if params.flag("space")? {
+        volume.render_space(allocated_bytes(&volume_path(
+            &ctx.spec.state_dir,
+            &volume.serial,
+        )))
+    } else if pending {
+        volume.render_pending(ctx.now)
+    } else {
+        volume.render()
+    };
+    Ok(body.into())
+}
+
+pub fn create_or_copy(ctx: &Ctx<'_>, state: &mut FaState, name: &str, params: &Params) -> FaResult {
+    if let Some(source) = params.string("source")? {
+        return copy(ctx, state, &source, name, params.flag("overwrite")?);
+    }
+    validate_volume_name(name)?;
+    let size = parse_size(
+        params
+            .get("size")
+            .ok_or_else(|| FaError::bad("Missing parameter size.", name))?,
+        name,
+    )?;
+    if let Some(existing) = state.volumes.get(name) {
+        return Err(if existing.destroyed_at.is_some() {
+            destroyed(name)
+        } else {
+            FaError::bad("Volume already exists.", name)
+        });
+    }
+    let bandwidth_limit =
+        parse_limit(params, "bandwidth_limit", MIN_BANDWIDTH, MAX_BANDWIDTH)?.flatten();
+    let iops_limit = parse_limit(params, "iops_limit", MIN_IOPS, MAX_IOPS)?.flatten();
+    let serial = state.allocate_serial();
+    create_sparse(&volume_path(&ctx.spec.state_dir, &serial), size)
+        .map_err(|e| FaError::internal(e, name))?;
+    let volume = Volume {
+        name: name.to_string(),
+        serial,
+        size,
+        created: ctx.now,
+        source: None,
+        snapshot_of: None,
+        destroyed_at: None,
+        bandwidth_limit,
+        iops_limit,
+    };
+    let body = volume.render();
+    state.volumes.insert(name.to_string(), volume);
+    Ok(body.into())
+}
+
+fn copy(ctx: &Ctx<'_>, state: &mut FaState, source: &str, dest: &str, overwrite: bool) -> FaResult {
+    let src = state
+        .live_volume(source)
+        .ok_or_else(|| missing(source))?
+        .clone();
+    let origin = src.snapshot_of.clone().unwrap_or_else(|| src.name.clone());
+    let src_path = volume_path(&ctx.spec.state_dir, &src.serial);
+    if let Some(existing) = state.volumes.get_mut(dest) {
+        if existing.destroyed_at.is_some() {
+            return Err(destroyed(dest));
+        }
+        if !overwrite {
+            return Err(FaError::bad("Volume already exists.", dest));
+        }
+        if existing.is_snapshot() {
+            return Err(FaError::bad("Snapshots cannot be overwritten.", dest));
+        }
+        copy_sparse(
+            &src_path,
+            &volume_path(&ctx.spec.state_dir, &existing.serial),
+            src.size,
+        )
+        .map_err(|e| FaError::internal(e, dest))?;
+        existing.size = src.size;
+        existing.source = Some(origin);
+        return Ok(existing.render().into());
+    }
+    validate_volume_name(dest)?;
+    let serial = state.allocate_serial();
+    copy_sparse(
+        &src_path,
+        &volume_path(&ctx.spec.state_dir, &serial),
+        src.size,
+    )
+    .map_err(|e| FaError::internal(e, dest))?;
+    let volume = Volume {
+        name: dest.to_string(),
+        serial,
+        size: src.size,
+        created: ctx.now,
+        source: Some(origin),
+        snapshot_of: None,
+        destroyed_at: None,
+        bandwidth_limit: None,
+        iops_limit: None,
+    };
+    let body = volume.render();
+    state.volumes.insert(dest.to_string(), volume);
+    Ok(body.into())
+}
+
+/// `POST volume {"source": [..], "snap": true, "suffix": ..}`: point-in-time copies named `<vol>.<suffix>`.
+pub fn create_snapshots(ctx: &Ctx<'_>, state: &mut FaState, params: &Params) -> FaResult {
+    if !params.flag("snap")? {
+        return Err(FaError::bad(
+            "Creating volumes requires a name in the path.",
+            "",
+        ));
+    }
+    let sources = params
+        .list("source")?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| FaError::bad("Missing parameter source.", ""))?;
+    let suffix = match params.string("suffix")? {
+        Some(suffix) => {
+            validate_suffix(&suffix)?;
+            suffix
+        }
+        None => {
+            state.next_snapshot_number += 1;
+            (state.next_snapshot_number - 1).to_string()
+        }
+    };
+    let mut planned = Vec::new();
+    for source in &sources {
+        let volume = state
+            .live_volume(source)
+            .filter(|v| !v.is_snapshot())
+            .ok_or_else(|| missing(source))?;
+        let name = format!("{source}.{suffix}");
+        if let Some(existing) = state.volumes.get(&name) {
+            return Err(if existing.destroyed_at.is_some() {
+                FaError::bad("Snapshot has been destroyed.", name)
+            } else {
+                FaError::bad("Snapshot already exists.", name)
+            });
+        }
+        planned.push((name, volume.clone()));
+    }
+    let mut created = Vec::new();
+    for (name, parent) in planned {
+        let serial = state.allocate_serial();
+        let from = volume_path(&ctx.spec.state_dir, &parent.serial);
+        copy_sparse(
+            &from,
+            &volume_path(&ctx.spec.state_dir, &serial),
+            parent.size,
+        )
+        .map_err(|e| FaError::internal(e, &name))?;
+        let snapshot = Volume {
+            name: name.clone(),
+            serial,
+            size: parent.size,
+            created: ctx.now,
+            source: Some(parent.name.clone()),
+            snapshot_of: Some(parent.name.clone()),
+            destroyed_at: None,
+            bandwidth_limit: None,
+            iops_limit: None,
+        };
+        created.push(snapshot.render());
+        state.volumes.insert(name, snapshot);
+    }
+    Ok(Value::Array(created).into())
+}
+
+pub fn modify(ctx: &Ctx<'_>, state: &mut FaState, name: &str, params: &Params) -> FaResult {
+    let volume = state.volumes.get(name).ok_or_else(|| missing(name))?;
+    if let Some(action) = params.string("action")? {
+        return match action.as_str() {
+            "recover" => recover(state, name),
+            other => Err(FaError::bad(format!("Unknown action {other}."), name)),
+        };
+    }
+    if volume.destroyed_at.is_some() {
+        return Err(destroyed(name));
+    }
+    let mut changed = Map::new();
+    let mut renamed = false;
+    changed.insert("name".to_string(), json!(name));
+    if let Some(size) = params.get("size").filter(|v| !v.is_null()) {
+        let size = parse_size(size, name)?;
+        resize(ctx, state, name, size, params.flag("truncate")?)?;
+        changed.insert("size".to_string(), json!(size));
+    }
+    let bandwidth = parse_limit(params, "bandwidth_limit", MIN_BANDWIDTH, MAX_BANDWIDTH)?;
+    let iops = parse_limit(params, "iops_limit", MIN_IOPS, MAX_IOPS)?;
+    if bandwidth.is_some() || iops.is_some() {
+        let volume = state.volumes.get_mut(name).ok_or_else(|| missing(name))?;
+        if let Some(limit) = bandwidth {
+            volume.bandwidth_limit = limit;
+        }
+        if let Some(limit) = iops {
+            volume.iops_limit = limit;
+        }
+        changed.insert("bandwidth_limit".to_string(), json!(volume.bandwidth_limit));
+        changed.insert("iops_limit".to_string(), json!(volume.iops_limit));
+    }
+    if let Some(new_name) = params.string("name")?.filter(|n| n != name) {
+        rename(state, name, &new_name)?;
+        changed.insert("name".to_string(), json!(new_name));
+        renamed = true;
+    }
+    if changed.len() == 1 && !renamed {
+        return Err(FaError::bad(
+            "No volume attribute to change was given.",
+            name,
+        ));
+    }
+    Ok(Value::Object(changed).into())
+}
+
+fn resize(
+    ctx: &Ctx<'_>,
+    state: &mut FaState,
+    name: &str,
+    size: u64,
+    truncate: bool,
+) -> Result<(), FaError> {
+    let volume = state.volumes.get_mut(name).ok_or_else(|| missing(name))?;
+    if volume.is_snapshot() {
+        return Err(FaError::bad("Snapshots cannot be resized.", name));
+    }
+    if size < volume.size && !truncate {
+        return Err(FaError::bad("Implicit truncation is not permitted.", name));
+    }
+    create_sparse(&volume_path(&ctx.spec.state_dir, &volume.serial), size)
+        .map_err(|e| FaError::internal(e, name))?;
+    volume.size = size;
+    Ok(())
+}
+
+fn rename(state: &mut FaState, name: &str, new_name: &str) -> Result<(), FaError> {
+    if state.volumes.get(name).is_some_and(Volume::is_snapshot) {
+        return Err(FaError::bad("Snapshots cannot be renamed.", name));
+    }
+    validate_volume_name(new_name)?;
+    if state.volumes.contains_key(new_name) {
+        return Err(FaError::bad("Volume already exists.", new_name));
+    }
+    let Some(mut volume) = state.volumes.remove(name) else {
+        return Err(missing(name));
+    };
+    volume.name = new_name.to_string();
+    state.volumes.insert(new_name.to_string(), volume);
+    // Snapshots follow their volume's name.
+    let snapshot_names: Vec<String> = state
+        .volumes
+        .values()
+        .filter(|v| v.snapshot_of.as_deref() == Some(name))
+        .map(|v| v.name.clone())
+        .collect();
+    for old in snapshot_names {
+        if let Some(mut snapshot) = state.volumes.remove(&old) {
+            let suffix = old
+                .rsplit_once('.')
+                .map(|(_, s)| s.to_string())
+                .unwrap_or_default();
+            snapshot.name = format!("{new_name}.{suffix}");
+            snapshot.snapshot_of = Some(new_name.to_string());
+            snapshot.source = Some(new_name.to_string());
+            state.volumes.insert(snapshot.name.clone(), snapshot);
+        }
+    }
+    for connection in state.connections.iter_mut().filter(|c| c.volume == name) {
+        connection.volume = new_name.to_string();
+    }
+    Ok(())
+}
+
+fn recover(state: &mut FaState, name: &str) -> FaResult {
+    let Some(destroyed_at) = state.volumes.get(name).and_then(|v| v.destroyed_at) else {
+        return Err(FaError::bad("Volume is not destroyed.", name));
+    };
+    for volume in state.volumes.values_mut() {
+        let own = volume.name == name;
+        let destroyed_with_it = volume.snapshot_of.as_deref() == Some(name)
+            && volume.destroyed_at == Some(destroyed_at);
+        if own || destroyed_with_it {
+            volume.destroyed_at = None;
+        }
+    }
+    Ok(json!({"name": name}).into())
+}
+
+pub fn destroy_or_eradicate(
+    ctx: &Ctx<'_>,
+    state: &mut FaState,
+    name: &str,
+    params: &Params,
+) -> FaResult {
+    let volume = state.volumes.get(name).ok_or_else(|| missing(name))?;
+    if params.flag("eradicate")? {
+        if volume.destroyed_at.is_none() {
+            return Err(FaError::bad(
+                "Volume must be destroyed before it can be eradicated.",
+                name,
+            ));
+        }
+        eradicate_now(ctx, state, name)?;
+        return Ok(json!({"name": name}).into());
+    }
+    if volume.destroyed_at.is_some() {
+        return Err(destroyed(name));
+    }
+    if state.connections_of_volume(name).next().is_some() {
+        return Err(FaError::bad(
+            "Volume has host connections and cannot be destroyed; disconnect it first.",
+            name,
+        ));
+    }
+    for volume in state.volumes.values_mut() {
+        let own = volume.name == name;
+        let snapshot = volume.snapshot_of.as_deref() == Some(name) && volume.destroyed_at.is_none();
+        if own || snapshot {
+            volume.destroyed_at = Some(ctx.now);
+        }
+    }
+    Ok(json!({"name": name}).into())
+}
+
+/// Removes a volume (and its snapshots) and their backing files.
+pub fn eradicate_now(ctx: &Ctx<'_>, state: &mut FaState, name: &str) -> Result<(), FaError> {
+    let doomed: Vec<String> = state
+        .volumes
+        .values()
+        .filter(|v| v.name == name || v.snapshot_of.as_deref() == Some(name))
+        .map(|v| v.name.clone())
+        .collect();
+    for victim in doomed {
+        if let Some(volume) = state.volumes.remove(&victim) {
+            remove_file_if_present(&volume_path(&ctx.spec.state_dir, &volume.serial))
+                .map_err(|e| FaError::internal(e, &victim))?;
+        }
+    }
+    state.connections.retain(|c| c.volume != name);
+    Ok(())
+}
+
+pub fn list_connections(state: &FaState, name: &str, params: &Params) -> FaResult {
+    let volume = state.live_volume(name).ok_or_else(|| missing(name))?;
+    let rows = state
+        .connections_of_volume(name)
+        .map(|c| c.render_for_volume(volume.size))
+        .collect();
+    paginate(rows, params)
+}
+
+pub fn list_shared_connections(state: &FaState, name: &str) -> FaResult {
+    state.live_volume(name).ok_or_else(|| missing(name))?;
+    Ok(Answer {
+        body: json!([]),
+        next_token: None,
+    })
+}
+
+/// Volume names: 1–63 of letters, digits, `-` and `_`, starting with a letter or digit; an
+/// optional `pod::` prefix follows the same rules.
+pub fn validate_volume_name(name: &str) -> Result<(), FaError> {
+    let bare = name
+        .rsplit_once("::")
+        .map(|(pod, vol)| (Some(pod), vol))
+        .unwrap_or((None, name));
+    let valid = |part: &str| {
+        (1..=63).contains(&part.len())
+            && part
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if valid(bare.1) && bare.0.is_none_or(valid) {
+        Ok(())
+    } else {
+        Err(FaError::bad(
+            "Volume name is invalid: use 1-63 letters, digits, '-' or '_', starting with a letter or digit.",
+            name,
+        ))
+    }
+}
+
+fn validate_suffix(suffix: &str) -> Result<(), FaError> {
+    let ok = (1..=63).contains(&suffix.len())
+        && suffix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(FaError::bad(
+            "Snapshot suffix is invalid: use 1-63 letters, digits or '-'.",
+            suffix,
+        ))
+    }
+}
+
+/// `size` as integer bytes or a string with an `S`/`K`/`M`/`G`/`T`/`P` suffix (powers of 2, `S` =
+/// 512-byte sectors); must be a positive multiple of 512 up to 4 PiB.
+pub fn parse_size(value: &Value, ctx: &str) -> Result<u64, FaError> {
+    let invalid = || {
+        FaError::bad(
+            "Invalid size: give bytes (a multiple of 512) or a number with S, K, M, G, T or P.",
+            ctx,
+        )
+    };
+    let bytes = match value {
+        Value::Number(n) => n.as_u64().ok_or_else(invalid)?,
+        Value::String(text) => parse_size_text(text).ok_or_else(invalid)?,
+        _ => return Err(invalid()),
+    };
+    if bytes == 0 || bytes % 512 != 0 {
+        return Err(invalid());
+    }
+    if bytes > MAX_SIZE {
+        return Err(FaError::bad("Volume size exceeds the maximum of 4P.", ctx));
+    }
+    Ok(bytes)
+}
+
+fn parse_size_text(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, shift) = match text.chars().last()?.to_ascii_uppercase() {
+        'S' => (&text[..text.len() - 1], 9),
+        'K' => (&text[..text.len() - 1], 10),
+        'M' => (&text[..text.len() - 1], 20),
+        'G' => (&text[..text.len() - 1], 30),
+        'T' => (&text[..text.len() - 1], 40),
+        'P' => (&text[..text.len() - 1], 50),
+        c if c.is_ascii_digit() => (text, 0),
+        _ => return None,
+    };
+    digits.parse::<u64>().ok()?.checked_mul(1u64 << shift)
+}
+
+/// A QoS limit: absent → `None`; `""`/`null` → `Some(None)` (clear); a number in range → `Some(Some(n))`.
+fn parse_limit(
+    params: &Params,
+    key: &str,
+    min: u64,
+    max: u64,
+) -> Result<Option<Option<u64>>, FaError> {
+    if !params.0.contains_key(key) {
+        return Ok(None);
+    }
+    let value = match params.get(key) {
+        None | Some(Value::Null) => return Ok(Some(None)),
+        Some(Value::String(text)) if text.is_empty() => return Ok(Some(None)),
+        Some(Value::String(text)) => parse_size_text(text),
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(_) => None,
+    };
+    match value {
+        Some(limit) if (min..=max).contains(&limit) => Ok(Some(Some(limit))),
+        _ => Err(FaError::bad(
+            format!("Invalid {key}: must be between {min} and {max}."),
+            key,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_accept_bytes_and_binary_suffixes() {
+        assert_eq!(parse_size(&json!(10737418240u64), "v"), Ok(10 << 30));
+        assert_eq!(parse_size(&json!("10G"), "v"), Ok(10 << 30));
+        assert_eq!(parse_size(&json!("2s"), "v"), Ok(1024));
+        assert_eq!(parse_size(&json!("1P"), "v"), Ok(1 << 50));
+        assert!(parse_size(&json!(1000), "v").is_err());
+        assert!(parse_size(&json!("5P"), "v").is_err());
+        assert!(parse_size(&json!("ten"), "v").is_err());
+        assert!(parse_size(&json!(0), "v").is_err());
+    }
+
+    #[test]
+    fn volume_names_follow_purity_rules() {
+        assert!(validate_volume_name("k8s-pvc-0f9e8d7c").is_ok());
+        assert!(validate_volume_name("pod1::vol_1").is_ok());
+        assert!(validate_volume_name("-leading").is_err());
+        assert!(validate_volume_name("has.dot").is_err());
+        assert!(validate_volume_name(&"x".repeat(64)).is_err());
+    }
+}
