@@ -11,6 +11,7 @@ pub mod faults;
 mod flasharray;
 mod flashblade;
 mod glob;
+mod names;
 mod persist;
 mod server;
 mod sim;

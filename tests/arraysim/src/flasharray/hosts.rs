@@ -274,15 +274,7 @@ fn check_not_in_use(state: &FaState, host: &Host) -> Result<(), FaError> {
 }
 
 fn validate_host_name(name: &str) -> Result<(), FaError> {
-    let ok = (1..=63).contains(&name.len())
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
+    if crate::names::is_valid_object_name(name) {
         Ok(())
     } else {
         Err(FaError::bad(

@@ -513,16 +513,7 @@ pub fn validate_volume_name(name: &str) -> Result<(), FaError> {
         .rsplit_once("::")
         .map(|(pod, vol)| (Some(pod), vol))
         .unwrap_or((None, name));
-    let valid = |part: &str| {
-        (1..=63).contains(&part.len())
-            && part
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphanumeric())
-            && part
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    };
+    let valid = crate::names::is_valid_object_name;
     if valid(bare.1) && bare.0.is_none_or(valid) {
         Ok(())
     } else {
@@ -534,11 +525,7 @@ pub fn validate_volume_name(name: &str) -> Result<(), FaError> {
 }
 
 fn validate_suffix(suffix: &str) -> Result<(), FaError> {
-    let ok = (1..=63).contains(&suffix.len())
-        && suffix
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if ok {
+    if crate::names::is_valid_suffix(suffix) {
         Ok(())
     } else {
         Err(FaError::bad(

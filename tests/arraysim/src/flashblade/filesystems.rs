@@ -222,15 +222,7 @@ fn merge_value(slot: &mut Value, patch: Value) {
 }
 
 fn validate_name(name: &str) -> Result<(), FbError> {
-    let ok = (1..=63).contains(&name.len())
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
+    if crate::names::is_valid_object_name(name) {
         Ok(())
     } else {
         Err(FbError::bad(

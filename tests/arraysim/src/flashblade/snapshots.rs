@@ -74,11 +74,7 @@ pub fn create(call: &Call<'_>, state: &mut FbState) -> FbResult {
         Some(_) => return Err(FbError::bad("Invalid value for suffix.", "suffix")),
     };
     if let Some(suffix) = &suffix {
-        let ok = (1..=63).contains(&suffix.len())
-            && suffix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if !ok {
+        if !crate::names::is_valid_suffix(suffix) {
             return Err(FbError::bad(
                 "Snapshot suffix is invalid: use 1-63 letters, digits or '-'.",
                 suffix.clone(),
