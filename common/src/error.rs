@@ -71,6 +71,10 @@ pub enum ArrayError {
         operation: String,
         detail: String,
     },
+    /// Refused before anything was sent: an unusable client setting (unreadable CA file, zero
+    /// timeout) or argument (empty name, a name that cannot be expressed in a filter).
+    #[error("{endpoint}: {message}")]
+    InvalidInput { endpoint: String, message: String },
 }
 
 impl ArrayError {
@@ -96,6 +100,107 @@ impl ArrayError {
             ArrayError::Transport { .. } => "transport",
             ArrayError::Api { .. } => "api",
             ArrayError::BadReply { .. } => "bad_reply",
+            ArrayError::InvalidInput { .. } => "invalid_input",
+        }
+    }
+
+    /// The same error with every occurrence of `secret` in its text replaced, so an array that
+    /// echoes the API token back in an error message cannot leak it into logs.
+    pub(crate) fn redacted(self, secret: &str) -> Self {
+        if secret.is_empty() {
+            return self;
+        }
+        let clean = |text: String| text.replace(secret, "<redacted>");
+        match self {
+            ArrayError::AlreadyExists {
+                endpoint,
+                object,
+                message,
+            } => ArrayError::AlreadyExists {
+                endpoint,
+                object: clean(object),
+                message: clean(message),
+            },
+            ArrayError::NotFound {
+                endpoint,
+                object,
+                message,
+            } => ArrayError::NotFound {
+                endpoint,
+                object: clean(object),
+                message: clean(message),
+            },
+            ArrayError::Destroyed {
+                endpoint,
+                object,
+                message,
+            } => ArrayError::Destroyed {
+                endpoint,
+                object: clean(object),
+                message: clean(message),
+            },
+            ArrayError::NotConnected {
+                endpoint,
+                object,
+                message,
+            } => ArrayError::NotConnected {
+                endpoint,
+                object: clean(object),
+                message: clean(message),
+            },
+            ArrayError::InUse {
+                endpoint,
+                object,
+                message,
+            } => ArrayError::InUse {
+                endpoint,
+                object: clean(object),
+                message: clean(message),
+            },
+            ArrayError::HasConnections {
+                endpoint,
+                object,
+                message,
+            } => ArrayError::HasConnections {
+                endpoint,
+                object: clean(object),
+                message: clean(message),
+            },
+            ArrayError::Auth { endpoint, message } => ArrayError::Auth {
+                endpoint,
+                message: clean(message),
+            },
+            ArrayError::Transport {
+                endpoint,
+                message,
+                timed_out,
+            } => ArrayError::Transport {
+                endpoint,
+                message: clean(message),
+                timed_out,
+            },
+            ArrayError::Api {
+                endpoint,
+                status,
+                message,
+            } => ArrayError::Api {
+                endpoint,
+                status,
+                message: clean(message),
+            },
+            ArrayError::BadReply {
+                endpoint,
+                operation,
+                detail,
+            } => ArrayError::BadReply {
+                endpoint,
+                operation,
+                detail: clean(detail),
+            },
+            ArrayError::InvalidInput { endpoint, message } => ArrayError::InvalidInput {
+                endpoint,
+                message: clean(message),
+            },
         }
     }
 }

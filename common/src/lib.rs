@@ -5,6 +5,7 @@
 //! - [`options`]: the `flexVolume.options` keys of our PVs, written by one side and read by the other.
 //! - [`names`]: PV, array object and device names derived from a claim.
 
+mod client;
 pub mod config;
 pub mod error;
 pub mod flasharray;
