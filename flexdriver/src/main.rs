@@ -1,5 +1,31 @@
-//! flashvol-flex: the FlexVolume driver kubelet runs as `<plugin dir>/pure~flex/flex`.
+//! flashvol-flex: kubelet's FlexVolume call-outs for Pure FlashArray and FlashBlade.
+//!
+//! Exactly one JSON document reaches stdout, whatever happens: stdio is taken over first, a
+//! panic hook answers Failure, and the reply is written once at the end.
 
-fn main() {
-    println!(r#"{{"status":"Not supported","message":"flashvol-flex is being built"}}"#);
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+use std::process::ExitCode;
+
+use flashvol_flexdriver::callout::{self, Environment};
+use flashvol_flexdriver::invocation;
+use flashvol_flexdriver::reply::{self, Reply};
+
+mod install;
+
+fn main() -> ExitCode {
+    if let Some(code) = install::dispatch() {
+        return code;
+    }
+    if !reply::take_over_stdio() {
+        return ExitCode::FAILURE;
+    }
+    reply::install_panic_hook();
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let answer = match invocation::parse(&args) {
+        Ok(call) => callout::run(call, &Environment::from_process()),
+        Err(e) => Reply::failure(e.to_string()),
+    };
+    reply::emit(&answer);
+    answer.exit_code()
 }

@@ -1,0 +1,323 @@
+//! FlashArray volumes: `mount` (connect, find the device, format once, stage, bind) and the
+//! block half of `unmount` (when the last bind is gone: unstage, remove the devices, disconnect).
+//! The caller holds the volume lock.
+
+use std::path::Path;
+
+use flashvol_common::config::{FsType, SanType};
+use flashvol_common::flasharray::Volume;
+use flashvol_common::names;
+
+use crate::arrays::{self, Fa};
+use crate::crash::step_done;
+use crate::devices;
+use crate::error::{FlexError, Result};
+use crate::fs;
+use crate::layout::PodVolume;
+use crate::mountinfo::{self, MountEntry};
+use crate::node::Node;
+use crate::record::{self, VolumeRecord};
+use crate::registration;
+use crate::request::MountRequest;
+use crate::san;
+
+fn mount_table() -> Result<Vec<MountEntry>> {
+    mountinfo::read().map_err(|e| FlexError::io("cannot read", "/proc/self/mountinfo", e))
+}
+
+fn mkdir(path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path).map_err(|e| FlexError::io("cannot create", path, e))
+}
+
+pub fn mount(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<()> {
+    let d = node.deadlines();
+    let staging = vol.staging_dir();
+    let table = mount_table()?;
+    if let Some(existing) = mountinfo::mounted_at(&table, &vol.pod_dir) {
+        let staged = mountinfo::mounted_at(&table, &staging);
+        if staged.is_some_and(|s| existing.same_content(s)) {
+            if req.read_only && !existing.is_read_only() {
+                fs::remount_read_only(&node.tools, &vol.pod_dir, d.mount)?;
+            }
+            log::info!("{} is already mounted", vol.pod_dir.display());
+            return Ok(());
+        }
+        return Err(FlexError::Refused(format!(
+            "{} already has a mount of {} that is not this volume's",
+            vol.pod_dir.display(),
+            existing.source
+        )));
+    }
+
+    // Another pod on this node already staged the volume: only the bind is missing.
+    let recorded = record::load(&vol.record_path())?;
+    let staged_wwid = mountinfo::mounted_at(&table, &staging)
+        .and_then(|s| devices::wwid_of_dev(&node.settings.sysfs_root, s.dev));
+    let already_staged = matches!((&recorded, &staged_wwid), (Some(r), Some(w)) if r.wwid() == *w);
+    if !already_staged {
+        attach_and_stage(node, vol, req)?;
+    }
+    if let Some(gid) = req.fs_group {
+        fs::apply_fs_group(&staging, gid)?;
+    }
+    step_done("ownership-set");
+    mkdir(&vol.pod_dir)?;
+    fs::bind(&node.tools, &staging, &vol.pod_dir, d.mount)?;
+    if req.read_only {
+        fs::remount_read_only(&node.tools, &vol.pod_dir, d.mount)?;
+    }
+    step_done("bind-mounted");
+    log::info!(
+        "mounted {} ({}) at {}{}",
+        req.volume.array_volume,
+        vol.pv_name,
+        vol.pod_dir.display(),
+        if req.read_only { " read-only" } else { "" }
+    );
+    Ok(())
+}
+
+fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<()> {
+    let d = node.deadlines();
+    let block = &node.config.settings.block;
+    let fas = arrays::flash_arrays(&node.config, d.array_call)?;
+    let (fa, volume) =
+        arrays::locate_volume(&fas, &req.volume.array_volume, req.volume.array.as_ref())?;
+    let wwid = checked_wwid(&fa, &volume)?;
+    record::store(
+        &vol.record_path(),
+        &VolumeRecord {
+            array_endpoint: fa.endpoint.clone(),
+            array_volume: volume.name.clone(),
+            serial: volume.serial.clone(),
+        },
+    )?;
+    step_done("record-written");
+
+    let host = registration::ensure_host(node, &fa)?;
+    step_done("host-registered");
+    if block.preempt_rwo_attachments && !req.shared {
+        registration::fence(&fa, &volume.name, &host)?;
+    }
+    step_done("fenced");
+    let lun = registration::connect(&fa, &host, &volume.name)?;
+    log::info!(
+        "{} is connected to {host} as LUN {lun} on {}",
+        volume.name,
+        fa.endpoint
+    );
+    step_done("volume-connected");
+
+    match block.san_type {
+        SanType::Iscsi => {
+            let ports = fa.call("listing ports", |c| c.list_ports())?;
+            let targets = san::iscsi_targets(&ports, &block.iscsi_allowed_cidrs);
+            san::iscsi_login(&node.tools, &targets, block.iscsi_login_timeout, d.iscsiadm)?;
+        }
+        SanType::Fc => {
+            san::scsi_host_rescan(&node.settings.sysfs_root)?;
+        }
+    }
+    step_done("paths-scanned");
+    let multipathd = san::multipathd_running(&node.tools, d.iscsiadm);
+    let device = devices::wait_for(
+        &node.settings.sysfs_root,
+        &node.settings.mapper_dir,
+        &node.settings.device_dir,
+        &wwid,
+        multipathd,
+        d.device_wait,
+    )?;
+    log::info!("{} is {}", volume.name, device.display());
+    step_done("device-found");
+
+    let staging = vol.staging_dir();
+    let table = mount_table()?;
+    if let Some(st) = mountinfo::mounted_at(&table, &staging) {
+        // Staged by an earlier call that crashed before writing its bind: keep it, but only
+        // if it really is this volume.
+        let on = devices::wwid_of_dev(&node.settings.sysfs_root, st.dev);
+        if on.as_deref() != Some(wwid.as_str()) {
+            return Err(FlexError::Refused(format!(
+                "{} is mounted from a device with WWID {on:?}, not {wwid}",
+                staging.display()
+            )));
+        }
+        step_done("formatted");
+        step_done("staging-mounted");
+        return Ok(());
+    }
+    let wanted = match &req.fs_type {
+        Some(t) => t
+            .parse::<FsType>()
+            .map_err(|e| FlexError::Request(format!("fsType: {e}")))?,
+        None => block.fs_type,
+    };
+    let found = fs::probe(&node.tools, &device, d.mkfs)?;
+    let fs_type = match found {
+        Some(existing) => {
+            log::info!(
+                "{} already has a {existing} file system: not formatting",
+                volume.name
+            );
+            existing
+        }
+        None => {
+            let args = fs::mkfs_args(
+                wanted,
+                req.volume.create_options.as_deref(),
+                block.fs_type,
+                &block.mkfs_options,
+            );
+            log::info!(
+                "formatting {} ({}) as {wanted} {}",
+                volume.name,
+                device.display(),
+                args.join(" ")
+            );
+            fs::mkfs(&node.tools, wanted, &args, &device, d.mkfs)?;
+            wanted.as_str().to_owned()
+        }
+    };
+    step_done("formatted");
+    mkdir(&staging)?;
+    let options = fs::block_mount_options(
+        &fs_type,
+        req.volume
+            .mount_options
+            .as_deref()
+            .unwrap_or(&block.mount_options),
+    );
+    fs::mount(
+        &node.tools,
+        Some(&fs_type),
+        &device.to_string_lossy(),
+        &staging,
+        &options,
+        d.mount,
+    )?;
+    step_done("staging-mounted");
+    Ok(())
+}
+
+fn checked_wwid(fa: &Fa, volume: &Volume) -> Result<String> {
+    if !names::is_valid_serial(&volume.serial) {
+        return Err(FlexError::Refused(format!(
+            "FlashArray {} reported serial {:?} for {}, which is not 24 hex digits",
+            fa.endpoint, volume.serial, volume.name
+        )));
+    }
+    Ok(names::volume_wwid(&volume.serial))
+}
+
+/// After a pod's bind is gone: if no other bind of the staging mount is left, unstage the volume
+/// and let go of it (devices, then the array connection). Nothing staged and nothing recorded
+/// means nothing to do (a file volume, or cleaned up already).
+pub fn release_if_unused(node: &Node, vol: &PodVolume) -> Result<()> {
+    let d = node.deadlines();
+    let sysfs = &node.settings.sysfs_root;
+    let staging = vol.staging_dir();
+    let mut recorded = record::load(&vol.record_path())?;
+    let table = mount_table()?;
+    if let Some(st) = mountinfo::mounted_at(&table, &staging) {
+        let users: Vec<_> = mountinfo::binds_of(&table, st)
+            .map(|b| b.mount_point.display().to_string())
+            .collect();
+        if !users.is_empty() {
+            log::info!(
+                "{} stays staged: still mounted at {}",
+                vol.pv_name,
+                users.join(", ")
+            );
+            return Ok(());
+        }
+        let on = devices::wwid_of_dev(sysfs, st.dev);
+        recorded = match (recorded, on) {
+            (Some(r), Some(w)) if r.wwid() == w => Some(r),
+            (Some(r), on) => {
+                return Err(FlexError::Refused(format!(
+                    "{} is mounted from a device with WWID {on:?}, but the volume record says {}: \
+                     refusing to remove devices that are not provably this volume's",
+                    staging.display(),
+                    r.wwid()
+                )));
+            }
+            (None, Some(w)) => Some(identify_by_wwid(node, &w)?),
+            (None, None) => {
+                return Err(FlexError::Refused(format!(
+                    "{} is mounted from a device without a FlashArray WWID and no volume record exists: \
+                     refusing to guess",
+                    staging.display()
+                )));
+            }
+        };
+        // Stacked mounts (a staging mount repeated by an old crash) all go; bounded, in case
+        // the table never empties.
+        for _ in 0..16 {
+            if mountinfo::mounted_at(&mount_table()?, &staging).is_none() {
+                break;
+            }
+            fs::unmount(&staging, d.mount)?;
+        }
+    }
+    step_done("staging-unmounted");
+    let Some(rec) = recorded else {
+        return Ok(());
+    };
+    let wwid = rec.wwid();
+    san::flush_map(&node.tools, &node.settings.mapper_dir, &wwid, d.iscsiadm)?;
+    step_done("multipath-flushed");
+    let deleted = devices::delete_paths(sysfs, &wwid)?;
+    log::info!("removed SCSI devices {deleted:?} of {wwid}");
+    step_done("devices-deleted");
+
+    let fas = arrays::flash_arrays(&node.config, d.array_call)?;
+    let fa = fas
+        .iter()
+        .find(|a| arrays::same_endpoint(&a.endpoint, &rec.array_endpoint))
+        .ok_or_else(|| {
+            FlexError::Settings(format!(
+                "volume {} was mounted from FlashArray {}, which is no longer in the settings file",
+                rec.array_volume, rec.array_endpoint
+            ))
+        })?;
+    let mine = registration::node_initiators(node)?;
+    let hosts = fa.call("listing hosts", |c| c.list_hosts())?;
+    match registration::find_host(&hosts, &mine) {
+        Some(host) => registration::disconnect(fa, &host.name, &rec.array_volume)?,
+        None => log::warn!(
+            "no host for this node on {}: nothing to disconnect",
+            fa.endpoint
+        ),
+    }
+    step_done("volume-disconnected");
+    record::remove(&vol.record_path())?;
+    let _ = std::fs::remove_dir(&staging);
+    log::info!("released {} ({})", rec.array_volume, vol.pv_name);
+    Ok(())
+}
+
+/// Rebuilds a lost volume record from the staged device's WWID: the volume with that serial on a
+/// configured FlashArray.
+fn identify_by_wwid(node: &Node, wwid: &str) -> Result<VolumeRecord> {
+    let serial = wwid
+        .strip_prefix("3624a9370")
+        .filter(|s| names::is_valid_serial(s))
+        .ok_or_else(|| FlexError::Refused(format!("WWID {wwid} is not a FlashArray volume's")))?;
+    for fa in arrays::flash_arrays(&node.config, node.deadlines().array_call)? {
+        let volumes = fa.call("listing volumes", |c| c.list_volumes("*", false))?;
+        if let Some(v) = volumes
+            .into_iter()
+            .find(|v| v.serial.eq_ignore_ascii_case(serial))
+        {
+            return Ok(VolumeRecord {
+                array_endpoint: fa.endpoint.clone(),
+                array_volume: v.name,
+                serial: v.serial,
+            });
+        }
+    }
+    Err(FlexError::Refused(format!(
+        "no configured FlashArray has a volume with serial {serial}"
+    )))
+}

@@ -1,0 +1,140 @@
+//! One call-out from start to reply: `init` answers from constants; `mount` and `unmount` load
+//! the settings, take the volume lock and hand over to the block or file flow.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use flashvol_common::config::Config;
+use flashvol_common::options::Backend;
+
+use crate::block;
+use crate::crash::step_done;
+use crate::error::{FlexError, Result};
+use crate::file;
+use crate::fs;
+use crate::invocation::Invocation;
+use crate::layout::PodVolume;
+use crate::locks;
+use crate::logger;
+use crate::mountinfo;
+use crate::node::Node;
+use crate::reply::{self, Capabilities, Reply};
+use crate::request::{self, MountRequest};
+use crate::settings::{self, NodeSettings};
+
+/// `attach: false`: everything happens on the node in mount/unmount, because on RKE1 and
+/// OpenShift 4 the controller manager cannot run flex drivers. `fsGroup: false`: ownership is
+/// applied to the volume root in mount instead of kubelet's recursive walk (see `fs`).
+pub const CAPABILITIES: Capabilities = Capabilities {
+    attach: false,
+    selinux_relabel: true,
+    supports_metrics: false,
+    fs_group: false,
+    requires_fs_resize: false,
+};
+
+/// What the process environment provides.
+pub struct Environment {
+    pub config_path: PathBuf,
+    pub log_level: Option<String>,
+}
+
+impl Environment {
+    pub fn from_process() -> Self {
+        let exe = std::env::current_exe().ok();
+        Self {
+            config_path: settings::settings_path(
+                std::env::var(settings::ENV_CONFIG).ok(),
+                exe.as_deref(),
+            ),
+            log_level: std::env::var(settings::ENV_LOG).ok(),
+        }
+    }
+}
+
+pub fn run(invocation: Invocation, env: &Environment) -> Reply {
+    match invocation {
+        Invocation::Init => Reply {
+            capabilities: Some(CAPABILITIES),
+            ..Reply::success()
+        },
+        Invocation::NotSupported(call) => Reply::not_supported(&call),
+        Invocation::Mount { pod_dir, options } => finish(
+            "mount",
+            &pod_dir,
+            load_node(env).and_then(|n| mount(&n, &pod_dir, &options)),
+        ),
+        Invocation::Unmount { pod_dir } => finish(
+            "unmount",
+            &pod_dir,
+            load_node(env).and_then(|n| unmount(&n, &pod_dir)),
+        ),
+    }
+}
+
+fn finish(call: &str, pod_dir: &Path, outcome: Result<()>) -> Reply {
+    match outcome {
+        Ok(()) => Reply::success(),
+        Err(e) => {
+            log::error!("{call} {}: {e}", pod_dir.display());
+            Reply::failure(e.to_string())
+        }
+    }
+}
+
+/// Reads the settings file and starts logging to the file it names.
+pub fn load_node(env: &Environment) -> Result<Node> {
+    let config = Config::load(&env.config_path, |k| std::env::var(k).ok())
+        .map_err(|e| FlexError::Settings(e.to_string()))?;
+    let node_settings = NodeSettings::parse(
+        config.node.as_ref(),
+        &settings::kernel_host_name(),
+        env.log_level.as_deref(),
+    )?;
+    if let Ok(log_file) = logger::init(&node_settings.log_file, node_settings.log_level) {
+        reply::redirect_stderr_to(&log_file);
+    }
+    Ok(Node::new(config, node_settings))
+}
+
+fn mount(node: &Node, pod_dir: &Path, options: &BTreeMap<String, String>) -> Result<()> {
+    log::info!(
+        "mount {} {:?}",
+        pod_dir.display(),
+        request::loggable(options)
+    );
+    let vol = PodVolume::parse(pod_dir)?;
+    let req = MountRequest::from_options(options, &node.config.settings.name_prefix)?;
+    let _lock = locks::acquire(
+        &locks::volume_lock_path(&node.settings.locks_dir, &vol.pv_name),
+        node.lock_wait(),
+    )?;
+    step_done("volume-locked");
+    match req.volume.backend {
+        Backend::Block => block::mount(node, &vol, &req),
+        Backend::File => file::mount(node, &vol, &req),
+    }
+}
+
+/// Works from the path alone: whatever is mounted at the pod dir goes; then, if that was the
+/// last user of a staged block volume, the volume is released.
+fn unmount(node: &Node, pod_dir: &Path) -> Result<()> {
+    log::info!("unmount {}", pod_dir.display());
+    let vol = PodVolume::parse(pod_dir)?;
+    let _lock = locks::acquire(
+        &locks::volume_lock_path(&node.settings.locks_dir, &vol.pv_name),
+        node.lock_wait(),
+    )?;
+    step_done("volume-locked");
+    // Stacked mounts (a retried mount after a crash on an old kubelet) all go.
+    for _ in 0..16 {
+        let table = mountinfo::read()
+            .map_err(|e| FlexError::io("cannot read", "/proc/self/mountinfo", e))?;
+        if mountinfo::mounted_at(&table, &vol.pod_dir).is_none() {
+            break;
+        }
+        fs::unmount(&vol.pod_dir, node.deadlines().mount)?;
+    }
+    step_done("unbound");
+    block::release_if_unused(node, &vol)
+}

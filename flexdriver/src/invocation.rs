@@ -1,0 +1,175 @@
+//! argv → [`Invocation`], with no side effects: what kubelet asked for, or why the request is
+//! malformed.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::error::{FlexError, Result};
+
+/// A parsed call-out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invocation {
+    Init,
+    Mount {
+        pod_dir: PathBuf,
+        options: BTreeMap<String, String>,
+    },
+    Unmount {
+        pod_dir: PathBuf,
+    },
+    /// Any other call-out (attach, waitforattach, getvolumename, expandvolume, ... or one added
+    /// to kubelet later): answered `Not supported`, which kubelet caches for the driver.
+    NotSupported(String),
+}
+
+fn bad(message: impl Into<String>) -> FlexError {
+    FlexError::Request(message.into())
+}
+
+/// Parses the arguments after argv[0].
+pub fn parse(args: &[OsString]) -> Result<Invocation> {
+    let Some((command, rest)) = args.split_first() else {
+        return Err(bad(
+            "no call-out given (usage: flex init | mount <dir> <json> | unmount <dir>)",
+        ));
+    };
+    let command = command
+        .to_str()
+        .ok_or_else(|| bad(format!("call-out {command:?} is not UTF-8")))?;
+    match command {
+        "init" => {
+            expect_args(command, rest, 0)?;
+            Ok(Invocation::Init)
+        }
+        "mount" => {
+            expect_args(command, rest, 2)?;
+            let pod_dir = pod_dir_arg(&rest[0])?;
+            let json = rest[1]
+                .to_str()
+                .ok_or_else(|| bad("mount: the options argument is not UTF-8"))?;
+            Ok(Invocation::Mount {
+                pod_dir,
+                options: parse_options(json)?,
+            })
+        }
+        "unmount" => {
+            expect_args(command, rest, 1)?;
+            Ok(Invocation::Unmount {
+                pod_dir: pod_dir_arg(&rest[0])?,
+            })
+        }
+        other => Ok(Invocation::NotSupported(other.to_owned())),
+    }
+}
+
+fn expect_args(command: &str, rest: &[OsString], count: usize) -> Result<()> {
+    if rest.len() == count {
+        Ok(())
+    } else {
+        Err(bad(format!(
+            "{command}: expected {count} argument(s), got {}",
+            rest.len()
+        )))
+    }
+}
+
+fn pod_dir_arg(raw: &OsString) -> Result<PathBuf> {
+    let text = raw
+        .to_str()
+        .ok_or_else(|| bad(format!("mount directory {raw:?} is not UTF-8")))?;
+    let path = PathBuf::from(text);
+    if !path.is_absolute() {
+        return Err(bad(format!(
+            "mount directory {text:?} is not an absolute path"
+        )));
+    }
+    Ok(path)
+}
+
+/// kubelet sends a JSON object of strings. Anything else is refused with the offending key named.
+pub fn parse_options(json: &str) -> Result<BTreeMap<String, String>> {
+    let value: Value = serde_json::from_str(json)
+        .map_err(|e| bad(format!("mount options are not valid JSON: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err(bad("mount options must be a JSON object"));
+    };
+    map.into_iter()
+        .map(|(key, value)| match value {
+            Value::String(s) => Ok((key, s)),
+            other => Err(bad(format!(
+                "mount option {key:?} must be a string, got {}",
+                kind_of(&other)
+            ))),
+        })
+        .collect()
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn known_call_outs_parse() {
+        assert_eq!(parse(&args(&["init"])).expect("init"), Invocation::Init);
+        let m = parse(&args(&[
+            "mount",
+            "/var/lib/kubelet/pods/u/volumes/pure~flex/pv",
+            r#"{"a":"b"}"#,
+        ]))
+        .expect("mount");
+        let Invocation::Mount { options, .. } = m else {
+            panic!("not a mount: {m:?}");
+        };
+        assert_eq!(options["a"], "b");
+        assert!(matches!(
+            parse(&args(&["unmount", "/x"])).expect("unmount"),
+            Invocation::Unmount { .. }
+        ));
+    }
+
+    #[test]
+    fn other_call_outs_are_not_supported() {
+        for call in [
+            "attach",
+            "waitforattach",
+            "getvolumename",
+            "expandfs",
+            "--help",
+        ] {
+            assert_eq!(
+                parse(&args(&[call, "x"])).expect("parses"),
+                Invocation::NotSupported(call.into())
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_requests_say_what_is_wrong() {
+        let msg = |a: &[&str]| parse(&args(a)).expect_err("refused").to_string();
+        assert!(msg(&[]).contains("no call-out"));
+        assert!(msg(&["init", "extra"]).contains("expected 0"));
+        assert!(msg(&["mount", "/x"]).contains("expected 2"));
+        assert!(msg(&["mount", "rel/dir", "{}"]).contains("absolute"));
+        assert!(msg(&["mount", "/x", "{"]).contains("not valid JSON"));
+        assert!(msg(&["mount", "/x", "[]"]).contains("JSON object"));
+        assert!(msg(&["mount", "/x", r#"{"k":1}"#]).contains("\"k\" must be a string"));
+    }
+}

@@ -1,0 +1,222 @@
+//! Making a connected volume appear on the node: iSCSI discovery records, logins and session
+//! rescans, or an FC SCSI host rescan; and the multipath helpers.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use flashvol_common::flasharray::Port;
+use ipnet::IpNet;
+
+use crate::error::{FlexError, Result};
+use crate::process::{Tool, Tools};
+
+/// iscsiadm's "session already exists" (login to a logged-in portal).
+const ISCSI_ERR_SESS_EXISTS: i32 = 15;
+/// iscsiadm's "no records/sessions found".
+const ISCSI_ERR_NO_OBJS_FOUND: i32 = 21;
+
+/// An iSCSI target portal to log in to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Target {
+    pub iqn: String,
+    pub portal: String,
+}
+
+/// The IP address of a portal `ip:port` / `[v6]:port`.
+pub fn portal_ip(portal: &str) -> Option<IpAddr> {
+    if let Some(rest) = portal.strip_prefix('[') {
+        return rest.split_once(']')?.0.parse().ok();
+    }
+    let host = portal.rsplit_once(':').map_or(portal, |(h, _)| h);
+    host.parse().ok()
+}
+
+/// The array's iSCSI ports, restricted to the allowed CIDRs (empty: all), de-duplicated.
+pub fn iscsi_targets(ports: &[Port], allowed: &[IpNet]) -> Vec<Target> {
+    let mut targets: Vec<Target> = ports
+        .iter()
+        .filter_map(|p| {
+            let iqn = p.iqn.as_deref().filter(|s| !s.is_empty())?;
+            let portal = p.portal.as_deref().filter(|s| !s.is_empty())?;
+            let ip = portal_ip(portal)?;
+            (allowed.is_empty() || allowed.iter().any(|net| net.contains(&ip))).then(|| Target {
+                iqn: iqn.to_owned(),
+                portal: portal.to_owned(),
+            })
+        })
+        .collect();
+    targets.sort();
+    targets.dedup();
+    targets
+}
+
+/// Creates node records and logs in to every target; succeeds when at least one session is up
+/// (a multipath node survives the loss of some portals). Then rescans sessions, so a volume
+/// connected to an existing session shows up.
+pub fn iscsi_login(
+    tools: &Tools,
+    targets: &[Target],
+    login_timeout: Duration,
+    limit: Duration,
+) -> Result<()> {
+    if targets.is_empty() {
+        return Err(FlexError::Refused(
+            "the FlashArray has no iSCSI ports within the allowed CIDRs".into(),
+        ));
+    }
+    let timeout = login_timeout.as_secs().max(1).to_string();
+    let mut failures = Vec::new();
+    for t in targets {
+        let node = ["-m", "node", "-T", t.iqn.as_str(), "-p", t.portal.as_str()];
+        let with = |extra: &[&'static str]| -> Vec<&str> {
+            node.iter().copied().chain(extra.iter().copied()).collect()
+        };
+        let attempt = (|| -> Result<()> {
+            // Only create the node record when there is none: `-o new` on an existing record
+            // differs between open-iscsi versions (replace or refuse).
+            let shown = tools.run(Tool::Iscsiadm, &node, limit)?;
+            if shown.code != Some(0) {
+                tools.run_ok(Tool::Iscsiadm, &with(&["-o", "new"]), limit, &[0])?;
+            }
+            let mut update = with(&[
+                "-o",
+                "update",
+                "-n",
+                "node.conn[0].timeo.login_timeout",
+                "-v",
+            ]);
+            update.push(&timeout);
+            tools.run_ok(Tool::Iscsiadm, &update, limit, &[0])?;
+            tools.run_ok(
+                Tool::Iscsiadm,
+                &with(&["-o", "update", "-n", "node.startup", "-v", "automatic"]),
+                limit,
+                &[0],
+            )?;
+            tools.run_ok(
+                Tool::Iscsiadm,
+                &with(&["--login"]),
+                limit,
+                &[0, ISCSI_ERR_SESS_EXISTS],
+            )?;
+            Ok(())
+        })();
+        if let Err(e) = attempt {
+            log::warn!("iSCSI login to {} {} failed: {e}", t.iqn, t.portal);
+            failures.push(format!("{}: {e}", t.portal));
+        }
+    }
+    if failures.len() == targets.len() {
+        return Err(FlexError::Refused(format!(
+            "could not log in to any iSCSI portal: {}",
+            failures.join("; ")
+        )));
+    }
+    tools.run_ok(
+        Tool::Iscsiadm,
+        &["-m", "session", "--rescan"],
+        limit,
+        &[0, ISCSI_ERR_NO_OBJS_FOUND],
+    )?;
+    Ok(())
+}
+
+/// Asks every SCSI host to scan all channels, targets and LUNs (FC: new LUNs appear).
+pub fn scsi_host_rescan(sysfs_root: &Path) -> Result<usize> {
+    let dir = sysfs_root.join("class/scsi_host");
+    let entries = std::fs::read_dir(&dir).map_err(|e| FlexError::io("cannot list", &dir, e))?;
+    let mut scanned = 0;
+    for entry in entries.flatten() {
+        let scan = entry.path().join("scan");
+        match std::fs::write(&scan, "- - -") {
+            Ok(()) => scanned += 1,
+            Err(e) => log::warn!("rescan of {} failed: {e}", scan.display()),
+        }
+    }
+    if scanned == 0 {
+        return Err(FlexError::Refused(format!(
+            "no SCSI host under {} could be rescanned",
+            dir.display()
+        )));
+    }
+    Ok(scanned)
+}
+
+/// Whether multipathd is up (multipath maps will form). No multipathd tool means no.
+pub fn multipathd_running(tools: &Tools, limit: Duration) -> bool {
+    if !tools.is_available(Tool::Multipathd) {
+        return false;
+    }
+    tools
+        .run(Tool::Multipathd, &["show", "daemon"], limit)
+        .is_ok_and(|f| f.code == Some(0))
+}
+
+/// Flushes the multipath map of `wwid` if it exists.
+pub fn flush_map(tools: &Tools, mapper_dir: &Path, wwid: &str, limit: Duration) -> Result<bool> {
+    if !mapper_dir.join(wwid).exists() {
+        return Ok(false);
+    }
+    tools.run_ok(Tool::Multipath, &["-f", wwid], limit, &[0])?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(name: &str, iqn: Option<&str>, portal: Option<&str>) -> Port {
+        Port {
+            name: name.into(),
+            iqn: iqn.map(Into::into),
+            portal: portal.map(Into::into),
+            wwn: None,
+            nqn: None,
+        }
+    }
+
+    #[test]
+    fn targets_are_iscsi_ports_within_the_allowed_cidrs() {
+        let iqn = "iqn.2010-06.com.purestorage:flasharray.1";
+        let ports = [
+            port("CT0.ETH4", Some(iqn), Some("10.0.0.1:3260")),
+            port("CT1.ETH4", Some(iqn), Some("10.1.0.1:3260")),
+            port("CT0.ETH5", Some(iqn), Some("[fd00::1]:3260")),
+            port("CT0.FC0", None, None),
+            port("CT0.ETH8", None, Some("10.0.0.5:4420")),
+        ];
+        assert_eq!(iscsi_targets(&ports, &[]).len(), 3);
+        let only: Vec<IpNet> = vec![
+            "10.0.0.0/24".parse().expect("cidr"),
+            "fd00::/64".parse().expect("cidr"),
+        ];
+        let picked: Vec<String> = iscsi_targets(&ports, &only)
+            .into_iter()
+            .map(|t| t.portal)
+            .collect();
+        assert_eq!(picked, ["10.0.0.1:3260", "[fd00::1]:3260"]);
+    }
+
+    #[test]
+    fn portal_addresses_parse() {
+        assert_eq!(portal_ip("10.0.0.1:3260"), "10.0.0.1".parse().ok());
+        assert_eq!(portal_ip("[fd00::1]:3260"), "fd00::1".parse().ok());
+        assert_eq!(portal_ip("nonsense"), None);
+    }
+
+    #[test]
+    fn fc_rescan_writes_every_scsi_host() {
+        let sys = tempfile::tempdir().expect("tempdir");
+        for h in ["host0", "host1"] {
+            let d = sys.path().join("class/scsi_host").join(h);
+            std::fs::create_dir_all(&d).expect("mkdir");
+            std::fs::write(d.join("scan"), "").expect("scan");
+        }
+        assert_eq!(scsi_host_rescan(sys.path()).expect("rescanned"), 2);
+        let text =
+            std::fs::read_to_string(sys.path().join("class/scsi_host/host1/scan")).expect("read");
+        assert_eq!(text, "- - -");
+        assert!(scsi_host_rescan(&sys.path().join("none")).is_err());
+    }
+}
