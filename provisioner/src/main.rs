@@ -1,3 +1,45 @@
 //! flashvol-provisioner: turns pure-provisioner PVCs into array volumes and flex PVs.
+//!
+//! Only parses flags, sets up logging and maps the outcome to an exit code; see
+//! [`flashvol_provisioner::cli`].
 
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+use flashvol_provisioner::cli::{Args, drop_glog_flags, run};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let (argv, ignored) = drop_glog_flags(std::env::args());
+    let args = Args::parse_from(argv);
+    let default_level = if args.debug { "debug" } else { "info" };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
+        .format_timestamp_millis()
+        .init();
+    if !ignored.is_empty() {
+        log::info!("ignoring PSO glog flags {ignored:?}: logs go to stderr");
+    }
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{}", render_chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes, skipping a cause whose text the message before it already contains
+/// (the common crate's errors include their source in their own text).
+fn render_chain(error: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
+}

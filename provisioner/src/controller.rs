@@ -1,0 +1,278 @@
+//! Wiring: watches on claims, PVs and StorageClasses feeding the reconcilers with a worker limit
+//! and per-object backoff, the orphan collector's timer, and readiness.
+//!
+//! Owns no decisions: it maps reconcile outcomes to requeue actions and keeps the queue-depth
+//! gauge (objects being reconciled plus objects waiting for a retry).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::Api;
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+
+use crate::context::Context;
+use crate::decide::claim_class_name;
+use crate::delete::{self, DeleteError, VolumeOutcome};
+use crate::orphans::{OrphanState, collect_once};
+use crate::provision::{self, ClaimOutcome, ProvisionError};
+
+/// Knobs of the running controllers.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Concurrent reconciles per controller (claims and volumes each).
+    pub workers: u16,
+    /// `None` disables the orphan collector.
+    pub orphan_interval: Option<Duration>,
+    pub orphan_grace: Duration,
+}
+
+/// Whether the watches have delivered their first full list.
+#[derive(Debug, Default)]
+pub struct CacheState {
+    pub synced: AtomicBool,
+}
+
+/// The watches, built before the [`Context`] so their caches can go into it: StorageClasses
+/// (read by provisioning) and PVs (the existence check before provisioning).
+pub struct Watches {
+    pub classes: Store<StorageClass>,
+    pub volumes: Store<PersistentVolume>,
+    class_stream: futures::stream::BoxStream<'static, ()>,
+    volume_controller: Controller<PersistentVolume>,
+}
+
+/// Sets up the watches; nothing runs until [`run`].
+pub fn watches(client: kube::Client) -> Watches {
+    let (classes, writer) = reflector::store::<StorageClass>();
+    let class_stream = reflector::reflector(
+        writer,
+        watcher(
+            Api::<StorageClass>::all(client.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .touched_objects()
+    .map(|r| {
+        if let Err(e) = r {
+            log::warn!("StorageClass watch: {e}");
+        }
+    })
+    .boxed();
+    let volume_controller = Controller::new(
+        Api::<PersistentVolume>::all(client),
+        watcher::Config::default(),
+    );
+    Watches {
+        classes,
+        volumes: volume_controller.store(),
+        class_stream,
+        volume_controller,
+    }
+}
+
+struct Depth {
+    in_flight: AtomicI64,
+}
+
+fn claim_key(pvc: &PersistentVolumeClaim) -> String {
+    format!(
+        "{}/{}",
+        pvc.metadata.namespace.as_deref().unwrap_or_default(),
+        pvc.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+struct Shared {
+    ctx: Arc<Context>,
+    claims: Depth,
+    volumes: Depth,
+}
+
+impl Shared {
+    fn publish_depth(&self) {
+        self.ctx.metrics.queue("claims").set(
+            self.claims.in_flight.load(Ordering::Relaxed) + self.ctx.claim_backoff.pending() as i64,
+        );
+        self.ctx.metrics.queue("volumes").set(
+            self.volumes.in_flight.load(Ordering::Relaxed)
+                + self.ctx.volume_backoff.pending() as i64,
+        );
+    }
+}
+
+async fn reconcile_claim(
+    pvc: Arc<PersistentVolumeClaim>,
+    shared: Arc<Shared>,
+) -> Result<Action, ProvisionError> {
+    shared.claims.in_flight.fetch_add(1, Ordering::Relaxed);
+    shared.publish_depth();
+    let result = provision::reconcile_claim(&pvc, &shared.ctx).await;
+    shared.claims.in_flight.fetch_sub(1, Ordering::Relaxed);
+    let key = claim_key(&pvc);
+    let action = match result {
+        Ok(ClaimOutcome::Waiting(why)) => {
+            log::debug!("claim {key}: waiting: {why}");
+            Ok(Action::requeue(shared.ctx.claim_backoff.failed(&key)))
+        }
+        Ok(outcome) => {
+            if let ClaimOutcome::Ignored(why) = &outcome {
+                log::trace!("claim {key}: ignored: {why}");
+            }
+            shared.ctx.claim_backoff.succeeded(&key);
+            Ok(Action::await_change())
+        }
+        Err(e) => Err(e),
+    };
+    shared.publish_depth();
+    action
+}
+
+fn claim_error(
+    pvc: Arc<PersistentVolumeClaim>,
+    _e: &ProvisionError,
+    shared: Arc<Shared>,
+) -> Action {
+    let delay = shared.ctx.claim_backoff.failed(&claim_key(&pvc));
+    shared.publish_depth();
+    Action::requeue(delay)
+}
+
+async fn reconcile_volume(
+    pv: Arc<PersistentVolume>,
+    shared: Arc<Shared>,
+) -> Result<Action, DeleteError> {
+    shared.volumes.in_flight.fetch_add(1, Ordering::Relaxed);
+    shared.publish_depth();
+    let result = delete::reconcile_volume(&pv, &shared.ctx).await;
+    shared.volumes.in_flight.fetch_sub(1, Ordering::Relaxed);
+    let key = pv.metadata.name.clone().unwrap_or_default();
+    let action = result.map(|outcome| {
+        if outcome != VolumeOutcome::Ignored {
+            log::debug!("PV {key}: {outcome:?}");
+        }
+        shared.ctx.volume_backoff.succeeded(&key);
+        Action::await_change()
+    });
+    shared.publish_depth();
+    action
+}
+
+fn volume_error(pv: Arc<PersistentVolume>, _e: &DeleteError, shared: Arc<Shared>) -> Action {
+    let delay = shared
+        .ctx
+        .volume_backoff
+        .failed(pv.metadata.name.as_deref().unwrap_or_default());
+    shared.publish_depth();
+    Action::requeue(delay)
+}
+
+/// Runs everything until the process is told to stop (the future is dropped) or a watch ends.
+pub async fn run(
+    ctx: Arc<Context>,
+    watches: Watches,
+    options: RunOptions,
+    caches: Arc<CacheState>,
+) {
+    let Watches {
+        class_stream,
+        volume_controller,
+        ..
+    } = watches;
+    let client = ctx.client.clone();
+    let shared = Arc::new(Shared {
+        ctx: Arc::clone(&ctx),
+        claims: Depth {
+            in_flight: AtomicI64::new(0),
+        },
+        volumes: Depth {
+            in_flight: AtomicI64::new(0),
+        },
+    });
+    let config = ControllerConfig::default().concurrency(options.workers);
+
+    let claims = Controller::new(
+        Api::<PersistentVolumeClaim>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .with_config(config.clone());
+    let claim_store = claims.store();
+    let store_for_mapper = claim_store.clone();
+    // A class created (or fixed) after its claims re-triggers them at once.
+    let claims = claims.watches(
+        Api::<StorageClass>::all(client.clone()),
+        watcher::Config::default(),
+        move |class: StorageClass| {
+            let name = class.metadata.name.clone().unwrap_or_default();
+            store_for_mapper
+                .state()
+                .into_iter()
+                .filter(|c| {
+                    claim_class_name(c) == Some(name.as_str())
+                        && c.spec
+                            .as_ref()
+                            .and_then(|s| s.volume_name.as_ref())
+                            .is_none()
+                })
+                .map(|c| ObjectRef::from_obj(&*c))
+                .collect::<Vec<_>>()
+        },
+    );
+    let volumes = volume_controller.with_config(config);
+    let volume_store = volumes.store();
+    let class_store = ctx.classes.clone();
+
+    let claim_loop = claims
+        .run(reconcile_claim, claim_error, Arc::clone(&shared))
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                log::debug!("claim controller: {e}");
+            }
+        });
+    let volume_loop = volumes
+        .run(reconcile_volume, volume_error, Arc::clone(&shared))
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                log::debug!("volume controller: {e}");
+            }
+        });
+    let readiness = async {
+        let _ = claim_store.wait_until_ready().await;
+        let _ = volume_store.wait_until_ready().await;
+        if let Some(store) = &class_store {
+            let _ = store.wait_until_ready().await;
+        }
+        caches.synced.store(true, Ordering::Relaxed);
+        log::info!("caches synced; provisioning");
+        futures::future::pending::<()>().await;
+    };
+    let orphans = async {
+        let Some(interval) = options.orphan_interval else {
+            return futures::future::pending::<()>().await;
+        };
+        let mut state = OrphanState::default();
+        loop {
+            tokio::time::sleep(interval).await;
+            match collect_once(&ctx, options.orphan_grace, &mut state).await {
+                Ok(destroyed) if !destroyed.is_empty() => {
+                    log::info!("orphan collector: destroyed {} volume(s)", destroyed.len());
+                }
+                Ok(_) => {}
+                Err(e) => log::warn!("orphan collector: round skipped: {e}"),
+            }
+        }
+    };
+    tokio::select! {
+        () = claim_loop => log::error!("claim watch ended"),
+        () = volume_loop => log::error!("PV watch ended"),
+        () = class_stream.for_each(|()| async {}) => log::error!("StorageClass watch ended"),
+        () = readiness => {},
+        () = orphans => {},
+    }
+}

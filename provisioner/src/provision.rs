@@ -1,0 +1,365 @@
+//! Provisioning one claim: decide, find or create the array volume, create the PV.
+//!
+//! Idempotent across crashes and restarts: the array name is derived from the claim uid, and
+//! before creating anything every array of the backend is asked for that name, so a crash between
+//! the array create and the PV create is completed on the next pass instead of leaving a second
+//! volume elsewhere. A PV that already exists means the claim is done.
+
+use std::time::Instant;
+
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use kube::api::PostParams;
+use kube::{Api, Resource};
+
+use flashvol_common::ArrayError;
+use flashvol_common::flashblade::NewFileSystem;
+use flashvol_common::names;
+use flashvol_common::options::Backend;
+
+use crate::arrays::{Array, Lookup, kind_name};
+use crate::class_params::parse_class_params;
+use crate::context::Context;
+use crate::decide::{ClaimDecision, access_modes, claim_class_name, decide_claim, requested_bytes};
+use crate::events::{self, Kind};
+use crate::placement::{Candidate, choose_array, validate_selector};
+use crate::pv::{Placed, PvInputs, build_pv};
+use crate::quantity::{allocated_size, format_bytes};
+
+/// How a pass over a claim ended without error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// Not ours or nothing to do.
+    Ignored(&'static str),
+    /// Ours, but waiting (missing class, no selected node yet).
+    Waiting(String),
+    /// The PV exists already.
+    AlreadyProvisioned,
+    /// Created the PV (and the array volume unless it was found from an earlier attempt).
+    Provisioned {
+        pv: String,
+        array: String,
+        reused: bool,
+    },
+}
+
+/// A failed pass; a `ProvisioningFailed` event has been recorded with the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ProvisionError {
+    /// Metric label: `class`, `claim`, `placement`, `array`, `kubernetes`.
+    pub reason: &'static str,
+    pub message: String,
+}
+
+fn fail(reason: &'static str, message: impl Into<String>) -> ProvisionError {
+    ProvisionError {
+        reason,
+        message: message.into(),
+    }
+}
+
+fn claim_key(pvc: &PersistentVolumeClaim) -> String {
+    format!(
+        "{}/{}",
+        pvc.metadata.namespace.as_deref().unwrap_or_default(),
+        pvc.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// One reconcile pass over a claim.
+pub async fn reconcile_claim(
+    pvc: &PersistentVolumeClaim,
+    ctx: &Context,
+) -> Result<ClaimOutcome, ProvisionError> {
+    // Most claims in a cluster are not ours or are bound: settle those without any lookup.
+    if let ClaimDecision::Ignore(why) = decide_claim(pvc, None, &ctx.identity.provisioner) {
+        return Ok(ClaimOutcome::Ignored(why));
+    }
+    let class = match claim_class_name(pvc) {
+        Some(name) => ctx.storage_class(name).await.map_err(|e| {
+            fail(
+                "kubernetes",
+                format!("cannot read StorageClass {name}: {e}"),
+            )
+        })?,
+        None => None,
+    };
+    match decide_claim(pvc, class.as_ref(), &ctx.identity.provisioner) {
+        ClaimDecision::Ignore(why) => return Ok(ClaimOutcome::Ignored(why)),
+        ClaimDecision::Wait(why) => return Ok(ClaimOutcome::Waiting(why)),
+        ClaimDecision::Provision => {}
+    }
+    let Some(class) = class else {
+        return Ok(ClaimOutcome::Waiting("StorageClass not found".into()));
+    };
+    let Some(uid) = pvc.metadata.uid.as_deref() else {
+        return Ok(ClaimOutcome::Ignored("claim has no uid"));
+    };
+    let pv_name = names::pv_name(uid);
+    match ctx.pv_exists(&pv_name).await {
+        Ok(true) => return Ok(ClaimOutcome::AlreadyProvisioned),
+        Ok(false) => {}
+        Err(e) => {
+            return Err(fail("kubernetes", format!("cannot read PV {pv_name}: {e}")));
+        }
+    }
+    let started = Instant::now();
+    let result = provision(pvc, &class, &pv_name, ctx).await;
+    let object = pvc.object_ref(&());
+    match &result {
+        Ok(ClaimOutcome::Provisioned { pv, array, reused }) => {
+            ctx.metrics
+                .provision_done(true, if *reused { "reused" } else { "created" });
+            ctx.events
+                .publish(
+                    &object,
+                    Kind::Normal,
+                    events::PROVISIONING_SUCCEEDED,
+                    &format!("Successfully provisioned volume {pv} on {array}"),
+                )
+                .await;
+            log::info!("claim {}: provisioned {pv} on {array}", claim_key(pvc));
+        }
+        Ok(_) => {}
+        Err(e) => {
+            ctx.metrics.provision_done(false, e.reason);
+            ctx.events
+                .publish(
+                    &object,
+                    Kind::Warning,
+                    events::PROVISIONING_FAILED,
+                    &e.message,
+                )
+                .await;
+            log::warn!(
+                "claim {}: provisioning failed: {}",
+                claim_key(pvc),
+                e.message
+            );
+        }
+    }
+    if let Ok(ClaimOutcome::Provisioned { .. }) = &result {
+        let backend = class
+            .parameters
+            .as_ref()
+            .and_then(|p| p.get("backend"))
+            .map_or("block", String::as_str);
+        ctx.metrics
+            .provision_duration
+            .get_or_create(&crate::metrics::BackendLabels {
+                backend: backend.to_owned(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+    }
+    result
+}
+
+async fn provision(
+    pvc: &PersistentVolumeClaim,
+    class: &k8s_openapi::api::storage::v1::StorageClass,
+    pv_name: &str,
+    ctx: &Context,
+) -> Result<ClaimOutcome, ProvisionError> {
+    let class_name = class.metadata.name.as_deref().unwrap_or_default();
+    let params = parse_class_params(
+        class.parameters.as_ref().unwrap_or(&Default::default()),
+        class.mount_options.as_deref().unwrap_or_default(),
+    )
+    .map_err(|e| fail("class", format!("StorageClass {class_name}: {e}")))?;
+    let requested = requested_bytes(pvc).map_err(|e| fail("claim", e.to_string()))?;
+    let (modes, shared) =
+        access_modes(pvc, params.backend).map_err(|e| fail("claim", e.to_string()))?;
+    let selector = pvc.spec.as_ref().and_then(|s| s.selector.as_ref());
+    if let Some(s) = selector {
+        validate_selector(s).map_err(|e| fail("claim", e.to_string()))?;
+    }
+    let size = allocated_size(params.backend, requested);
+    let array_name = names::array_name(&ctx.settings.name_prefix, pv_name);
+    let kind = kind_name(params.backend);
+
+    ctx.events
+        .publish(
+            &pvc.object_ref(&()),
+            Kind::Normal,
+            events::PROVISIONING,
+            &format!(
+                "External provisioner is provisioning volume for claim \"{}\"",
+                claim_key(pvc)
+            ),
+        )
+        .await;
+
+    let arrays: Vec<&Array> = ctx.arrays.of(params.backend).collect();
+    let (array, capacity, reused) = match find_existing(&arrays, &array_name).await? {
+        Some((array, size)) => {
+            log::info!(
+                "claim {}: {array_name} already exists on {} (earlier attempt); reusing it",
+                claim_key(pvc),
+                array.endpoint
+            );
+            (array, size, true)
+        }
+        None => {
+            let mut frees = Vec::with_capacity(arrays.len());
+            for a in &arrays {
+                frees.push(a.free().await.map_err(|e| e.to_string()));
+            }
+            let candidates: Vec<Candidate<'_>> = arrays
+                .iter()
+                .zip(frees)
+                .map(|(a, free)| Candidate {
+                    endpoint: &a.endpoint,
+                    labels: &a.labels,
+                    free,
+                })
+                .collect();
+            let chosen = choose_array(kind, &candidates, selector, size)
+                .map_err(|e| fail("placement", e.to_string()))?;
+            let array = arrays[chosen];
+            let created = match params.backend {
+                Backend::Block => array.create_volume(&array_name, size, params.qos).await,
+                Backend::File => {
+                    array
+                        .create_file_system(NewFileSystem {
+                            name: array_name.clone(),
+                            provisioned: size,
+                            hard_limit: params.hard_limit.unwrap_or(ctx.settings.file.hard_limit),
+                            snapshot_directory: ctx.settings.file.snapshot_directory,
+                            nfs_rules: params
+                                .export_rules
+                                .clone()
+                                .unwrap_or_else(|| ctx.settings.file.export_rules.clone()),
+                            nfs_v3: true,
+                            nfs_v4_1: true,
+                        })
+                        .await
+                }
+            };
+            let capacity = match created {
+                Ok(size) => size,
+                // Created by a pass that raced this one (e.g. across a leader change).
+                Err(ArrayError::AlreadyExists { .. }) => match array.lookup(&array_name).await {
+                    Ok(Lookup::Live { size }) => size,
+                    Ok(other) => {
+                        return Err(fail(
+                            "array",
+                            format!(
+                                "{array_name} on {} is {other:?} after create said it exists",
+                                array.endpoint
+                            ),
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(fail("array", format!("cannot read back {array_name}: {e}")));
+                    }
+                },
+                Err(e) => {
+                    return Err(fail(
+                        "array",
+                        format!(
+                            "cannot create {array_name} ({}) on {}: {e}",
+                            format_bytes(size),
+                            array.describe()
+                        ),
+                    ));
+                }
+            };
+            (array, capacity, false)
+        }
+    };
+    let array_id = array.id().await.map_err(|e| {
+        fail(
+            "array",
+            format!("cannot read the id of {}: {e}", array.describe()),
+        )
+    })?;
+    let nfs_endpoint = match params.backend {
+        Backend::File => Some(array.nfs_endpoint().await.map_err(|e| {
+            fail(
+                "array",
+                format!("cannot find an NFS endpoint of {}: {e}", array.describe()),
+            )
+        })?),
+        Backend::Block => None,
+    };
+    let pv = build_pv(&PvInputs {
+        provisioner: &ctx.identity.provisioner,
+        driver: &ctx.identity.driver,
+        claim: pvc,
+        class,
+        params: &params,
+        settings: &ctx.settings,
+        access_modes: &modes,
+        shared,
+        placed: Placed {
+            array_endpoint: &array.endpoint,
+            array_id: &array_id,
+            nfs_endpoint: nfs_endpoint.as_deref(),
+            capacity,
+        },
+    });
+    let pvs: Api<PersistentVolume> = Api::all(ctx.client.clone());
+    match pvs.create(&PostParams::default(), &pv).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {
+            return Ok(ClaimOutcome::AlreadyProvisioned);
+        }
+        Err(e) => {
+            // The array volume stays: the next pass finds it by name and retries the PV.
+            return Err(fail(
+                "kubernetes",
+                format!("cannot create PV {pv_name}: {e}"),
+            ));
+        }
+    }
+    Ok(ClaimOutcome::Provisioned {
+        pv: pv_name.to_owned(),
+        array: array.describe(),
+        reused,
+    })
+}
+
+/// Looks the name up on every array of the backend. Any array that cannot answer stops the
+/// pass: creating elsewhere could duplicate a volume that array holds from an earlier attempt.
+async fn find_existing<'a>(
+    arrays: &[&'a Array],
+    name: &str,
+) -> Result<Option<(&'a Array, u64)>, ProvisionError> {
+    let mut found: Option<(&Array, u64)> = None;
+    for array in arrays {
+        match array.lookup(name).await {
+            Ok(Lookup::Absent) => {}
+            Ok(Lookup::Live { size }) => {
+                if let Some((first, _)) = found {
+                    return Err(fail(
+                        "array",
+                        format!(
+                            "{name} exists on both {} and {}; resolve by hand",
+                            first.endpoint, array.endpoint
+                        ),
+                    ));
+                }
+                found = Some((array, size));
+            }
+            Ok(Lookup::Destroyed) => {
+                return Err(fail(
+                    "array",
+                    format!(
+                        "{name} exists on {} in destroyed state; recover or eradicate it on the array",
+                        array.endpoint
+                    ),
+                ));
+            }
+            Err(e) => {
+                return Err(fail(
+                    "array",
+                    format!(
+                        "cannot check {} for an existing {name}: {e}",
+                        array.describe()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(found)
+}

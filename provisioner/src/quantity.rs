@@ -1,0 +1,212 @@
+//! Kubernetes resource quantities (`10Gi`, `1.5G`, `100M`, `1e9`) as whole numbers, and the size
+//! rules of the arrays.
+//!
+//! Owns parsing only: no Kubernetes objects here. A fractional result is rounded up, as
+//! `resource.Quantity.Value()` does, so a claim never gets less than it asked for.
+
+use flashvol_common::options::Backend;
+
+/// 4 PiB: the largest claim we accept (larger than any single FlashArray volume or FlashBlade
+/// file system a customer runs; a typo like `10Ei` is caught instead of sent to the array).
+pub const MAX_VOLUME_BYTES: u64 = 4 << 50;
+
+/// FlashArray volumes are sized in 512-byte sectors.
+pub const FLASHARRAY_SECTOR: u64 = 512;
+
+/// Smallest volume we create: 1 MiB. The arrays accept less, but a file system does not fit.
+pub const MIN_VOLUME_BYTES: u64 = 1 << 20;
+
+/// A quantity that is not a non-negative number with a known suffix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not a valid quantity: {problem}")]
+pub struct QuantityError {
+    pub text: String,
+    pub problem: String,
+}
+
+/// Parses a Kubernetes quantity into a whole number, rounding a fraction up.
+///
+/// Accepted: optional `+`, digits with an optional `.fraction`, then one of the binary suffixes
+/// `Ki Mi Gi Ti Pi Ei`, the decimal suffixes `k M G T P E` (or none), or an exponent `e<n>`/`E<n>`.
+/// Negative values and the sub-unit suffixes `m`, `u`, `n` are refused: sizes, IOPS and bandwidth
+/// are whole, non-negative amounts.
+pub fn parse_quantity(text: &str) -> Result<u64, QuantityError> {
+    let fail = |problem: &str| QuantityError {
+        text: text.to_owned(),
+        problem: problem.to_owned(),
+    };
+    let s = text.trim();
+    if s.starts_with('-') {
+        return Err(fail("must not be negative"));
+    }
+    let s = s.strip_prefix('+').unwrap_or(s);
+    let number_end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, suffix) = s.split_at(number_end);
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return Err(fail("expected a number"));
+    }
+    if fraction.contains('.') {
+        return Err(fail("more than one decimal point"));
+    }
+    // value = digits / 10^fraction_len * base^exp: kept as an exact fraction in u128.
+    let digits = format!("{whole}{fraction}");
+    let digits = digits.trim_start_matches('0');
+    if digits.len() > 30 {
+        return Err(fail("too many digits"));
+    }
+    let mantissa: u128 = if digits.is_empty() {
+        0
+    } else {
+        digits.parse().map_err(|_| fail("expected a number"))?
+    };
+    let mut numerator = mantissa;
+    let mut denominator: u128 = 10u128.pow(fraction.len() as u32);
+    let multiplier: u128 = match suffix {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        "Pi" => 1 << 50,
+        "Ei" => 1 << 60,
+        "k" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "T" => 1_000_000_000_000,
+        "P" => 1_000_000_000_000_000,
+        "E" => 1_000_000_000_000_000_000,
+        "m" | "u" | "n" => return Err(fail("fractional units (m, u, n) are not allowed here")),
+        other => {
+            let exp = other
+                .strip_prefix(['e', 'E'])
+                .and_then(|e| e.parse::<i32>().ok())
+                .ok_or_else(|| {
+                    fail("unknown suffix (use Ki, Mi, Gi, Ti, Pi, Ei, k, M, G, T, P, E or e<n>)")
+                })?;
+            if !(-30..=30).contains(&exp) {
+                return Err(fail("exponent out of range"));
+            }
+            if exp < 0 {
+                denominator *= 10u128.pow(exp.unsigned_abs());
+                1
+            } else {
+                10u128.pow(exp as u32)
+            }
+        }
+    };
+    numerator = numerator
+        .checked_mul(multiplier)
+        .ok_or_else(|| fail("too large"))?;
+    let value = numerator.div_ceil(denominator);
+    u64::try_from(value).map_err(|_| fail("too large"))
+}
+
+/// The size the array will allocate for a request of `requested` bytes.
+///
+/// FlashArray: a multiple of 512 bytes, at least 1 MiB. FlashBlade: at least 1 MiB, otherwise
+/// exact (file systems are sized in bytes).
+pub fn allocated_size(backend: Backend, requested: u64) -> u64 {
+    let at_least = requested.max(MIN_VOLUME_BYTES);
+    match backend {
+        Backend::Block => at_least.div_ceil(FLASHARRAY_SECTOR) * FLASHARRAY_SECTOR,
+        Backend::File => at_least,
+    }
+}
+
+/// Renders a byte count the way Kubernetes shows capacities: the largest binary suffix that
+/// divides it exactly, so `10Gi` stays `10Gi` and odd sizes stay exact.
+pub fn format_bytes(bytes: u64) -> String {
+    const SUFFIXES: [(&str, u32); 6] = [
+        ("Ei", 60),
+        ("Pi", 50),
+        ("Ti", 40),
+        ("Gi", 30),
+        ("Mi", 20),
+        ("Ki", 10),
+    ];
+    for (suffix, shift) in SUFFIXES {
+        let unit = 1u64 << shift;
+        if bytes >= unit && bytes % unit == 0 {
+            return format!("{}{suffix}", bytes / unit);
+        }
+    }
+    bytes.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_decimal_and_exponent_suffixes() {
+        for (text, want) in [
+            ("1Gi", 1u64 << 30),
+            ("10Gi", 10 << 30),
+            ("512Mi", 512 << 20),
+            ("1Ki", 1024),
+            ("1G", 1_000_000_000),
+            ("100M", 100_000_000),
+            ("5k", 5_000),
+            ("1e9", 1_000_000_000),
+            ("1E3", 1_000),
+            ("+2Ti", 2 << 40),
+            ("4Pi", 4 << 50),
+            ("123", 123),
+            ("0", 0),
+            (" 7Mi ", 7 << 20),
+        ] {
+            assert_eq!(parse_quantity(text), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn fractions_round_up_never_down() {
+        assert_eq!(parse_quantity("1.5Gi"), Ok(3 << 29));
+        assert_eq!(parse_quantity("0.5Ki"), Ok(512));
+        assert_eq!(parse_quantity("1.0001k"), Ok(1001), "1000.1 rounds up");
+        assert_eq!(parse_quantity("1e-1"), Ok(1), "0.1 rounds up to 1");
+        assert_eq!(parse_quantity(".5"), Ok(1));
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_size() {
+        for bad in [
+            "", "Gi", "-1Gi", "1.2.3", "1Gb", "1 Gi", "10x", "500m", "1e99", "ten", "1Zi",
+        ] {
+            let err = parse_quantity(bad).expect_err("must be refused");
+            assert_eq!(err.text, bad, "{bad}");
+        }
+        assert!(
+            parse_quantity("100Ei")
+                .expect_err("must be refused")
+                .problem
+                .contains("too large")
+        );
+    }
+
+    #[test]
+    fn flasharray_sizes_are_whole_sectors_of_at_least_a_mebibyte() {
+        assert_eq!(allocated_size(Backend::Block, 1), 1 << 20);
+        assert_eq!(
+            allocated_size(Backend::Block, (1 << 20) + 1),
+            (1 << 20) + 512
+        );
+        assert_eq!(allocated_size(Backend::Block, 10 << 30), 10 << 30);
+        assert_eq!(allocated_size(Backend::Block, 1_000_000_000), 1_000_000_000);
+        assert_eq!(allocated_size(Backend::Block, 1_000_000_001), 1_000_000_512);
+        assert_eq!(allocated_size(Backend::File, 1_000_000_001), 1_000_000_001);
+        assert_eq!(allocated_size(Backend::File, 10), 1 << 20);
+    }
+
+    #[test]
+    fn byte_counts_render_as_kubernetes_quantities() {
+        assert_eq!(format_bytes(10 << 30), "10Gi");
+        assert_eq!(format_bytes(3 << 29), "1536Mi");
+        assert_eq!(format_bytes(1_000_000_512), "976563Ki");
+        assert_eq!(format_bytes(1_000_000_001), "1000000001");
+        assert_eq!(format_bytes(512), "512");
+    }
+}

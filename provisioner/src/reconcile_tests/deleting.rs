@@ -1,0 +1,258 @@
+//! Deleting: destroy with and without eradicate, Retain, PV deleted first, PSO PVs, orphans.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn released_volume_is_destroyed_but_not_eradicated_by_default() {
+    let h = Harness::start(&[fa(TIB, &[]), fb(TIB, &[])], "");
+    let ctx = h.context();
+    h.add_class(class("pure", "pure-provisioner", &[]));
+    h.add_class(class(
+        "pure-file",
+        "pure-provisioner",
+        &[("backend", "file")],
+    ));
+    let (claim, pv) = provision_one(&h, &ctx, "pure").await;
+    let (fclaim, fpv) = provision_one(&h, &ctx, "pure-file").await;
+    let fa0 = h.flash_array(0);
+    fa0.create_host("node1", &Default::default()).expect("host");
+    fa0.connect_host("node1", &Harness::volume_name(&claim), None)
+        .expect("connect");
+
+    // Bound: nothing happens.
+    let bound = h.fake.get::<PersistentVolume>(None, &pv).expect("pv");
+    assert_eq!(
+        reconcile_volume(&bound, &ctx).await,
+        Ok(VolumeOutcome::Ignored)
+    );
+
+    for (name, claim) in [(&pv, &claim), (&fpv, &fclaim)] {
+        h.release(name);
+        let released = h.fake.get::<PersistentVolume>(None, name).expect("pv");
+        let outcome = reconcile_volume(&released, &ctx).await.expect("deletes");
+        assert!(
+            matches!(outcome, VolumeOutcome::Deleted { array: Some(_) }),
+            "{outcome:?}"
+        );
+        assert!(
+            h.fake.get::<PersistentVolume>(None, name).is_none(),
+            "PV deleted"
+        );
+        let on_array = ctx.arrays.all().find_map(|a| {
+            match futures::executor::block_on(a.lookup(&Harness::volume_name(claim))) {
+                Ok(Lookup::Absent) => None,
+                other => Some(other),
+            }
+        });
+        assert_eq!(
+            on_array,
+            Some(Ok(Lookup::Destroyed)),
+            "destroyed, still recoverable"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eradicate_on_delete_removes_the_volume_for_good() {
+    let h = Harness::start(&[fa(TIB, &[])], r#", "eradicateOnDelete": true"#);
+    let ctx = h.context();
+    h.add_class(class("pure", "pure-provisioner", &[]));
+    let (claim, pv) = provision_one(&h, &ctx, "pure").await;
+    h.release(&pv);
+    let released = h.fake.get::<PersistentVolume>(None, &pv).expect("pv");
+    reconcile_volume(&released, &ctx).await.expect("deletes");
+    assert!(
+        h.flash_array(0)
+            .list_volumes(&Harness::volume_name(&claim), true)
+            .expect("list")
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retain_keeps_the_array_volume_and_releases_the_finalizer_when_the_pv_is_deleted() {
+    let h = Harness::start(&[fa(TIB, &[])], "");
+    let ctx = h.context();
+    let mut c = class("keep", "pure-provisioner", &[]);
+    c.reclaim_policy = Some("Retain".into());
+    h.add_class(c);
+    let (claim, pv) = provision_one(&h, &ctx, "keep").await;
+    h.release(&pv);
+    let released = h.fake.get::<PersistentVolume>(None, &pv).expect("pv");
+    assert_eq!(
+        reconcile_volume(&released, &ctx).await,
+        Ok(VolumeOutcome::Ignored)
+    );
+
+    // The admin deletes the PV: our finalizer holds it until we let go, without touching the array.
+    kube::Api::<PersistentVolume>::all(h.fake.client())
+        .delete(&pv, &Default::default())
+        .await
+        .expect("delete");
+    let deleting = h
+        .fake
+        .get::<PersistentVolume>(None, &pv)
+        .expect("held by finalizer");
+    assert!(deleting.metadata.deletion_timestamp.is_some());
+    assert_eq!(
+        reconcile_volume(&deleting, &ctx).await,
+        Ok(VolumeOutcome::Released)
+    );
+    assert!(h.fake.get::<PersistentVolume>(None, &pv).is_none());
+    assert!(
+        h.flash_array(0)
+            .get_volume(&Harness::volume_name(&claim))
+            .is_ok(),
+        "array volume kept"
+    );
+
+    // ...and the orphan collector leaves it alone too.
+    h.fake
+        .remove::<PersistentVolumeClaim>(Some("default"), "data");
+    h.clock.advance(Duration::from_secs(7200));
+    let destroyed = collect_once(&ctx, Duration::from_secs(600), &mut OrphanState::default())
+        .await
+        .expect("round");
+    assert!(destroyed.is_empty(), "{destroyed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_pv_first_destroys_the_volume_before_the_pv_goes() {
+    let h = Harness::start(&[fa(TIB, &[])], "");
+    let ctx = h.context();
+    h.add_class(class("pure", "pure-provisioner", &[]));
+    let (claim, pv) = provision_one(&h, &ctx, "pure").await;
+    let mut available = h.fake.get::<PersistentVolume>(None, &pv).expect("pv");
+    available.status.get_or_insert_default().phase = Some("Available".into());
+    h.fake.insert(&available);
+    kube::Api::<PersistentVolume>::all(h.fake.client())
+        .delete(&pv, &Default::default())
+        .await
+        .expect("delete");
+    let deleting = h
+        .fake
+        .get::<PersistentVolume>(None, &pv)
+        .expect("held by finalizer");
+    let outcome = reconcile_volume(&deleting, &ctx).await.expect("deletes");
+    assert!(
+        matches!(outcome, VolumeOutcome::Deleted { array: Some(_) }),
+        "{outcome:?}"
+    );
+    assert!(h.fake.get::<PersistentVolume>(None, &pv).is_none());
+    assert!(matches!(
+        h.flash_array(0).get_volume(&Harness::volume_name(&claim)),
+        Err(flashvol_common::ArrayError::Destroyed { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pso_created_pvs_are_found_by_name_on_any_array() {
+    let h = Harness::start(&[fa(TIB, &[]), fa(TIB, &[])], "");
+    let ctx = h.context();
+    let uid = crate::testutil::uid();
+    let pv_name = format!("pvc-{uid}");
+    let name = format!("k8s-{pv_name}");
+    h.flash_array(1)
+        .create_volume(&name, 1 << 30, &Qos::default())
+        .expect("create");
+    // Exactly the shape PSO 2.x wrote: no array key, no finalizer.
+    let pv: PersistentVolume = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": pv_name, "annotations": {"pv.kubernetes.io/provisioned-by": "pure-provisioner"}},
+        "spec": {"persistentVolumeReclaimPolicy": "Delete", "capacity": {"storage": "1Gi"},
+                 "accessModes": ["ReadWriteOnce"],
+                 "flexVolume": {"driver": "pure/flex", "fsType": "xfs", "options": {
+                     "accessMode": "exclusive", "backend": "block", "labels": "", "namespace": "k8s",
+                     "volumeMode": "", "volumeName": pv_name}}},
+        "status": {"phase": "Released"}
+    }))
+    .expect("pv");
+    h.fake.insert(&pv);
+    let stored = h.fake.get::<PersistentVolume>(None, &pv_name).expect("pv");
+    let outcome = reconcile_volume(&stored, &ctx).await.expect("deletes");
+    assert_eq!(
+        outcome,
+        VolumeOutcome::Deleted {
+            array: Some(format!("FlashArray {}", h.sims[1].endpoint()))
+        }
+    );
+    assert!(matches!(
+        h.flash_array(1).get_volume(&name),
+        Err(flashvol_common::ArrayError::Destroyed { .. })
+    ));
+    assert!(h.fake.get::<PersistentVolume>(None, &pv_name).is_none());
+
+    // The same PV again, its volume gone everywhere: already deleted is fine.
+    h.fake.insert(&pv);
+    let stored = h.fake.get::<PersistentVolume>(None, &pv_name).expect("pv");
+    h.flash_array(1).eradicate_volume(&name).expect("eradicate");
+    assert_eq!(
+        reconcile_volume(&stored, &ctx).await,
+        Ok(VolumeOutcome::Deleted { array: None })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphan_collector_destroys_only_old_volumes_without_pv_or_claim() {
+    let h = Harness::start(&[fa(TIB, &[]), fb(TIB, &[])], "");
+    let ctx = h.context();
+    h.add_class(class("pure", "pure-provisioner", &[]));
+    let (with_pv, _) = provision_one(&h, &ctx, "pure").await;
+    let orphan = format!("k8s-pvc-{}", crate::testutil::uid());
+    let fb_orphan = format!("k8s-pvc-{}", crate::testutil::uid());
+    let in_flight = pvc("new", "pure", "1Gi");
+    h.add_claim(&in_flight);
+    let foreign = "other-volume";
+    let fa0 = h.flash_array(0);
+    for name in [orphan.as_str(), &Harness::volume_name(&in_flight), foreign] {
+        fa0.create_volume(name, 1 << 20, &Qos::default())
+            .expect("create");
+    }
+    h.flash_blade(0)
+        .create_file_system(&flashvol_common::flashblade::NewFileSystem {
+            name: fb_orphan.clone(),
+            provisioned: 1 << 20,
+            hard_limit: true,
+            snapshot_directory: false,
+            nfs_rules: "*(rw)".into(),
+            nfs_v3: true,
+            nfs_v4_1: true,
+        })
+        .expect("create fs");
+
+    let grace = Duration::from_secs(600);
+    let mut state = OrphanState::default();
+    assert!(
+        collect_once(&ctx, grace, &mut state)
+            .await
+            .expect("round")
+            .is_empty(),
+        "too young"
+    );
+    h.clock.advance(Duration::from_secs(3600));
+    let mut destroyed = collect_once(&ctx, grace, &mut state).await.expect("round");
+    destroyed.sort();
+    let mut want = vec![orphan.clone(), fb_orphan.clone()];
+    want.sort();
+    assert_eq!(destroyed, want);
+    assert!(matches!(
+        fa0.get_volume(&orphan),
+        Err(flashvol_common::ArrayError::Destroyed { .. })
+    ));
+    assert!(
+        fa0.list_volumes(&orphan, true).expect("list").len() == 1,
+        "destroyed, never eradicated"
+    );
+    for kept in [
+        Harness::volume_name(&with_pv),
+        Harness::volume_name(&in_flight),
+        foreign.to_owned(),
+    ] {
+        assert!(fa0.get_volume(&kept).is_ok(), "{kept} kept");
+    }
+    assert!(
+        h.flash_blade(0)
+            .get_file_system(&fb_orphan)
+            .expect("fs")
+            .destroyed
+    );
+}

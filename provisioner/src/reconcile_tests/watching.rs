@@ -1,0 +1,72 @@
+//! The controllers driven by watches on the fake API.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controllers_act_on_watched_claims_classes_and_released_volumes() {
+    use crate::controller::{self, CacheState, RunOptions};
+    let h = Harness::start(&[fa(TIB, &[])], "");
+    let mut ctx = h.context();
+    let watches = controller::watches(h.fake.client());
+    ctx.classes = Some(watches.classes.clone());
+    ctx.volumes = Some(watches.volumes.clone());
+    let ctx = Arc::new(ctx);
+    h.add_class(class("pure", "pure-provisioner", &[]));
+    let existing = pvc("existing", "pure", "1Gi");
+    h.add_claim(&existing);
+    let caches = Arc::new(CacheState::default());
+    let options = RunOptions {
+        workers: 4,
+        orphan_interval: None,
+        orphan_grace: Duration::from_secs(3600),
+    };
+    let task = tokio::spawn(controller::run(
+        Arc::clone(&ctx),
+        watches,
+        options,
+        Arc::clone(&caches),
+    ));
+
+    wait_for("PV of a claim that existed at start", || {
+        h.pv_of(&existing).is_some()
+    })
+    .await;
+    wait_for("caches synced", || {
+        caches.synced.load(std::sync::atomic::Ordering::Relaxed)
+    })
+    .await;
+    let added = pvc("added", "pure", "2Gi");
+    h.add_claim(&added);
+    wait_for("PV of a claim added later", || h.pv_of(&added).is_some()).await;
+
+    // A claim whose class does not exist yet waits, then goes as soon as the class appears.
+    let early = pvc("early", "late-class", "1Gi");
+    h.add_claim(&early);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(h.pv_of(&early).is_none());
+    h.add_class(class("late-class", "pure-provisioner", &[]));
+    wait_for("PV once the class exists", || h.pv_of(&early).is_some()).await;
+
+    let pv = h
+        .pv_of(&existing)
+        .and_then(|p| p.metadata.name)
+        .expect("pv");
+    h.release(&pv);
+    wait_for("released PV deleted", || {
+        h.fake.get::<PersistentVolume>(None, &pv).is_none()
+    })
+    .await;
+    assert!(matches!(
+        h.flash_array(0)
+            .get_volume(&Harness::volume_name(&existing)),
+        Err(flashvol_common::ArrayError::Destroyed { .. })
+    ));
+    // Metrics are recorded just after the API calls the test watches for.
+    wait_for("metrics of 3 provisions and 1 delete", || {
+        let metrics = ctx.metrics.encode();
+        metrics.contains(r#"flashvol_provisions_total{outcome="success",reason="created"} 3"#)
+            && metrics.contains(r#"flashvol_deletes_total{outcome="success",reason="destroyed"} 1"#)
+    })
+    .await;
+    task.abort();
+}
