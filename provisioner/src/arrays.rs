@@ -121,6 +121,18 @@ impl Array {
         Ok(free)
     }
 
+    /// Charges a volume just created here against the cached free space. Volumes are thin, so
+    /// the array's own figure barely moves during a burst; without this, every claim of a burst
+    /// would land on the same array until the cache expires. The next refresh replaces the
+    /// estimate with the array's real number.
+    pub fn charge(&self, bytes: u64) {
+        if let Ok(mut g) = self.space.lock()
+            && let Some((_, free)) = g.as_mut()
+        {
+            *free = free.saturating_sub(bytes);
+        }
+    }
+
     /// What the array holds under `name`.
     pub async fn lookup(&self, name: &str) -> Result<Lookup, ArrayError> {
         let name = name.to_owned();

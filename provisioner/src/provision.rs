@@ -236,7 +236,10 @@ async fn provision(
                 }
             };
             let capacity = match created {
-                Ok(size) => size,
+                Ok(size) => {
+                    array.charge(size);
+                    size
+                }
                 // Created by a pass that raced this one (e.g. across a leader change).
                 Err(ArrayError::AlreadyExists { .. }) => match array.lookup(&array_name).await {
                     Ok(Lookup::Live { size }) => size,

@@ -114,6 +114,32 @@ async fn provisions_a_file_system_with_class_export_rules_and_a_data_vip() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_spreads_over_equal_arrays_by_what_was_just_placed() {
+    // Thin volumes leave the arrays' free space unchanged, so the cached figure must be charged
+    // with each placement or the whole burst lands on the first array.
+    let h = Harness::start(&[fa(TIB, &[]), fa(TIB, &[])], "");
+    let ctx = h.context();
+    h.add_class(class("pure", "pure-provisioner", &[]));
+    let claims: Vec<_> = (0..4)
+        .map(|i| pvc(&format!("c{i}"), "pure", "100Gi"))
+        .collect();
+    for claim in &claims {
+        reconcile_claim(claim, &ctx).await.expect("provisions");
+    }
+    let on = |i: usize| {
+        claims
+            .iter()
+            .filter(|c| {
+                h.flash_array(i)
+                    .get_volume(&Harness::volume_name(c))
+                    .is_ok()
+            })
+            .count()
+    };
+    assert_eq!((on(0), on(1)), (2, 2), "alternates between the two arrays");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn placement_follows_the_claim_selector_then_free_capacity() {
     let h = Harness::start(
         &[
