@@ -1,0 +1,52 @@
+# shellcheck shell=bash
+# Shared helpers for the tests/cluster scripts: paths, pinned versions, logging and
+# the prerequisites every script installs for itself on a fresh Debian machine.
+# Sourced, never executed.
+
+CLUSTER_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+. "$CLUSTER_DIR/versions.env"
+
+# FLASHVOL_K8S_VERSION picks another release (e.g. the older pin) without editing versions.env.
+K8S_VERSION="${FLASHVOL_K8S_VERSION:-$K8S_VERSION}"
+FLASHVOL_CACHE_ROOT="${FLASHVOL_CACHE_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/flashvol/k8s}"
+
+# usage SCRIPT: prints the comment block at the top of SCRIPT (its help text).
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$1"; }
+
+log() { printf '[cluster %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Binaries of one release live together: kube-apiserver, kube-controller-manager, kubectl, etcd.
+bin_dir_for() { printf '%s/%s\n' "$FLASHVOL_CACHE_ROOT" "$1"; }
+
+# validate_k8s_version VERSION: only vMAJOR.MINOR.PATCH tags are accepted, because the
+# staging modules are pinned by deriving v0.MINOR.PATCH from it.
+validate_k8s_version() {
+    [[ "$1" =~ ^v1\.[0-9]+\.[0-9]+$ ]] ||
+        die "kubernetes version '$1' is not of the form v1.MINOR.PATCH"
+}
+
+# apt_install PKG...: installs what is missing; refreshes the package lists once when a
+# package is unknown (a fresh machine has none). Quiet when everything is present.
+apt_install() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep 'install ok installed' >/dev/null ||
+            missing+=("$pkg")
+    done
+    ((${#missing[@]} == 0)) && return 0
+    [[ $(id -u) == 0 ]] || die "missing packages ${missing[*]}: install them (needs root)"
+    log "installing ${missing[*]}"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null 2>&1; then
+        apt-get update -q >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null ||
+            die "apt-get install ${missing[*]} failed"
+    fi
+}
+
+# require_cmd CMD PACKAGE: makes CMD available, installing PACKAGE when it is absent.
+require_cmd() {
+    command -v "$1" >/dev/null 2>&1 || apt_install "$2"
+    command -v "$1" >/dev/null 2>&1 || die "'$1' not found even after installing $2"
+}
