@@ -633,6 +633,23 @@ pub fn settings_document(
         }
     }
 
+    // Array hosts are named after the Kubernetes node (the DaemonSet passes `spec.nodeName` as
+    // NODE_NAME); the kernel host name, the driver's fallback, can differ from it.
+    if let Some(node_name) = env("NODE_NAME")
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+    {
+        let node_key = key_of(&top, "node");
+        if let Value::Object(node) = top
+            .entry(node_key)
+            .or_insert_with(|| Value::Object(Map::new()))
+        {
+            if !node.keys().any(|k| k.eq_ignore_ascii_case("nodeName")) {
+                node.insert("nodeName".to_owned(), Value::String(node_name));
+            }
+        }
+    }
+
     // The driver refuses a bad "node" section on every call; better to refuse it here, once.
     if let Some(node) = top.iter().find(|(k, _)| k.eq_ignore_ascii_case("node")) {
         NodeSettings::parse(Some(node.1), "installer-check", None)
@@ -1413,6 +1430,29 @@ mod tests {
         assert!(
             !text.contains("\"flashvol\""),
             "the user's key spelling is kept: {text}"
+        );
+    }
+
+    #[test]
+    fn the_kubernetes_node_name_names_the_array_host_unless_settings_say_otherwise() {
+        let path = Path::new("pure.json");
+        let node_of = |node_settings: Option<&str>| {
+            let text = settings_document(
+                path,
+                PURE_JSON,
+                node_settings,
+                env_from(&[("NODE_NAME", "worker-7")]),
+            )
+            .expect("valid");
+            Config::parse(path, &text).expect("parses").node
+        };
+        assert_eq!(
+            node_of(None),
+            Some(serde_json::json!({"nodeName": "worker-7"}))
+        );
+        assert_eq!(
+            node_of(Some(r#"{"nodeName":"explicit"}"#)),
+            Some(serde_json::json!({"nodeName": "explicit"}))
         );
     }
 
