@@ -41,6 +41,22 @@ pub struct Listed {
     pub created: Option<SystemTime>,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct CachedSpace {
+    read_at: Instant,
+    free: u64,
+    placed: u64,
+}
+
+/// Free space as placement sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    /// Free bytes as the array last reported them.
+    pub free: u64,
+    /// Bytes of volumes this process created here since that report.
+    pub placed: u64,
+}
+
 /// One configured array.
 pub struct Array {
     pub backend: Backend,
@@ -51,7 +67,8 @@ pub struct Array {
     nfs_endpoint: Option<String>,
     client: Arc<Client>,
     id: Mutex<Option<String>>,
-    space: Mutex<Option<(Instant, u64)>>,
+    /// Free bytes as last read, when, and the bytes placed here since (see [`Array::charge`]).
+    space: Mutex<Option<CachedSpace>>,
     space_ttl: Duration,
     metrics: Arc<Metrics>,
 }
@@ -102,12 +119,16 @@ impl Array {
         Ok(id)
     }
 
-    /// Free bytes, cached for the space TTL so a burst of claims does not query the array for each.
-    pub async fn free(&self) -> Result<u64, ArrayError> {
-        if let Some((at, free)) = self.space.lock().ok().and_then(|g| *g)
-            && at.elapsed() < self.space_ttl
+    /// Free bytes and what was placed since they were read, cached for the space TTL so a burst
+    /// of claims does not query the array for each.
+    pub async fn space(&self) -> Result<Space, ArrayError> {
+        if let Some(c) = self.space.lock().ok().and_then(|g| *g)
+            && c.read_at.elapsed() < self.space_ttl
         {
-            return Ok(free);
+            return Ok(Space {
+                free: c.free,
+                placed: c.placed,
+            });
         }
         let free = self
             .call("space", |c| match c {
@@ -116,20 +137,25 @@ impl Array {
             })
             .await?;
         if let Ok(mut g) = self.space.lock() {
-            *g = Some((Instant::now(), free));
+            *g = Some(CachedSpace {
+                read_at: Instant::now(),
+                free,
+                placed: 0,
+            });
         }
-        Ok(free)
+        Ok(Space { free, placed: 0 })
     }
 
-    /// Charges a volume just created here against the cached free space. Volumes are thin, so
-    /// the array's own figure barely moves during a burst; without this, every claim of a burst
-    /// would land on the same array until the cache expires. The next refresh replaces the
-    /// estimate with the array's real number.
+    /// Records a volume just created here. Volumes are thin, so the array's own free figure
+    /// barely moves during a burst; placement ranks arrays by free space minus what was placed
+    /// since the last read, so a burst spreads instead of landing on one array until the cache
+    /// expires. Whether a volume fits is still judged by the array's own figure: thin arrays
+    /// take more provisioned bytes than they have free.
     pub fn charge(&self, bytes: u64) {
         if let Ok(mut g) = self.space.lock()
-            && let Some((_, free)) = g.as_mut()
+            && let Some(c) = g.as_mut()
         {
-            *free = free.saturating_sub(bytes);
+            c.placed = c.placed.saturating_add(bytes);
         }
     }
 

@@ -98,6 +98,8 @@ pub struct Candidate<'a> {
     pub labels: &'a BTreeMap<String, String>,
     /// Free bytes, or why they are unknown (array unreachable).
     pub free: Result<u64, String>,
+    /// Bytes placed on it since `free` was read: lowers its rank, not whether a volume fits.
+    pub placed: u64,
 }
 
 /// Why no array was chosen; the text goes into a `ProvisioningFailed` event.
@@ -156,16 +158,17 @@ pub fn choose_array(
             arrays,
         });
     }
-    // Most free bytes wins; `max_by_key` keeps the last maximum, so iterate in reverse to keep
-    // the first-listed array on a tie.
+    // Among the arrays the volume fits on, the most free bytes after what was just placed wins;
+    // `max_by_key` keeps the last maximum, so iterate in reverse to keep the first-listed array
+    // on a tie.
     let best = matching
         .iter()
         .rev()
         .filter_map(|&i| match candidates[i].free {
-            Ok(free) if free >= size => Some((free, i)),
+            Ok(free) if free >= size => Some((free.saturating_sub(candidates[i].placed), i)),
             _ => None,
         })
-        .max_by_key(|(free, _)| *free)
+        .max_by_key(|(rank, _)| *rank)
         .map(|(_, i)| i);
     best.ok_or_else(|| PlacementError::NoSpace {
         kind,
@@ -261,10 +264,28 @@ mod tests {
             endpoint,
             labels: &none,
             free: Ok(free),
+            placed: 0,
         };
         let arrays = [c("a", 100), c("b", 300), c("c", 300), c("d", 200)];
         assert_eq!(choose_array("FlashArray", &arrays, None, 10), Ok(1));
         assert_eq!(choose_array("FlashArray", &arrays, None, 300), Ok(1));
+    }
+
+    #[test]
+    fn bytes_placed_since_the_last_read_lower_the_rank_but_never_block_a_fit() {
+        let none = BTreeMap::new();
+        let c = |endpoint, free: u64, placed: u64| Candidate {
+            endpoint,
+            labels: &none,
+            free: Ok(free),
+            placed,
+        };
+        // "a" has more free space but was just given 150 bytes: "b" ranks higher.
+        let arrays = [c("a", 300, 150), c("b", 200, 0)];
+        assert_eq!(choose_array("FlashArray", &arrays, None, 10), Ok(1));
+        // Thin arrays take more than they have free: a volume still fits on "a" by its own figure.
+        let arrays = [c("a", 300, 1000)];
+        assert_eq!(choose_array("FlashArray", &arrays, None, 250), Ok(0));
     }
 
     #[test]
@@ -276,11 +297,13 @@ mod tests {
                 endpoint: "big",
                 labels: &slow,
                 free: Ok(1000),
+                placed: 0,
             },
             Candidate {
                 endpoint: "small",
                 labels: &fast,
                 free: Ok(10),
+                placed: 0,
             },
         ];
         let s = selector(&[("tier", "fast")], vec![]);
@@ -299,6 +322,7 @@ mod tests {
             endpoint: "a1",
             labels: &slow,
             free: Ok(1000),
+            placed: 0,
         }];
         let s = selector(&[], vec![expr("tier", "In", &["fast"])]);
         let err = choose_array("FlashBlade", &arrays, Some(&s), 5)
@@ -322,11 +346,13 @@ mod tests {
                 endpoint: "down",
                 labels: &none,
                 free: Err("connection refused".into()),
+                placed: 0,
             },
             Candidate {
                 endpoint: "up",
                 labels: &none,
                 free: Ok(50),
+                placed: 0,
             },
         ];
         assert_eq!(choose_array("FlashArray", &arrays, None, 10), Ok(1));

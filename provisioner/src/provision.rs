@@ -200,17 +200,18 @@ async fn provision(
             (array, size, true)
         }
         None => {
-            let mut frees = Vec::with_capacity(arrays.len());
+            let mut spaces = Vec::with_capacity(arrays.len());
             for a in &arrays {
-                frees.push(a.free().await.map_err(|e| e.to_string()));
+                spaces.push(a.space().await.map_err(|e| e.to_string()));
             }
             let candidates: Vec<Candidate<'_>> = arrays
                 .iter()
-                .zip(frees)
-                .map(|(a, free)| Candidate {
+                .zip(spaces)
+                .map(|(a, space)| Candidate {
                     endpoint: &a.endpoint,
                     labels: &a.labels,
-                    free,
+                    placed: space.as_ref().map_or(0, |s| s.placed),
+                    free: space.map(|s| s.free),
                 })
                 .collect();
             let chosen = choose_array(kind, &candidates, selector, size)

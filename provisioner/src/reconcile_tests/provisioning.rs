@@ -120,8 +120,9 @@ async fn a_burst_spreads_over_equal_arrays_by_what_was_just_placed() {
     let h = Harness::start(&[fa(TIB, &[]), fa(TIB, &[])], "");
     let ctx = h.context();
     h.add_class(class("pure", "pure-provisioner", &[]));
+    // 4 × 600 GiB is more than the 2 TiB free: thin arrays take it, and no claim is refused.
     let claims: Vec<_> = (0..4)
-        .map(|i| pvc(&format!("c{i}"), "pure", "100Gi"))
+        .map(|i| pvc(&format!("c{i}"), "pure", "600Gi"))
         .collect();
     for claim in &claims {
         reconcile_claim(claim, &ctx).await.expect("provisions");
