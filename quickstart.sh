@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# flashvol quickstart: the whole path of a volume, on this machine, in one command.
+#
+#   ./quickstart.sh                  simulated arrays (two FlashArrays, one FlashBlade)
+#   ./quickstart.sh --config FILE    your arrays: FILE is a PSO pure.json (see install/README.md)
+#
+# Run as root on a Debian-like machine (loop devices and mounts are used). It installs the
+# packages it needs, builds flashvol, starts a local Kubernetes control plane (or uses the
+# cluster of $KUBECONFIG when set, without starting one), installs the shipped manifests,
+# starts the provisioner with the manifests' ServiceAccount, provisions a claim, mounts it the
+# way kubelet would through the flex driver, writes and reads data, deletes the claim, and
+# tears everything down again (also on failure or Ctrl-C). Exit status 0 means it all worked.
+#
+# Options:
+#   --config FILE   real arrays instead of the simulator. Mounting then uses this machine's own
+#                   iscsiadm/multipath/NFS client (FILE's "node" section may point elsewhere).
+#   --keep          keep the work dir (logs, certificates) after the run
+#   -h, --help      this text
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=tests/e2e/lib.sh
+. "$REPO/tests/e2e/lib.sh"
+
+config_file=""
+keep=false
+while (($#)); do
+    case "$1" in
+    --config)
+        (($# >= 2)) || die "--config needs a file"
+        config_file="$2"
+        shift 2
+        ;;
+    --keep) keep=true; shift ;;
+    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument '$1' (see --help)" ;;
+    esac
+done
+if [[ -n "$config_file" ]]; then
+    [[ -r "$config_file" ]] || die "--config $config_file: no such readable file"
+    config_file="$(cd "$(dirname "$config_file")" && pwd)/$(basename "$config_file")"
+fi
+simulated=true
+[[ -n "$config_file" ]] && simulated=false
+external_cluster=false
+[[ -n "${KUBECONFIG:-}" ]] && external_cluster=true
+
+TOTAL_STEPS=10
+step_number=0
+# progress TEXT: a numbered step.
+progress() {
+    step_number=$((step_number + 1))
+    printf '\n\033[1m[%d/%d] %s\033[0m\n' "$step_number" "$TOTAL_STEPS" "$*"
+}
+say() { printf '      %s\n' "$*"; }
+
+NAMESPACE=flashvol-quickstart
+CLASS=flashvol-quickstart
+CLAIM=demo-claim
+cluster_state=""
+applied_manifests=false
+succeeded=false
+
+# shellcheck disable=SC2317 # invoked by the traps
+teardown() {
+    local rc=$?
+    trap - EXIT INT TERM
+    # Best effort from here on: one failing cleanup step must not skip the others.
+    set +e
+    printf '\n\033[1mTearing down\033[0m\n'
+    if $external_cluster && $applied_manifests; then
+        say "removing what the quickstart created in your cluster"
+        kubectl delete namespace "$NAMESPACE" --ignore-not-found --wait=false >/dev/null 2>&1 || true
+        kubectl delete storageclass "$CLASS" --ignore-not-found >/dev/null 2>&1 || true
+        kubectl delete -f "$REPO/install/manifests/flashvol.yaml" --ignore-not-found >/dev/null 2>&1 || true
+    fi
+    e2e_teardown
+    if [[ -n "$cluster_state" ]]; then
+        say "stopping the local control plane"
+        "$REPO/tests/cluster/down.sh" "$cluster_state" >/dev/null 2>&1 || true
+    fi
+    if [[ -n "${E2E_ROOT:-}" ]]; then
+        if $keep || ! $succeeded; then
+            say "work dir kept: $E2E_ROOT (logs in $E2E_ROOT/logs)"
+        else
+            rm -rf "$E2E_ROOT"
+        fi
+    fi
+    if $succeeded; then
+        printf '\n\033[1mquickstart: success\033[0m\n'
+    elif ((rc == 130 || rc == 143)); then
+        printf '\n\033[1mquickstart: interrupted at step %d\033[0m\n' "$step_number"
+    else
+        printf '\n\033[1mquickstart: FAILED at step %d (exit %d)\033[0m\n' "$step_number" "$rc"
+        ((rc != 0)) || rc=1
+    fi
+    exit "$rc"
+}
+trap teardown EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------------------
+progress "Checking prerequisites (root, loop devices, Debian packages)"
+e2e_prerequisites
+command -v cargo >/dev/null ||
+    die "cargo is not installed: install a current Rust toolchain (https://rustup.rs) and run again"
+say "ok: $(cargo --version), jq, curl, openssl, xfsprogs, loop devices"
+
+progress "Building flashvol (provisioner, flex driver, array simulator)"
+e2e_build
+say "binaries in $E2E_TARGET_DIR"
+
+e2e_make_root
+progress "Arrays"
+if $simulated; then
+    e2e_make_ca
+    sim_start
+    e2e_write_pure_json "$E2E_ROOT/pure.json"
+    say "simulated arrays (one process, log $E2E_ROOT/logs/arraysim.log):"
+    while read -r line; do say "  $line"; done < <(jq -r '"\(.name) (\(.kind)) at https://\(.endpoint), admin API \(.admin_url)"' "$E2E_ROOT/sim/arrays.jsonl")
+else
+    jq -e '(.FlashArrays // []) + (.FlashBlades // []) | length > 0' "$config_file" >/dev/null 2>&1 ||
+        die "$config_file is not a pure.json with at least one entry in FlashArrays or FlashBlades"
+    install -m 0600 "$config_file" "$E2E_ROOT/pure.json"
+    say "your arrays from $config_file:"
+    while read -r line; do say "  $line"; done < <(jq -r '(.FlashArrays // [])[] | "FlashArray \(.MgmtEndPoint)", ((.FlashBlades // [])[] | "FlashBlade \(.MgmtEndPoint)")' "$config_file")
+fi
+
+progress "Kubernetes control plane"
+if $external_cluster; then
+    if ! command -v kubectl >/dev/null; then
+        say "no kubectl on PATH: using the pinned one (built on first use)"
+        k8s_bin_dir="$("$REPO/tests/cluster/build.sh" --print-dir)"
+        export PATH="$k8s_bin_dir:$PATH"
+    fi
+    kubectl version >/dev/null 2>&1 || die "the cluster of KUBECONFIG=$KUBECONFIG does not answer"
+    say "using your cluster (KUBECONFIG=$KUBECONFIG): $(kubectl config current-context 2>/dev/null || echo '?')"
+    # The teardown deletes what the manifests create; never take over an existing install.
+    if kubectl get namespace "$E2E_NAMESPACE_SYSTEM" >/dev/null 2>&1; then
+        die "namespace $E2E_NAMESPACE_SYSTEM already exists in this cluster: flashvol (or PSO) seems installed; the quickstart would replace and then delete it"
+    fi
+else
+    say "starting etcd, kube-apiserver, kube-controller-manager on 127.0.0.1 (first run builds them: slow)"
+    up_output="$("$REPO/tests/cluster/up.sh")"
+    cluster_state="$(sed -n 's/^FLASHVOL_CLUSTER_STATE=//p' <<<"$up_output")"
+    [[ -n "$cluster_state" && -f "$cluster_state/env" ]] || die "tests/cluster/up.sh did not report a state dir"
+    while IFS='=' read -r name value; do
+        [[ "$name" =~ ^[A-Z_][A-Z0-9_]*$ ]] && export "$name=$value"
+    done <"$cluster_state/env"
+    export PATH="$FLASHVOL_K8S_BIN_DIR:$PATH"
+    say "control plane $FLASHVOL_K8S_VERSION at $FLASHVOL_APISERVER_URL (logs in $cluster_state/logs)"
+fi
+
+progress "Installing the manifests (install/manifests/flashvol.yaml) with your pure.json in the Secret"
+applied_manifests=true
+e2e_install_manifests "$E2E_ROOT/pure.json"
+e2e_service_account_kubeconfig
+say "namespace $E2E_NAMESPACE_SYSTEM: ServiceAccount $E2E_SERVICE_ACCOUNT, RBAC, Secret pure-provisioner-secret, StorageClasses: $(kubectl get storageclass -o 'jsonpath={.items[*].metadata.name}')"
+if $external_cluster; then
+    # This script's provisioner process is the one to watch: keep the shipped Deployment's pod
+    # (which would pull the release image) out of the Lease.
+    kubectl -n "$E2E_NAMESPACE_SYSTEM" scale deployment "$E2E_PROVISIONER_NAME" --replicas=0 >/dev/null
+    say "(Deployment $E2E_PROVISIONER_NAME scaled to 0: the provisioner runs as a local process below)"
+else
+    say "(the Deployment and DaemonSet are applied too; with no kubelet here their pods never run)"
+fi
+
+progress "Starting the provisioner (as ServiceAccount $E2E_NAMESPACE_SYSTEM/$E2E_SERVICE_ACCOUNT, with the Deployment's args)"
+ensure_main_provisioner
+say "pid $(provisioner_pid main), log $(provisioner_log main)$($keep || echo ' (kept after the run with --keep)')"
+say "metrics: http://$(provisioner_http main)/metrics   health: http://$(provisioner_http main)/healthz"
+say "leader Lease $E2E_NAMESPACE_SYSTEM/$E2E_LEASE held by $(lease_holder)"
+
+progress "Creating StorageClass $CLASS and claim $NAMESPACE/$CLAIM (1Gi)"
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: $CLASS}
+provisioner: $E2E_PROVISIONER_NAME
+reclaimPolicy: Delete
+parameters: {backend: block}
+EOF
+kubectl create namespace "$NAMESPACE" >/dev/null
+create_pvc "$NAMESPACE" "$CLAIM" "$CLASS" 1Gi
+wait_pvc_bound "$NAMESPACE" "$CLAIM" 90
+pv="$(pv_of "$NAMESPACE" "$CLAIM")"
+volume="$(array_name_of_pv "$pv")"
+kubectl -n "$NAMESPACE" get pvc "$CLAIM" | sed 's/^/      /'
+say "PV $pv → array volume $volume on $(kubectl get pv "$pv" -o 'jsonpath={.spec.flexVolume.options.arrayEndpoint}')"
+if $simulated; then
+    array="$(array_holding "$volume")" || fail "$volume is not on any simulated array"
+    say "on the array ($array, /_sim/state): $(sim_admin "$array" state | jq -c --arg v "$volume" '.volumes[$v] | {name, serial, size, destroyed: (.destroyed_at != null)}')"
+fi
+
+progress "Mounting it the way kubelet does (flex driver, pod volume dir), writing and reading data"
+if $simulated; then
+    node_setup
+    say "flex driver installed at $E2E_FLEX (settings $E2E_FLEX_SETTINGS, log $E2E_ROOT/node/flex.log)"
+    say "the test fabric stands in for iSCSI (loop devices) and NFS (bind mounts): tests/fabric/"
+else
+    E2E_NODE_MODE=host node_setup
+    say "flex driver installed at $E2E_FLEX, using this machine's iscsiadm/multipath/mount"
+fi
+mount_write_remount_check "$pv" "$NAMESPACE"
+say "data written in the first pod read back intact in the second"
+
+progress "Deleting the claim: the PV goes and the array volume is destroyed"
+kubectl -n "$NAMESPACE" delete pvc "$CLAIM" --wait=false >/dev/null
+wait_for 90 "PV $pv to be deleted" pv_gone "$pv"
+say "PV $pv: deleted"
+if $simulated; then
+    is_destroyed() { [[ "$(volume_state "$array" "$volume")" == destroyed ]]; }
+    wait_for 60 "$volume to be destroyed on $array" is_destroyed
+    say "on the array ($array): $(sim_admin "$array" state | jq -c --arg v "$volume" '.volumes[$v] | {name, destroyed: (.destroyed_at != null)}') (destroyed, recoverable until eradicated)"
+fi
+say "provisioner metrics after the run:"
+curl -fsS "http://$(provisioner_http main)/metrics" | grep -E '^flashvol_[a-z_]+_total(\{[^}]*\})? ' | head -n 8 | sed 's/^/        /' || true
+
+progress "Done: everything worked; tearing down"
+kubectl delete storageclass "$CLASS" >/dev/null
+succeeded=true

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Deleting a claim of a Delete class removes the PV and destroys the array volume (block and
+# file); a Retain class keeps both the PV (Released) and the array volume, and deleting that PV
+# by hand still keeps the array volume.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+scenario_begin "delete destroys the array volume; Retain keeps PV and volume"
+
+ns=e2e-delete
+make_namespace "$ns"
+kubectl apply -f - >/dev/null <<'EOF'
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: e2e-retain-block}
+provisioner: pure-provisioner
+reclaimPolicy: Retain
+parameters: {backend: block}
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: e2e-retain-file}
+provisioner: pure-provisioner
+reclaimPolicy: Retain
+parameters: {backend: file}
+EOF
+
+is_destroyed() { [[ "$(volume_state "$1" "$2")" == destroyed ]]; }
+pv_phase_is() { [[ "$(kubectl get pv "$1" -o 'jsonpath={.status.phase}' 2>/dev/null)" == "$2" ]]; }
+
+step "Delete classes: claims on pure-block and pure-file"
+create_pvc "$ns" gone-block pure-block 1Gi
+create_pvc "$ns" gone-file pure-file 1Gi
+for claim in gone-block gone-file; do
+    wait_pvc_bound "$ns" "$claim"
+    pv="$(pv_of "$ns" "$claim")"
+    volume="$(array_name_of_pv "$pv")"
+    array="$(array_holding "$volume")" || fail "$volume is not live on any array"
+    step "delete claim $claim: expect PV $pv gone and $volume destroyed on $array"
+    kubectl -n "$ns" delete pvc "$claim" --wait=false >/dev/null
+    wait_for "$E2E_TIMEOUT" "PV $pv to be deleted" pv_gone "$pv"
+    wait_for "$E2E_TIMEOUT" "$volume to be destroyed on $array" is_destroyed "$array" "$volume"
+    step "PV $pv is gone and $volume is destroyed (not eradicated) on $array"
+done
+
+step "Retain classes: claims on e2e-retain-block and e2e-retain-file"
+create_pvc "$ns" kept-block e2e-retain-block 1Gi
+create_pvc "$ns" kept-file e2e-retain-file 1Gi
+for claim in kept-block kept-file; do
+    wait_pvc_bound "$ns" "$claim"
+    pv="$(pv_of "$ns" "$claim")"
+    volume="$(array_name_of_pv "$pv")"
+    array="$(array_holding "$volume")" || fail "$volume is not live on any array"
+    expect_eq "$pv reclaim policy" "$(kubectl get pv "$pv" -o 'jsonpath={.spec.persistentVolumeReclaimPolicy}')" Retain
+    step "delete claim $claim: expect PV $pv Released and $volume still live on $array"
+    kubectl -n "$ns" delete pvc "$claim" --wait=false >/dev/null
+    wait_for "$E2E_TIMEOUT" "PV $pv to be Released" pv_phase_is "$pv" Released
+    # Give the provisioner time to (wrongly) act on the Released PV before checking it did not.
+    sleep 3
+    pv_exists "$pv" || fail "PV $pv of a Retain class was deleted"
+    expect_eq "state of $volume on $array after its Retain claim was deleted" "$(volume_state "$array" "$volume")" live
+    step "delete PV $pv by hand: it goes, and $volume stays live"
+    kubectl delete pv "$pv" --wait=false >/dev/null
+    wait_for "$E2E_TIMEOUT" "PV $pv to be deleted" pv_gone "$pv"
+    sleep 2
+    expect_eq "state of $volume on $array after its Retain PV was deleted" "$(volume_state "$array" "$volume")" live
+    # Clean up as an administrator would, so later leak checks start from a clean array.
+    if [[ "$array" == fa-* ]]; then
+        fa_rest "$array" DELETE "volume/$volume" >/dev/null || fail "cannot destroy $volume on $array"
+    else
+        fb_rest PATCH "file-systems?names=$volume" '{"destroyed": true}' >/dev/null || fail "cannot destroy $volume on $array"
+    fi
+done
+
+kubectl delete storageclass e2e-retain-block e2e-retain-file >/dev/null
+kubectl delete namespace "$ns" --wait=false >/dev/null
