@@ -42,12 +42,15 @@ impl log::Log for FileLogger {
     fn flush(&self) {}
 }
 
-/// The driver's own records follow the configured level; libraries (the HTTP and TLS stacks)
-/// log a line per request at debug, so they are held to `info` unless the level is `trace`.
+/// The driver's own records follow the configured level. Libraries (the HTTP and TLS stacks) log
+/// a line per request at debug, so they are held to `info`, and to `debug` when the level is
+/// `trace`: never `trace`, where ureq hex-dumps the raw traffic, API token headers and session
+/// cookies included. Tokens must not reach the log at any level.
 pub fn effective_level(target: &str, configured: log::LevelFilter) -> log::LevelFilter {
-    let ours = target.starts_with("flashvol");
-    if ours || configured == log::LevelFilter::Trace {
+    if target.starts_with("flashvol") {
         configured
+    } else if configured == log::LevelFilter::Trace {
+        log::LevelFilter::Debug
     } else {
         configured.min(log::LevelFilter::Info)
     }
@@ -152,7 +155,8 @@ mod tests {
         use log::LevelFilter::*;
         assert_eq!(effective_level("flashvol_flexdriver::block", Debug), Debug);
         assert_eq!(effective_level("ureq::run", Debug), Info);
-        assert_eq!(effective_level("rustls::client", Trace), Trace);
+        assert_eq!(effective_level("rustls::client", Trace), Debug);
+        assert_eq!(effective_level("flashvol_flexdriver::block", Trace), Trace);
         assert_eq!(effective_level("ureq::run", Warn), Warn);
     }
 
