@@ -63,7 +63,8 @@ pub fn parse_quantity(text: &str) -> Result<u64, QuantityError> {
         digits.parse().map_err(|_| fail("expected a number"))?
     };
     let mut numerator = mantissa;
-    let mut denominator: u128 = 10u128.pow(fraction.len() as u32);
+    // Decimal places of the denominator: the fraction's digits plus a negative exponent's.
+    let mut scale = u32::try_from(fraction.len()).unwrap_or(u32::MAX);
     let multiplier: u128 = match suffix {
         "" => 1,
         "Ki" => 1 << 10,
@@ -90,13 +91,17 @@ pub fn parse_quantity(text: &str) -> Result<u64, QuantityError> {
                 return Err(fail("exponent out of range"));
             }
             if exp < 0 {
-                denominator *= 10u128.pow(exp.unsigned_abs());
+                scale = scale.saturating_add(exp.unsigned_abs());
                 1
             } else {
                 10u128.pow(exp as u32)
             }
         }
     };
+    // 10^38 is the largest power of ten in a u128; anything finer is not a size.
+    let denominator = 10u128
+        .checked_pow(scale)
+        .ok_or_else(|| fail("too many decimal places"))?;
     numerator = numerator
         .checked_mul(multiplier)
         .ok_or_else(|| fail("too large"))?;
