@@ -18,6 +18,7 @@ pub mod delete;
 pub mod events;
 pub mod http;
 pub mod leader;
+pub mod logging;
 pub mod metrics;
 pub mod orphans;
 pub mod placement;

@@ -12,10 +12,7 @@ use flashvol_provisioner::cli::{Args, drop_glog_flags, run};
 async fn main() -> ExitCode {
     let (argv, ignored) = drop_glog_flags(std::env::args());
     let args = Args::parse_from(argv);
-    let default_level = if args.debug { "debug" } else { "info" };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
-        .format_timestamp_millis()
-        .init();
+    flashvol_provisioner::logging::init(args.debug);
     if !ignored.is_empty() {
         log::info!("ignoring PSO glog flags {ignored:?}: logs go to stderr");
     }
