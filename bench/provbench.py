@@ -1,0 +1,346 @@
+"""Provisioner benchmark on the real control plane (tests/cluster): a burst of claims created at
+once (time until all are Bound, PVC/s, claim→PV latency from watch events stamped locally),
+Kubernetes API requests and array calls per claim, the same for deleting them, with the array
+simulator at 0 ms and 5 ms per call; a paced run (claims arriving at a fixed rate); and the
+provisioner's RSS with many PVs and claims in its caches.
+
+Usage: python3 provbench.py --setup SETUP_JSON --out RESULT_JSON [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import benchlib
+
+CLIENT_THREADS = 32
+STORAGE_PROVISIONER_KEY = "volume.kubernetes.io/storage-provisioner"
+PROVISIONER_NAME = "pure-provisioner"
+WAIT_LIMIT_S = 900
+
+
+class Tracker:
+    """Local arrival times of watch events: claim Bound, PV added, PV deleted."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
+        self.bound: dict[str, float] = {}  # claim name -> first seen Bound
+        # claim name -> first seen with the controller-manager's storage-provisioner annotation,
+        # which the provisioner waits for before it takes the claim
+        self.annotated: dict[str, float] = {}
+        self.pv_added: dict[str, float] = {}  # PV name -> first seen
+        self.pv_deleted: dict[str, float] = {}
+
+    def on_claim(self, kind: str, obj: dict, now: float) -> None:
+        name = obj["metadata"]["name"]
+        annotations = obj["metadata"].get("annotations") or {}
+        with self.changed:
+            if STORAGE_PROVISIONER_KEY in annotations:
+                self.annotated.setdefault(name, now)
+            if obj.get("status", {}).get("phase") == "Bound":
+                self.bound.setdefault(name, now)
+            self.changed.notify_all()
+
+    def on_pv(self, kind: str, obj: dict, now: float) -> None:
+        name = obj["metadata"]["name"]
+        with self.changed:
+            if kind == "DELETED":
+                self.pv_deleted.setdefault(name, now)
+            else:
+                self.pv_added.setdefault(name, now)
+            self.changed.notify_all()
+
+    def wait(self, done, what: str, watches) -> None:
+        deadline = time.monotonic() + WAIT_LIMIT_S
+        with self.changed:
+            while not done():
+                for watch in watches:
+                    if watch.error:
+                        raise RuntimeError(f"watch failed while waiting for {what}: {watch.error}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"timed out after {WAIT_LIMIT_S}s waiting for {what}")
+                self.changed.wait(1.0)
+
+
+def claim_body(namespace: str, name: str, storage_class: str, size: str = "1Gi", selector=None, annotations=None) -> dict:
+    spec = {"storageClassName": storage_class, "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+    if selector:
+        spec["selector"] = selector
+    metadata = {"name": name, "namespace": namespace}
+    if annotations:
+        metadata["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": metadata, "spec": spec}
+
+
+def ensure_namespace(kube: benchlib.Endpoint, namespace: str) -> None:
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    kube.request("POST", "/api/v1/namespaces", body, ok=(201, 409))
+
+
+class ApiCounter:
+    """apiserver_request_total (by verb/resource) and the priority-and-fairness flow schemas
+    (which single out the provisioner's ServiceAccount) between two scrapes, minus what this
+    benchmark itself sent."""
+
+    def __init__(self, kube: benchlib.Endpoint):
+        self.kube = kube
+        self.before = ""
+        self.own_before = 0
+
+    def start(self) -> None:
+        self.before = self.kube.request("GET", "/metrics").decode()
+        self.own_before = self.kube.requests
+
+    def stop(self) -> dict:
+        own = self.kube.requests - self.own_before - 1  # minus the scrape itself
+        after = self.kube.request("GET", "/metrics").decode()
+        by_verb = benchlib.counter_delta(self.before, after, "apiserver_request_total", ("verb", "resource"))
+        flows = benchlib.counter_delta(self.before, after, "apiserver_flowcontrol_dispatched_requests_total", ("flow_schema",))
+        return {"by_verb_resource": by_verb, "by_flow_schema": flows, "benchmark_own_requests": own}
+
+
+def provisioner_rss(pid_file: str) -> dict:
+    with open(pid_file, encoding="utf-8") as handle:
+        pid = int(handle.read().strip())
+    out = {"pid": pid}
+    with open(f"/proc/{pid}/status", encoding="utf-8") as handle:
+        for line in handle:
+            key = line.split(":", 1)[0]
+            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "Threads"):
+                out[key] = int(line.split()[1])
+    return out
+
+
+def run_claims(ctx: dict, namespace: str, count: int, rate: float | None, latency_ms: int, label: str,
+               preannotated: bool = False) -> dict:
+    """Creates `count` claims (all at once, or `rate` per second), waits until all are Bound,
+    then deletes them all at once and waits until every PV is gone. `preannotated` claims carry
+    the controller-manager's storage-provisioner annotation from the start, which takes the
+    controller-manager's (rate-limited) step out of the provisioning path."""
+    kube, arrays = ctx["kube"], ctx["arrays"]
+    ensure_namespace(kube, namespace)
+    benchlib.sim_set_latency(arrays, latency_ms)
+    tracker = Tracker()
+    pv_rv = benchlib.list_resource_version(kube, "/api/v1/persistentvolumes")
+    claim_rv = benchlib.list_resource_version(kube, f"/api/v1/namespaces/{namespace}/persistentvolumeclaims")
+    watches = [
+        benchlib.Watch(kube, "/api/v1/persistentvolumes", pv_rv, tracker.on_pv),
+        benchlib.Watch(kube, f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", claim_rv, tracker.on_claim),
+    ]
+    for watch in watches:
+        watch.start()
+    names = [f"{label}-{i:05d}" for i in range(count)]
+    sent: dict[str, float] = {}
+    uid: dict[str, str] = {}
+    selector = {"matchLabels": {"rack": "a"}} if ctx["block_selector"] else None
+    annotations = {STORAGE_PROVISIONER_KEY: PROVISIONER_NAME} if preannotated else None
+
+    api = ApiCounter(kube)
+    benchlib.sim_reset_stats(arrays)
+    api.start()
+    rss_before = provisioner_rss(ctx["provisioner_pid_file"])
+    t0 = time.monotonic()
+
+    def create(index_name):
+        index, name = index_name
+        if rate:
+            delay = t0 + index / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        started = time.monotonic()
+        created = kube.json("POST", f"/api/v1/namespaces/{namespace}/persistentvolumeclaims",
+                            claim_body(namespace, name, "pure-block", selector=selector, annotations=annotations))
+        sent[name] = started
+        uid[name] = created["metadata"]["uid"]
+
+    with ThreadPoolExecutor(CLIENT_THREADS) as pool:
+        list(pool.map(create, enumerate(names)))
+    created_all = time.monotonic()
+    tracker.wait(lambda: all(f"pvc-{uid[n]}" in tracker.pv_added for n in names),
+                 f"the PVs of {count} claims in {namespace}", watches)
+    pvs_all = max(tracker.pv_added[f"pvc-{uid[n]}"] for n in names)
+    tracker.wait(lambda: len(tracker.bound) >= count and all(f"pvc-{uid[n]}" in tracker.pv_added for n in names),
+                 f"{count} claims in {namespace} to be Bound", watches)
+    bound_all = max(tracker.bound[n] for n in names)
+    create_api = api.stop()
+    create_sim = benchlib.sim_stats(arrays)
+    rss_bound = provisioner_rss(ctx["provisioner_pid_file"])
+
+    to_pv = [tracker.pv_added[f"pvc-{uid[n]}"] - sent[n] for n in names]
+    to_bound = [tracker.bound[n] - sent[n] for n in names]
+    # Split at the controller-manager's annotation: before it the claim is not ours yet.
+    annotated = [n for n in names if n in tracker.annotated]
+    to_annotated = [tracker.annotated[n] - sent[n] for n in annotated]
+    annotated_to_pv = [tracker.pv_added[f"pvc-{uid[n]}"] - tracker.annotated[n] for n in annotated]
+    result = {
+        "label": label,
+        "latency_ms": latency_ms,
+        "count": count,
+        "arrival_rate_per_s": rate,
+        "preannotated": preannotated,
+        "create": {
+            "client_create_s": created_all - t0,
+            "first_create_to_all_bound_s": bound_all - t0,
+            "throughput_pvc_per_s": count / (bound_all - t0),
+            "first_create_to_all_pvs_s": pvs_all - t0,
+            "throughput_pv_per_s": count / (pvs_all - t0),
+            "claim_to_pv_s": benchlib.summary(to_pv),
+            "claim_to_annotated_s": benchlib.summary(to_annotated),
+            "annotated_to_pv_s": benchlib.summary(annotated_to_pv),
+            "claim_to_bound_s": benchlib.summary(to_bound),
+            "api": create_api,
+            "api_requests_per_claim_all_clients": sum(create_api["by_verb_resource"].values()) / count,
+            "array": create_sim,
+            "array_calls_per_claim": create_sim["total_calls"] / count,
+            "samples_claim_to_pv_s": to_pv,
+            "pv_arrival_offsets_s": sorted(tracker.pv_added[f"pvc-{uid[n]}"] - t0 for n in names),
+        },
+        "provisioner_rss_kib": {"before": rss_before, "all_bound": rss_bound},
+    }
+
+    # Delete every claim at once; the PV controller releases the PVs, the provisioner destroys
+    # the array volumes, drops its finalizer and deletes the PVs.
+    benchlib.sim_reset_stats(arrays)
+    api.start()
+    deleted: dict[str, float] = {}
+    d0 = time.monotonic()
+
+    def delete(name):
+        deleted[name] = time.monotonic()
+        kube.request("DELETE", f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{name}", ok=(200, 202))
+
+    with ThreadPoolExecutor(CLIENT_THREADS) as pool:
+        list(pool.map(delete, names))
+    tracker.wait(lambda: all(f"pvc-{uid[n]}" in tracker.pv_deleted for n in names),
+                 f"the {count} PVs of {namespace} to be deleted", watches)
+    gone_all = max(tracker.pv_deleted[f"pvc-{uid[n]}"] for n in names)
+    delete_api = api.stop()
+    delete_sim = benchlib.sim_stats(arrays)
+    for watch in watches:
+        watch.stop()
+    claim_to_gone = [tracker.pv_deleted[f"pvc-{uid[n]}"] - deleted[n] for n in names]
+    result["delete"] = {
+        "first_delete_to_all_pvs_gone_s": gone_all - d0,
+        "throughput_pv_per_s": count / (gone_all - d0),
+        "claim_delete_to_pv_gone_s": benchlib.summary(claim_to_gone),
+        "api": delete_api,
+        "api_requests_per_claim_all_clients": sum(delete_api["by_verb_resource"].values()) / count,
+        "array": delete_sim,
+        "array_calls_per_delete": delete_sim["total_calls"] / count,
+    }
+    result["provisioner_rss_kib"]["after_delete"] = provisioner_rss(ctx["provisioner_pid_file"])
+    result["load_after"] = benchlib.load_average()
+    return result
+
+
+def run_memory(ctx: dict, count: int) -> dict:
+    """`count` claims of a class that is not ours, each with a pre-bound flex PV shaped like the
+    ones we create: both land in the provisioner's PV and claim caches."""
+    kube = ctx["kube"]
+    namespace = "bench-memory"
+    ensure_namespace(kube, namespace)
+    kube.request("POST", "/apis/storage.k8s.io/v1/storageclasses", {
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "bench-not-ours"},
+        "provisioner": "example.com/none", "reclaimPolicy": "Retain"}, ok=(201, 409))
+    rss_before = provisioner_rss(ctx["provisioner_pid_file"])
+    t0 = time.monotonic()
+
+    def create(i):
+        name = f"mem-{i:05d}"
+        pv = f"bench-pv-{i:05d}"
+        kube.request("POST", f"/api/v1/namespaces/{namespace}/persistentvolumeclaims",
+                     claim_body(namespace, name, "bench-not-ours"))
+        kube.request("POST", "/api/v1/persistentvolumes", {
+            "apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": pv, "labels": {"flashvol-bench": "memory"}},
+            "spec": {
+                "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "bench-not-ours",
+                "claimRef": {"namespace": namespace, "name": name},
+                "flexVolume": {"driver": "pure/flex", "fsType": "xfs", "options": {
+                    "backend": "block", "namespace": "k8s", "volumeName": pv, "accessMode": "",
+                    "arrayVolume": f"k8s-{pv}", "arrayEndpoint": "127.0.0.1:443", "volumeMode": "Filesystem"}},
+            }})
+
+    with ThreadPoolExecutor(CLIENT_THREADS) as pool:
+        list(pool.map(create, range(count)))
+    created_s = time.monotonic() - t0
+    # What one cached pair weighs as JSON (the apiserver's view, managedFields included).
+    sizes = {
+        "pv": len(kube.request("GET", "/api/v1/persistentvolumes/bench-pv-00000")),
+        "claim": len(kube.request("GET", f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/mem-00000")),
+    }
+    # Let the watch events reach the provisioner's caches, then take the steady value.
+    samples = []
+    for _ in range(10):
+        time.sleep(2)
+        samples.append(provisioner_rss(ctx["provisioner_pid_file"]))
+    return {
+        "objects": {"claims": count, "pvs": count},
+        "create_s": created_s,
+        "object_json_bytes": sizes,
+        "rss_before_kib": rss_before,
+        "rss_samples_kib": samples,
+        "rss_after_kib": samples[-1],
+        "load_after": benchlib.load_average(),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--setup", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=("burst", "paced", "memory"), action="append")
+    args = parser.parse_args()
+    try:
+        with open(args.setup, encoding="utf-8") as handle:
+            setup = json.load(handle)
+    except (OSError, json.JSONDecodeError) as error:
+        raise SystemExit(f"{args.setup}: cannot read the setup JSON: {error}") from error
+    if not isinstance(setup, dict):
+        raise SystemExit(f"{args.setup}: the setup JSON must be an object")
+    for key in ("cluster_state", "arrays_jsonl", "ca", "provisioner_pid_file"):
+        if key not in setup:
+            raise SystemExit(f"{args.setup}: missing key {key!r}")
+    ctx = {
+        "kube": benchlib.kube_from_cluster_state(setup["cluster_state"]),
+        "arrays": benchlib.sim_arrays(setup["arrays_jsonl"], setup["ca"]),
+        "provisioner_pid_file": setup["provisioner_pid_file"],
+        "block_selector": False,
+    }
+    counts = ({"burst": 100, "paced_seconds": 5, "memory": 1000} if args.quick
+              else {"burst": 1000, "paced_seconds": 20, "memory": 10000})
+    phases = args.only or ["burst", "paced", "memory"]
+    result = {"counts": counts, "load_before": benchlib.load_average(), "runs": [],
+              "arrays": [a.name for a in ctx["arrays"]]}
+    if "burst" in phases:
+        for latency in (0, 5):
+            print(f"provisioner: burst of {counts['burst']} claims, array latency {latency} ms", file=sys.stderr)
+            result["runs"].append(run_claims(ctx, f"bench-burst-{latency}", counts["burst"], None, latency, f"burst{latency}"))
+        # The provisioner's own capacity, without waiting for the controller-manager's annotation.
+        print(f"provisioner: burst of {counts['burst']} pre-annotated claims, array latency 0 ms", file=sys.stderr)
+        result["runs"].append(run_claims(ctx, "bench-burst-pre-0", counts["burst"], None, 0, "burst0-pre", preannotated=True))
+    if "paced" in phases:
+        for latency in (0, 5):
+            n = 20 * counts["paced_seconds"]
+            print(f"provisioner: {n} claims paced at 20/s, array latency {latency} ms", file=sys.stderr)
+            result["runs"].append(run_claims(ctx, f"bench-paced-{latency}", n, 20.0, latency, f"paced{latency}"))
+    benchlib.sim_set_latency(ctx["arrays"], 0)
+    if "memory" in phases:
+        print(f"provisioner: RSS with {counts['memory']} claims and PVs cached", file=sys.stderr)
+        result["memory"] = run_memory(ctx, counts["memory"])
+    result["provisioner_final_rss_kib"] = provisioner_rss(setup["provisioner_pid_file"])
+    with open(args.out, "w", encoding="utf-8") as handle:
+        json.dump(result, handle, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,366 @@
+"""Turns the JSON a benchmark run wrote (meta.json, flex.json, provisioner.json) into
+REPORT.md and PNG plots in the same directory. A hand-written analysis.md there, if any, is
+included verbatim (why a target is missed, what the profile showed).
+
+Usage: python report.py --results DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (backend first)
+
+TARGETS = {
+    "init_ratio": 1.5,
+    "burst_pvc_per_s": 50.0,
+    "paced_p99_s": 1.0,
+    "rss_mib": 40.0,
+}
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def mib(kib: float) -> str:
+    return f"{kib / 1024:.1f} MiB"
+
+
+def load(path: str):
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, json.JSONDecodeError) as error:
+        raise SystemExit(f"{path}: cannot read it: {error}") from error
+
+
+def run_kind(run: dict) -> str:
+    kind = "burst" if run["arrival_rate_per_s"] is None else f"paced {run['arrival_rate_per_s']:.0f}/s"
+    return kind + (", pre-annotated" if run.get("preannotated") else "")
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def header(meta: dict) -> list[str]:
+    m = meta["machine"]
+    dirty = " (with uncommitted changes)" if m.get("git_dirty") else ""
+    return [
+        "# flashvol benchmark report",
+        "",
+        f"- command: `{meta['command'].strip()}`{' (quick smoke run: small counts)' if meta.get('quick') else ''}",
+        f"- started: {meta['started']}",
+        f"- machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_mib']} MiB memory, Linux {m['kernel']}",
+        f"- load average at start: {' / '.join(f'{x:.2f}' for x in meta['load_at_start'])} (1/5/15 min)",
+        f"- versions: git {m['git_rev']}{dirty}, {m['rustc']}, Kubernetes {meta['kubernetes']} "
+        f"(kubectl {meta['kubectl']}), Python {m['python']}",
+        f"- flex driver binary: {meta['flex_binary_bytes'] / 1e6:.1f} MB, `ldd`: {meta['flex_ldd']}",
+        "",
+        "All times are wall-clock, measured on this machine by the harness (`bench/`), never by "
+        "tests. Percentiles are nearest-rank (always an observed value).",
+        "",
+    ]
+
+
+def targets_table(flex, prov) -> list[str]:
+    rows = ["## Targets", "", "| target | measured | verdict |", "|---|---|---|"]
+    if flex:
+        ratio = flex["init"]["ratio_p50"]
+        rows.append(f"| flex `init` within {TARGETS['init_ratio']}× a fork+exec of `/bin/true` (median) | "
+                    f"{ratio:.2f}× ({ms(flex['init']['init_wall_s']['p50'])} vs {ms(flex['init']['true_wall_s']['p50'])}) | "
+                    f"{verdict(ratio <= TARGETS['init_ratio'])} |")
+        auth = max(max(m["authentications_per_mount"], m["authentications_per_unmount"]) for m in flex["mounts"])
+        rows.append(f"| flex: one authentication per process (each call-out is a process and talks to one array) | "
+                    f"at most {auth:.2f} per mount or unmount | {verdict(auth <= 1.0)} |")
+    if prov:
+        for run in prov["runs"]:
+            c = run["create"]
+            if run["arrival_rate_per_s"] is None:
+                rate = c["throughput_pv_per_s"]
+                pre = " already annotated as the controller-manager would" if run.get("preannotated") else ""
+                rows.append(f"| ≥ {TARGETS['burst_pvc_per_s']:.0f} PVC/s: {run['count']} claims{pre} at once, array +{run['latency_ms']} ms/call "
+                            f"(PVs created by the provisioner) | {rate:.1f} PV/s (all {run['count']} PVs in {c['first_create_to_all_pvs_s']:.1f} s) | "
+                            f"{verdict(rate >= TARGETS['burst_pvc_per_s'])} |")
+                bound = c["throughput_pvc_per_s"]
+                rows.append(f"| ≥ {TARGETS['burst_pvc_per_s']:.0f} PVC/s: same burst, until every claim is Bound (the controller-manager binds) | "
+                            f"{bound:.1f} PVC/s (all Bound in {c['first_create_to_all_bound_s']:.1f} s) | "
+                            f"{verdict(bound >= TARGETS['burst_pvc_per_s'])} |")
+            else:
+                p99 = c["claim_to_pv_s"]["p99"]
+                rows.append(f"| p99 claim→PV < {TARGETS['paced_p99_s']:.0f} s at {run['arrival_rate_per_s']:.0f} PVC/s, array +{run['latency_ms']} ms/call | "
+                            f"{ms(p99)} (n={run['count']}) | {verdict(p99 < TARGETS['paced_p99_s'])} |")
+                own = c.get("annotated_to_pv_s", {})
+                if own.get("count"):
+                    rows.append(f"| … of which the provisioner's own share (claim annotated by the controller-manager → PV), p99 | "
+                                f"{ms(own['p99'])} | {verdict(own['p99'] < TARGETS['paced_p99_s'])} |")
+        auths = sum(r["create"]["array"]["authentications"] + r["delete"]["array"]["authentications"] for r in prov["runs"])
+        arrays = len(prov.get("arrays", [])) or 3
+        rows.append(f"| provisioner: one authentication per array per process lifetime (logins are lazy: the first "
+                    f"call to an array may fall in a run) | {auths} authentications during all runs, "
+                    f"{arrays} arrays | {verdict(auths <= arrays)} |")
+        if "memory" in prov:
+            mem = prov["memory"]
+            rss = mem["rss_after_kib"]["VmRSS"]
+            rows.append(f"| provisioner RSS ≤ {TARGETS['rss_mib']:.0f} MB with {mem['objects']['pvs']} PVs and "
+                        f"{mem['objects']['claims']} claims cached | {mib(rss)} (peak {mib(mem['rss_after_kib']['VmHWM'])}) | "
+                        f"{verdict(rss <= TARGETS['rss_mib'] * 1e6 / 1024)} |")
+    return rows + [""]
+
+
+def flex_section(flex: dict, out_dir: str) -> list[str]:
+    init = flex["init"]
+    lines = [
+        "## Flex driver",
+        "",
+        f"Release build, statically linked, installed as `<plugin dir>/pure~flex/flex` and run as kubelet runs it "
+        f"(bare environment, argv only), through `posix_spawn` + `wait4` from a Python runner. "
+        f"Load average during the flex runs: {' / '.join(f'{x:.2f}' for x in flex['load_before'])} before, "
+        f"{' / '.join(f'{x:.2f}' for x in flex['load_after'])} after.",
+        "",
+        f"### `init` versus `/bin/true` ({init['iterations']} each, interleaved)",
+        "",
+        "| program | p50 | p90 | p99 | max | peak RSS |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, key, rss in (("flashvol-flex init", "init_wall_s", "init_maxrss_kib"), ("/bin/true", "true_wall_s", "true_maxrss_kib")):
+        s = init[key]
+        lines.append(f"| {name} | {ms(s['p50'])} | {ms(s['p90'])} | {ms(s['p99'])} | {ms(s['max'])} | {mib(init[rss])} |")
+    lines += ["", f"Ratio init / true: {init['ratio_p50']:.2f}× at the median, {init['ratio_p99']:.2f}× at p99.", "",
+              "![init vs true](init_vs_true.png)", "",
+              "### `mount` / `unmount`", "",
+              "Block: a FlashArray volume already formatted (xfs), over the test fabric (the iSCSI stand-in exposes "
+              "the LUN as a loop device); each pair is a full stage + bind and unbind + unstage (host lookup, "
+              "connect, login/rescan, device wait, blkid, mount; unmount, device delete, disconnect). "
+              "File: a FlashBlade file system, NFS mount stand-in (bind mount of the simulator's directory). "
+              "Peak RSS: the driver's own VmHWM (sampled from /proc on 10 extra runs) and the peak of the call "
+              "including its helper programs (GNU `time -f %M`, 5 extra runs; about 1 MiB is time's own floor).", "",
+              "| volume | array latency | call | n | p50 | p90 | p99 | max | array calls / call | driver VmHWM | peak RSS with helpers |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for m in flex["mounts"]:
+        for call in ("mount", "unmount"):
+            s = m[f"{call}_wall_s"]
+            calls = m[f"array_calls_per_{call}"]
+            lines.append(f"| {m['kind']} | {m['latency_ms']} ms | {call} | {s['count']} | {ms(s['p50'])} | {ms(s['p90'])} | "
+                         f"{ms(s['p99'])} | {ms(s['max'])} | {calls:.1f} | {mib(m['driver_vmhwm_kib'][call])} | "
+                         f"{mib(m['maxrss_kib_with_helpers'][call])} |")
+    lines += ["", "Array calls per call-out (averaged over the runs, at 0 ms):", ""]
+    for m in flex["mounts"]:
+        if m["latency_ms"] != 0:
+            continue
+        for call in ("mount", "unmount"):
+            routes = ", ".join(f"`{k}` {v:g}" for k, v in m[f"routes_per_{call}"].items()) or "none"
+            lines.append(f"- {m['kind']} {call}: {routes}; authentications per {call} {m[f'authentications_per_{call}']:.2f}")
+    lines += ["", "Added array latency versus the change in median wall time (is the driver's array I/O serial, and is "
+              "that all the latency adds?):", "",
+              "| volume | call | array calls | expected +5 ms × calls | measured Δp50 |", "|---|---|---|---|---|"]
+    by = {(m["kind"], m["latency_ms"]): m for m in flex["mounts"]}
+    for kind in ("block", "file"):
+        if (kind, 0) in by and (kind, 5) in by:
+            for call in ("mount", "unmount"):
+                calls = by[(kind, 0)][f"array_calls_per_{call}"]
+                delta = by[(kind, 5)][f"{call}_wall_s"]["p50"] - by[(kind, 0)][f"{call}_wall_s"]["p50"]
+                lines.append(f"| {kind} | {call} | {calls:.1f} | {ms(calls * 0.005)} | {ms(delta)} |")
+    lines += ["", "![mount and unmount wall time](flex_mounts.png)", "", "### Where a mount's time goes (strace pass)", "",
+              "A few extra pairs run under `strace -f -ttt -T -yy`. strace slows every system call, so the totals are "
+              "inflated against the table above; the split is what this pass is for. *helpers*: lifetime of each "
+              "program the driver ran (mount, blkid, the iSCSI/NFS stand-ins, which are shell scripts calling curl, "
+              "jq and losetup); *mount syscalls*: time inside mount(2)/umount2(2), in the driver or in mount(8); "
+              "*array wait*: the driver's threads blocked on their TCP connections to the arrays (connect, TLS, "
+              "request, reply); *driver's own*: the rest — process start, parsing, sysfs/mountinfo reads, locks, "
+              "record files, strace overhead.", "",
+              "| volume | latency | call | n | total | helpers (runs) | of which mount syscalls | array wait | driver's own |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for b in flex["breakdown"]:
+        for call in ("mount", "unmount"):
+            d = b[call]
+            helpers = "; ".join(f"{k} {ms(v)} ({d['helper_runs'][k]:g})" for k, v in d["helpers_s"].items()) or "none"
+            lines.append(f"| {b['kind']} | {b['latency_ms']} ms | {call} | {b['iterations']} | {ms(d['total_s'])} | {helpers} | "
+                         f"{ms(d['mount_syscalls_s'])} | {ms(d['array_tcp_wait_s'])} | {ms(d['driver_own_s'])} |")
+    lines.append("")
+    plot_flex(flex, out_dir)
+    return lines
+
+
+def plot_flex(flex: dict, out_dir: str) -> None:
+    init = flex["init"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    samples = [[x * 1000 for x in init["samples"]["true"]], [x * 1000 for x in init["samples"]["init"]]]
+    ax.boxplot(samples, tick_labels=["/bin/true", "flashvol-flex init"], showfliers=True, whis=(1, 99))
+    ax.set_ylabel("wall time per call (ms)")
+    ax.set_title(f"init vs fork+exec of /bin/true ({init['iterations']} each, interleaved)")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "init_vs_true.png"), dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(9, 5))
+    labels, data = [], []
+    for m in flex["mounts"]:
+        for call in ("mount", "unmount"):
+            labels.append(f"{m['kind']}\n{call}\n+{m['latency_ms']} ms")
+            data.append([x * 1000 for x in m["samples"][call]])
+    ax.boxplot(data, tick_labels=labels, whis=(1, 99))
+    ax.set_ylabel("wall time per call (ms)")
+    ax.set_title("flex mount / unmount (boxes: quartiles, whiskers: p1..p99)")
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "flex_mounts.png"), dpi=110)
+    plt.close(fig)
+
+
+def provisioner_section(prov: dict, out_dir: str) -> list[str]:
+    lines = [
+        "## Provisioner",
+        "",
+        "Release build, started as the shipped Deployment would start it (its args and env, leader election on, "
+        "default limits: 100 QPS / burst 200, 16 workers) with the ServiceAccount token of the shipped RBAC, "
+        "against the real kube-apiserver and kube-controller-manager (the PV controller binds). Claims of "
+        "`pure-block` (1Gi) are created by a Python client with 32 connections; the claim→PV latency is "
+        "from the moment the create request was sent to the arrival of the PV's ADDED watch event, both on "
+        "the local monotonic clock (not object timestamps, which have 1 s resolution). Array: two simulated "
+        "FlashArrays and one FlashBlade in one `flashvol-arraysim` process.",
+        "",
+        "The claim→PV time has two parts: the kube-controller-manager's PV controller first annotates the claim "
+        "with `volume.kubernetes.io/storage-provisioner` (until then the claim is not ours), then the provisioner "
+        "creates the volume and the PV. Binding (claim `Bound`) is again the controller-manager's work. Its "
+        "client is limited to 20 requests/s by default (`--kube-api-qps`), which the test cluster keeps.",
+        "",
+        "| run | array latency | claims | client create time | all PVs after | PV/s | all Bound after | Bound/s | load after |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in prov["runs"]:
+        c = run["create"]
+        kind = run_kind(run)
+        lines.append(f"| {kind} | {run['latency_ms']} ms | {run['count']} | {c['client_create_s']:.1f} s | "
+                     f"{c['first_create_to_all_pvs_s']:.1f} s | {c['throughput_pv_per_s']:.1f} | "
+                     f"{c['first_create_to_all_bound_s']:.1f} s | {c['throughput_pvc_per_s']:.1f} | {run['load_after'][0]:.2f} |")
+    lines += ["", "Latency per claim (p50 / p99):", "",
+              "| run | array latency | claim → annotated (controller-manager) | annotated → PV (provisioner) | claim → PV | claim → Bound |",
+              "|---|---|---|---|---|---|"]
+    for run in prov["runs"]:
+        c = run["create"]
+        kind = run_kind(run)
+        cells = []
+        for key in ("claim_to_annotated_s", "annotated_to_pv_s", "claim_to_pv_s", "claim_to_bound_s"):
+            s_ = c[key]
+            cells.append(f"{ms(s_['p50'])} / {ms(s_['p99'])}" if s_.get("count") else "n/a")
+        lines.append(f"| {kind} | {run['latency_ms']} ms | " + " | ".join(cells) + " |")
+    lines += ["", "Deleting them all at once (claim delete sent → PV DELETED event):", "",
+              "| run | array latency | PVs | all gone after | PV/s | p50 | p99 |", "|---|---|---|---|---|---|---|"]
+    for run in prov["runs"]:
+        d = run["delete"]
+        kind = run_kind(run)
+        s = d["claim_delete_to_pv_gone_s"]
+        lines.append(f"| {kind} | {run['latency_ms']} ms | {run['count']} | {d['first_delete_to_all_pvs_gone_s']:.1f} s | "
+                     f"{d['throughput_pv_per_s']:.1f} | {ms(s['p50'])} | {ms(s['p99'])} |")
+    lines += ["", "### Requests per claim", "",
+              "Kubernetes API: `apiserver_request_total` before/after each phase, minus the benchmark client's own "
+              "requests, divided by the claims. This includes the kube-controller-manager (PV binder, events). The "
+              "provisioner alone: its ServiceAccount falls in the `service-accounts` priority-and-fairness flow "
+              "schema (`apiserver_flowcontrol_dispatched_requests_total`); the controller-manager's controllers use "
+              "`kube-system-service-accounts`. Array calls: `/_sim/stats` of all three arrays.", ""]
+    for run in prov["runs"]:
+        for phase in ("create", "delete"):
+            p = run[phase]
+            api = p["api"]
+            total = sum(api["by_verb_resource"].values()) - api["benchmark_own_requests"]
+            flows = api["by_flow_schema"]
+            prov_req = flows.get("service-accounts", 0)
+            verbs = ", ".join(f"{k} {v / run['count']:.2f}" for k, v in api["by_verb_resource"].items() if v / run["count"] >= 0.01)
+            arr = p["array"]
+            routes = ", ".join(f"`{k}` {v / run['count']:.2f}" for k, v in arr["calls"].items())
+            lines += [f"- **{run['label']} {phase}** (n={run['count']}): API requests per claim, all clients except the "
+                      f"benchmark: {total / run['count']:.2f}; provisioner (`service-accounts` flow): "
+                      f"{prov_req / run['count']:.2f}; flows: "
+                      + ", ".join(f"{k} {v:g}" for k, v in flows.items()),
+                      f"  - by verb/resource (incl. the benchmark's {api['benchmark_own_requests']} own): {verbs}",
+                      f"  - array calls per claim: {arr['total_calls'] / run['count']:.2f} ({routes}); "
+                      f"authentications: {arr['authentications']}"]
+    lines.append("")
+    if "memory" in prov:
+        mem = prov["memory"]
+        lines += ["### Memory", "",
+                  f"{mem['objects']['claims']} claims of a class that is not ours, each with a pre-bound flex PV shaped "
+                  f"like ours ({mem['create_s']:.0f} s to create), so both land in the provisioner's claim and PV caches. "
+                  f"RSS (VmRSS) before: {mib(mem['rss_before_kib']['VmRSS'])}; after, steady: "
+                  f"{mib(mem['rss_after_kib']['VmRSS'])} (anonymous {mib(mem['rss_after_kib'].get('RssAnon', 0))}); "
+                  f"peak over the whole run (VmHWM): {mib(mem['rss_after_kib']['VmHWM'])}; threads: "
+                  f"{mem['rss_after_kib'].get('Threads')}."
+                  + (f" One PV is {mem['object_json_bytes']['pv']} bytes of JSON and one claim "
+                     f"{mem['object_json_bytes']['claim']} (as the apiserver serves them, managedFields included); "
+                     f"the RSS grew {(mem['rss_after_kib']['VmRSS'] - mem['rss_before_kib']['VmRSS']) * 1024 / mem['objects']['pvs']:.0f} "
+                     f"bytes per PV + claim pair." if "object_json_bytes" in mem else ""), ""]
+    if prov["runs"]:
+        lines += ["![claim to PV latency](provisioner_latency.png)", "", "![PVs created over time](provisioner_progress.png)", ""]
+        plot_provisioner(prov, out_dir)
+    return lines
+
+
+def plot_provisioner(prov: dict, out_dir: str) -> None:
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for run in prov["runs"]:
+        values = sorted(x * 1000 for x in run["create"]["samples_claim_to_pv_s"])
+        ys = [(i + 1) / len(values) for i in range(len(values))]
+        ax.plot(values, ys, label=f"{run['label']} (n={run['count']}, +{run['latency_ms']} ms)")
+    ax.set_xscale("log")
+    ax.set_xlabel("claim create sent → PV ADDED seen (ms, log)")
+    ax.set_ylabel("fraction of claims")
+    ax.set_title("provisioner: claim → PV latency (CDF)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "provisioner_latency.png"), dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for run in prov["runs"]:
+        offsets = run["create"]["pv_arrival_offsets_s"]
+        ax.plot(offsets, range(1, len(offsets) + 1), label=f"{run['label']} (+{run['latency_ms']} ms)")
+    ax.set_xlabel("seconds since the first claim was sent")
+    ax.set_ylabel("PVs created")
+    ax.set_title("provisioner: PVs created over time")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, "provisioner_progress.png"), dpi=110)
+    plt.close(fig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", required=True)
+    args = parser.parse_args()
+    out = args.results
+    meta = load(os.path.join(out, "meta.json"))
+    if meta is None:
+        raise SystemExit(f"{out}/meta.json is missing: run bench/run.sh first")
+    flex = load(os.path.join(out, "flex.json"))
+    prov = load(os.path.join(out, "provisioner.json"))
+    if flex is None and prov is None:
+        raise SystemExit(f"{out} holds neither flex.json nor provisioner.json")
+    lines = header(meta) + targets_table(flex, prov)
+    analysis = os.path.join(out, "analysis.md")
+    if os.path.exists(analysis):
+        with open(analysis, encoding="utf-8") as handle:
+            lines += [handle.read().rstrip(), ""]
+    if flex:
+        lines += flex_section(flex, out)
+    if prov:
+        lines += provisioner_section(prov, out)
+    lines += ["## Raw data", "", "`meta.json`, `flex.json` and `provisioner.json` next to this file hold every "
+              "sample and counter this report was made from.", ""]
+    with open(os.path.join(out, "REPORT.md"), "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# Benchmarks flashvol: the flex driver (init, mount/unmount of block and NFS volumes over the test
+# fabric) and the provisioner on the real control plane (bursts, paced arrivals, deletes, memory
+# with many cached objects), with the array simulator adding 0 ms and 5 ms per call. Writes
+# bench/results/{REPORT.md,flex.json,provisioner.json,meta.json,*.png}.
+#
+# Usage: sudo bench/run.sh [--quick] [--only flex|provisioner] [--out DIR]
+#   --quick   smaller counts (a smoke run CI can afford: about 8 minutes)
+#   --only    run one half; the report is made from whatever JSON is in the output dir
+#   --out     result directory (default bench/results)
+# Environment: BENCH_PHASES=burst,paced,memory (a subset of the provisioner phases);
+# BENCH_KEEP=1 keeps the test root (provisioner and driver logs, simulator state).
+# Needs root (loop devices, mounts), like tests/e2e. Builds the release binaries (the flex
+# driver statically linked, as shipped), a Python venv with matplotlib in bench/.venv, and starts
+# one cluster with tests/cluster/with-cluster.sh.
+set -euo pipefail
+bench_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../tests/e2e/lib.sh
+. "$bench_dir/../tests/e2e/lib.sh"
+
+BENCH_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/bench-bin"
+STATIC_TARGET=x86_64-unknown-linux-gnu
+VENV="$bench_dir/.venv"
+# The e2e arrays are small (8 and 12 GiB) so placement by free space shows in a few claims. A
+# benchmark burst asks for 1,000 × 1 GiB, and the provisioner charges each new volume against
+# its cached free space: give the simulated FlashArrays room, as a production array would have.
+E2E_FA_A_CAPACITY=$((64 << 40))
+E2E_FA_B_CAPACITY=$((96 << 40))
+
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+
+parse_args() {
+    QUICK=0 ONLY="" OUT="$bench_dir/results"
+    while (($#)); do
+        case "$1" in
+        --quick) QUICK=1 ;;
+        --only)
+            [[ "${2:-}" == flex || "${2:-}" == provisioner ]] || die "--only takes flex or provisioner, got '${2:-}'"
+            ONLY="$2"
+            shift
+            ;;
+        --out)
+            [[ -n "${2:-}" ]] || die "--out needs a directory"
+            OUT="$2"
+            shift
+            ;;
+        -h | --help) usage; exit 0 ;;
+        *) die "unknown argument '$1' (see --help)" ;;
+        esac
+        shift
+    done
+    QUICK_FLAG=()
+    if ((QUICK)); then QUICK_FLAG=(--quick); fi
+    mkdir -p "$OUT"
+    OUT="$(cd "$OUT" && pwd)"
+}
+
+build_release() {
+    log "building the static flex driver and the release provisioner and simulator"
+    (cd "$REPO_ROOT" &&
+        RUSTFLAGS='-C target-feature=+crt-static' cargo build -q --release --target "$STATIC_TARGET" -p flashvol-flexdriver &&
+        cargo build -q --release -p flashvol-provisioner -p flashvol-arraysim) || die "cargo build --release failed"
+    local target="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
+    mkdir -p "$BENCH_BIN"
+    install -m 0755 "$target/$STATIC_TARGET/release/flashvol-flex" "$BENCH_BIN/flashvol-flex"
+    install -m 0755 "$target/release/flashvol-provisioner" "$BENCH_BIN/flashvol-provisioner"
+    install -m 0755 "$target/release/flashvol-arraysim" "$BENCH_BIN/flashvol-arraysim"
+    ldd "$BENCH_BIN/flashvol-flex" 2>&1 | grep -Eq 'statically linked|not a dynamic executable' ||
+        die "$BENCH_BIN/flashvol-flex is not statically linked: $(ldd "$BENCH_BIN/flashvol-flex" 2>&1 | head -n 3)"
+}
+
+make_venv() {
+    if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import matplotlib' 2>/dev/null; then
+        log "creating $VENV with matplotlib"
+        python3 -m venv "$VENV" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+        "$VENV/bin/pip" install -q 'matplotlib>=3.7,<4' || die "pip install matplotlib failed"
+    fi
+}
+
+# --- inside the cluster ---------------------------------------------------------------------
+inside() {
+    # The e2e helpers start the binaries they find here: the release ones.
+    E2E_TARGET_DIR="$BENCH_BIN"
+    e2e_make_root
+    e2e_save_env E2E_TARGET_DIR
+    # shellcheck disable=SC2317 # invoked by the trap
+    on_exit() {
+        local rc=$?
+        e2e_teardown
+        if ((rc == 0)) && [[ "${BENCH_KEEP:-0}" != 1 ]]; then
+            rm -rf "$E2E_ROOT"
+        else
+            log "test root kept for inspection: $E2E_ROOT (provisioner and driver logs in logs/ and node/)"
+        fi
+    }
+    trap on_exit EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+
+    e2e_make_ca
+    sim_start
+    e2e_write_pure_json "$E2E_ROOT/pure.json"
+    e2e_install_manifests "$E2E_ROOT/pure.json"
+    e2e_service_account_kubeconfig
+    node_setup
+    # As installed: the driver logs at info (node_setup asks for debug, which is for tests).
+    jq '.node.logLevel = "info"' "$E2E_FLEX_SETTINGS" >"$E2E_FLEX_SETTINGS.new" && mv "$E2E_FLEX_SETTINGS.new" "$E2E_FLEX_SETTINGS"
+    chmod 600 "$E2E_FLEX_SETTINGS"
+    log "starting the release provisioner with the shipped Deployment's args and the ServiceAccount's RBAC"
+    (ensure_main_provisioner) || die "the provisioner did not start (see $E2E_ROOT/logs/provisioner-main.log)"
+
+    write_meta
+    if [[ "$ONLY" != provisioner ]]; then flex_bench; fi
+    if [[ "$ONLY" != flex ]]; then provisioner_bench; fi
+}
+
+write_meta() {
+    jq -n --arg cmd "$BENCH_COMMAND" --arg k8s "$(kubectl version -o json 2>/dev/null | jq -r '.serverVersion.gitVersion')" \
+        --arg kubectl "$(kubectl version --client -o json 2>/dev/null | jq -r '.clientVersion.gitVersion')" \
+        --arg started "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson quick "$QUICK" \
+        --arg flex_size "$(stat -c %s "$BENCH_BIN/flashvol-flex")" \
+        --arg ldd "$(ldd "$BENCH_BIN/flashvol-flex" 2>&1 | head -n 1 | sed 's/^[[:space:]]*//')" \
+        '{command: $cmd, started: $started, quick: ($quick == 1), kubernetes: $k8s, kubectl: $kubectl,
+          flex_binary_bytes: ($flex_size | tonumber), flex_ldd: $ldd}' >"$OUT/meta.partial.json"
+    "$VENV/bin/python" - "$REPO_ROOT" "$OUT/meta.partial.json" "$OUT/meta.json" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[1] + "/bench")
+import benchlib
+meta = json.load(open(sys.argv[2]))
+meta["machine"] = benchlib.machine_facts(sys.argv[1])
+meta["load_at_start"] = benchlib.load_average()
+json.dump(meta, open(sys.argv[3], "w"), indent=1)
+PY
+    rm -f "$OUT/meta.partial.json"
+}
+
+# flex_options PV NS: the options JSON kubelet passes to `flex mount` for this PV.
+flex_options() {
+    kubectl get pv "$1" -o json | jq -c --arg pv "$1" --arg ns "$2" '
+        (.spec.flexVolume.options // {}) + {
+          "kubernetes.io/fsType": (.spec.flexVolume.fsType // ""),
+          "kubernetes.io/readwrite": "rw", "kubernetes.io/pvOrVolumeName": $pv,
+          "kubernetes.io/pod.name": "bench", "kubernetes.io/pod.namespace": $ns,
+          "kubernetes.io/pod.uid": "00000000-0000-0000-0000-000000000000",
+          "kubernetes.io/serviceAccount.name": "default"}'
+}
+
+flex_bench() {
+    local ns=bench-flex block_pv file_pv
+    make_namespace "$ns"
+    create_pvc "$ns" block pure-block 1Gi ReadWriteOnce '{"matchLabels":{"rack":"a"}}'
+    create_pvc "$ns" file pure-file 1Gi ReadWriteOnce
+    wait_pvc_bound "$ns" block
+    wait_pvc_bound "$ns" file
+    block_pv="$(pv_of "$ns" block)"
+    file_pv="$(pv_of "$ns" file)"
+    jq -n --arg root "$E2E_KUBELET_ROOT" --arg arrays "$E2E_ROOT/sim/arrays.jsonl" --arg ca "$E2E_CA" \
+        --arg bpv "$block_pv" --argjson bopt "$(flex_options "$block_pv" "$ns")" --arg bfab "$(fabric_for_pv "$block_pv")" \
+        --arg fpv "$file_pv" --argjson fopt "$(flex_options "$file_pv" "$ns")" --arg ffab "$(fabric_for_pv "$file_pv")" '{
+        kubelet_root: $root, arrays_jsonl: $arrays, ca: $ca,
+        volumes: [{kind: "block", pv: $bpv, options: $bopt, fabric: $bfab},
+                  {kind: "file", pv: $fpv, options: $fopt, fabric: $ffab}]}' >"$E2E_ROOT/flex-setup.json"
+    log "flex driver benchmark ($E2E_FLEX, block $block_pv, file $file_pv)"
+    "$VENV/bin/python" "$bench_dir/flexbench.py" --flex "$E2E_FLEX" --setup "$E2E_ROOT/flex-setup.json" \
+        --out "$OUT/flex.json" "${QUICK_FLAG[@]}" || die "flex benchmark failed"
+    kubectl -n "$ns" delete pvc --all --wait=false >/dev/null
+}
+
+provisioner_bench() {
+    jq -n --arg state "$FLASHVOL_CLUSTER_STATE" --arg arrays "$E2E_ROOT/sim/arrays.jsonl" --arg ca "$E2E_CA" \
+        --arg pid "$E2E_ROOT/pids/provisioner-main" \
+        '{cluster_state: $state, arrays_jsonl: $arrays, ca: $ca, provisioner_pid_file: $pid}' >"$E2E_ROOT/prov-setup.json"
+    log "provisioner benchmark"
+    local phases=()
+    if [[ -n "${BENCH_PHASES:-}" ]]; then
+        local phase
+        for phase in ${BENCH_PHASES//,/ }; do phases+=(--only "$phase"); done
+    fi
+    "$VENV/bin/python" "$bench_dir/provbench.py" --setup "$E2E_ROOT/prov-setup.json" --out "$OUT/provisioner.json" \
+        "${QUICK_FLAG[@]}" "${phases[@]}" || die "provisioner benchmark failed"
+}
+
+# --- outer run ------------------------------------------------------------------------------
+outer() {
+    e2e_prerequisites
+    apt_install strace time
+    build_release
+    make_venv
+    "$REPO_ROOT/tests/cluster/build.sh" >&2 || die "building the control plane binaries failed"
+    local only_arg=()
+    if [[ -n "$ONLY" ]]; then only_arg=(--only "$ONLY"); fi
+    case "$ONLY" in
+    flex) rm -f "$OUT/flex.json" ;;
+    provisioner) rm -f "$OUT/provisioner.json" ;;
+    *) rm -f "$OUT/flex.json" "$OUT/provisioner.json" ;;
+    esac
+    BENCH_COMMAND="${BENCH_PHASES:+BENCH_PHASES=$BENCH_PHASES }bench/run.sh${*:+ $*}" "$REPO_ROOT/tests/cluster/with-cluster.sh" \
+        bash "$bench_dir/run.sh" --inside "${QUICK_FLAG[@]}" "${only_arg[@]}" --out "$OUT" ||
+        die "the benchmark failed (see above)"
+    "$VENV/bin/python" "$bench_dir/report.py" --results "$OUT" || die "report generation failed"
+    log "report: $OUT/REPORT.md"
+}
+
+if [[ "${1:-}" == --inside ]]; then
+    shift
+    parse_args "$@"
+    : "${BENCH_COMMAND:?set by the outer run}"
+    export BENCH_COMMAND
+    inside
+else
+    parse_args "$@"
+    [[ $(id -u) == 0 ]] || die "run as root (loop devices, mounts)"
+    outer "$@"
+fi

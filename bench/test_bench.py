@@ -1,0 +1,112 @@
+"""Unit tests of the harness's own arithmetic and parsers (no cluster, no arrays):
+python3 -m unittest discover -s bench -p 'test_*.py'"""
+
+import os
+import tempfile
+import unittest
+
+import benchlib
+import flexbench
+
+
+class PercentileTests(unittest.TestCase):
+    def test_nearest_rank_returns_an_observed_value(self):
+        values = [5.0, 1.0, 4.0, 2.0, 3.0]
+        self.assertEqual(benchlib.percentile(values, 50), 3.0)
+        self.assertEqual(benchlib.percentile(values, 99), 5.0)
+        self.assertEqual(benchlib.percentile(values, 0), 1.0)
+        self.assertEqual(benchlib.percentile(values, 20), 1.0)
+        self.assertEqual(benchlib.percentile(values, 21), 2.0)
+
+    def test_p99_of_a_hundred_samples_is_the_99th(self):
+        values = [float(i) for i in range(1, 101)]
+        self.assertEqual(benchlib.percentile(values, 99), 99.0)
+        self.assertEqual(benchlib.percentile(values, 100), 100.0)
+
+    def test_empty_sample_and_bad_rank_are_refused(self):
+        with self.assertRaisesRegex(ValueError, "empty"):
+            benchlib.percentile([], 50)
+        with self.assertRaisesRegex(ValueError, "outside"):
+            benchlib.percentile([1.0], 101)
+
+    def test_summary_of_nothing_says_so(self):
+        self.assertEqual(benchlib.summary([]), {"count": 0})
+        self.assertEqual(benchlib.summary([2.0, 4.0])["mean"], 3.0)
+
+
+METRICS_BEFORE = """# HELP apiserver_request_total x
+apiserver_request_total{code="201",component="apiserver",resource="persistentvolumes",verb="POST"} 3
+apiserver_request_total{code="200",component="apiserver",resource="persistentvolumeclaims",verb="LIST"} 7
+apiserver_request_total_other{verb="POST"} 100
+"""
+METRICS_AFTER = """apiserver_request_total{code="201",component="apiserver",resource="persistentvolumes",verb="POST"} 13
+apiserver_request_total{code="409",component="apiserver",resource="persistentvolumes",verb="POST"} 2
+apiserver_request_total{code="200",component="apiserver",resource="persistentvolumeclaims",verb="LIST"} 7
+apiserver_request_total_other{verb="POST"} 500
+"""
+
+
+class MetricsTests(unittest.TestCase):
+    def test_only_the_named_family_is_read(self):
+        samples = benchlib.parse_metrics(METRICS_BEFORE, "apiserver_request_total")
+        self.assertEqual(len(samples), 2)
+        self.assertEqual(samples[0][0]["verb"], "POST")
+
+    def test_delta_sums_over_other_labels_and_drops_unchanged(self):
+        delta = benchlib.counter_delta(METRICS_BEFORE, METRICS_AFTER, "apiserver_request_total", ("verb", "resource"))
+        self.assertEqual(delta, {"POST/persistentvolumes": 12.0})
+
+    def test_a_value_that_is_not_a_number_is_an_error_naming_the_metric(self):
+        with self.assertRaisesRegex(ValueError, "apiserver_request_total"):
+            benchlib.parse_metrics('apiserver_request_total{verb="GET"} lots\n', "apiserver_request_total")
+
+
+# The driver (100) with a helper thread (101) talking to the array, a mount(8) child (102) that
+# runs a grandchild (103), and its own umount2.
+STRACE = """100 1000.000000 execve("/flex", ["/flex", "mount"], 0x7ff /* 2 vars */) = 0 <0.000300>
+100 1000.001000 clone3({flags=CLONE_VM|CLONE_THREAD, ...} => {parent_tid=[101]}, 88) = 101 <0.000050>
+101 1000.002000 connect(5<TCP:[1234]>, {sa_family=AF_INET, sin_port=htons(443)}, 16) = 0 <0.001000>
+101 1000.003000 read(5<TCP:[127.0.0.1:40000->127.0.0.1:443]>,  <unfinished ...>
+100 1000.003500 futex(0x1, FUTEX_WAIT, 0, NULL) = 0 <0.005000>
+101 1000.010000 <... read resumed>"HTTP/1.1 200 OK", 4096) = 17 <0.007000>
+101 1000.010500 read(6</etc/pure.json>, "{", 10) = 1 <0.000100>
+100 1000.011000 clone(child_stack=NULL, flags=CLONE_VM|CLONE_VFORK|SIGCHLD) = 102 <0.000400>
+102 1000.011200 execve("/usr/bin/mount", ["mount", "/dev/loop0", "/x"], 0x1) = 0 <0.000500>
+102 1000.012000 clone(child_stack=NULL, flags=SIGCHLD) = 103 <0.000100>
+103 1000.012100 execve("/usr/bin/helper", ["helper"], 0x1) = 0 <0.000300>
+103 1000.013000 exit_group(0) = ?
+102 1000.014000 mount("/dev/loop0", "/x", "xfs", 0, NULL) = 0 <0.004000>
+102 1000.019000 exit_group(0) = ?
+100 1000.020000 umount2("/y", 0) = 0 <0.001500>
+100 1000.030000 exit_group(0) = ?
+"""
+
+
+class StraceTests(unittest.TestCase):
+    def setUp(self):
+        handle = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
+        handle.write(STRACE)
+        handle.close()
+        self.path = handle.name
+        self.parsed = flexbench.parse_strace(self.path, flexbench._root_pid(self.path))
+
+    def tearDown(self):
+        os.unlink(self.path)
+
+    def test_total_is_the_driver_process_lifetime(self):
+        self.assertAlmostEqual(self.parsed["total_s"], 0.030)
+
+    def test_helpers_are_direct_children_only_by_program(self):
+        self.assertEqual(list(self.parsed["helpers_s"]), ["mount"])
+        self.assertAlmostEqual(self.parsed["helpers_s"]["mount"], 1000.019 - 1000.0112)
+        self.assertEqual(self.parsed["helper_runs"], {"mount": 1})
+
+    def test_mount_syscalls_are_counted_wherever_they_run(self):
+        self.assertAlmostEqual(self.parsed["mount_syscalls_s"], 0.0055)
+
+    def test_array_wait_counts_tcp_syscalls_only_including_resumed_ones(self):
+        self.assertAlmostEqual(self.parsed["array_tcp_wait_s"], 0.008)
+
+
+if __name__ == "__main__":
+    unittest.main()
