@@ -56,8 +56,8 @@ use serde_json::{Value, json};
 use crate::client::call::Call;
 use crate::client::classify::{Intent, classify};
 use crate::client::transport::{Method, Reply, Request, Transport};
-use crate::client::version;
 use crate::client::wire::{self, bad_reply, null_as_empty, optional_limit, path_segment};
+use crate::client::{paging, version};
 use crate::config::{ApiToken, ClientSettings, FlashArrayConfig};
 use crate::error::{ArrayError, Result};
 
@@ -173,8 +173,6 @@ const NEWEST_REST_VERSION: &[u32] = &[1, 19];
 /// `limit`/`token` paging exists from REST 1.7 on.
 const PAGING_SINCE: &[u32] = &[1, 7];
 const DEFAULT_PAGE_SIZE: usize = 1000;
-/// A guard against an array that hands out fresh paging tokens forever.
-const MAX_PAGES: usize = 100_000;
 
 /// A FlashArray. Cheap to construct: version negotiation and login happen on the first call.
 /// `Send + Sync`: one client can serve many threads; the session is shared.
@@ -623,38 +621,15 @@ impl FlashArray {
         if !version::at_least(&self.current()?.version, PAGING_SINCE) {
             return self.call_json(call);
         }
-        let mut items = Vec::new();
-        let mut token: Option<String> = None;
-        let mut seen = std::collections::HashSet::new();
-        for _ in 0..MAX_PAGES {
+        paging::collect_pages(self.endpoint(), &call.label(), |token| {
             let mut page = call.clone().query("limit", self.page_size.to_string());
-            if let Some(token) = &token {
-                page = page.query("token", token.clone());
+            if let Some(token) = token {
+                page = page.query("token", token.to_owned());
             }
             let reply = self.execute(&page)?;
             let batch: Vec<T> = wire::decode(self.endpoint(), &call.label(), &reply.body)?;
-            let next = next_page_token(&reply);
-            let last = batch.is_empty();
-            items.extend(batch);
-            match next {
-                Some(next) if !last => {
-                    if !seen.insert(next.clone()) {
-                        return Err(bad_reply(
-                            self.endpoint(),
-                            &call.label(),
-                            "the array repeated a paging token",
-                        ));
-                    }
-                    token = Some(next);
-                }
-                _ => return Ok(items),
-            }
-        }
-        Err(bad_reply(
-            self.endpoint(),
-            &call.label(),
-            format!("more than {MAX_PAGES} pages"),
-        ))
+            Ok((batch, next_page_token(&reply)))
+        })
     }
 
     /// Sends one call with the session, handling 401 (log in again once) and 450 (negotiate the

@@ -47,8 +47,8 @@ use serde_json::{Value, json};
 use crate::client::call::Call;
 use crate::client::classify::{Intent, classify, error_text};
 use crate::client::transport::{Method, Reply, Request, Transport};
-use crate::client::version;
 use crate::client::wire::{self, bad_reply, null_as_empty};
+use crate::client::{paging, version};
 use crate::config::{ApiToken, ClientSettings, FlashBladeConfig};
 use crate::error::{ArrayError, Result};
 pub use crate::flasharray::CallStats;
@@ -132,8 +132,6 @@ pub struct NetworkInterface {
 /// The newest FlashBlade REST version this client speaks.
 const NEWEST_REST_VERSION: &[u32] = &[1, 12];
 const DEFAULT_PAGE_SIZE: usize = 1000;
-/// A guard against an array that hands out fresh continuation tokens forever.
-const MAX_PAGES: usize = 100_000;
 
 /// A FlashBlade. Cheap to construct: login happens on the first call. `Send + Sync`.
 pub struct FlashBlade {
@@ -456,41 +454,16 @@ impl FlashBlade {
 
     /// Every page: `limit`, then `token=<continuation_token>` until there is none.
     fn call_all_pages<T: DeserializeOwned>(&self, call: &Call) -> Result<Vec<T>> {
-        let mut items = Vec::new();
-        let mut token: Option<String> = None;
-        let mut seen = std::collections::HashSet::new();
-        for _ in 0..MAX_PAGES {
+        paging::collect_pages(self.endpoint(), &call.label(), |token| {
             let mut page = call.clone().query("limit", self.page_size.to_string());
-            if let Some(token) = &token {
-                page = page.query("token", token.clone());
+            if let Some(token) = token {
+                page = page.query("token", token.to_owned());
             }
             let reply = self.execute(&page)?;
             let envelope: Envelope<T> = wire::decode(self.endpoint(), &call.label(), &reply.body)?;
-            let last = envelope.items.is_empty();
-            items.extend(envelope.items);
-            let next = envelope
-                .pagination_info
-                .and_then(|p| p.continuation_token)
-                .filter(|t| !t.is_empty());
-            match next {
-                Some(next) if !last => {
-                    if !seen.insert(next.clone()) {
-                        return Err(bad_reply(
-                            self.endpoint(),
-                            &call.label(),
-                            "the array repeated a continuation token",
-                        ));
-                    }
-                    token = Some(next);
-                }
-                _ => return Ok(items),
-            }
-        }
-        Err(bad_reply(
-            self.endpoint(),
-            &call.label(),
-            format!("more than {MAX_PAGES} pages"),
-        ))
+            let next = envelope.pagination_info.and_then(|p| p.continuation_token);
+            Ok((envelope.items, next))
+        })
     }
 
     /// Sends one call with `x-auth-token`, logging in again once on 401/403. Success is any 2xx.

@@ -5,11 +5,13 @@
 //! - [`transport`]: one `ureq` agent per client (TLS trust, timeouts, connection reuse) and the
 //!   retry policy: which failures are worth another attempt and how long to wait.
 //! - [`classify`]: turns an error reply of either array into an [`crate::ArrayError`] variant.
+//! - [`paging`]: following paging tokens to the last page, for both arrays.
 //! - [`version`]: REST version negotiation (numeric dotted compare).
 //! - [`wire`]: decoding success replies without ever panicking, and encoding names into URLs.
 
 pub(crate) mod call;
 pub(crate) mod classify;
+pub(crate) mod paging;
 pub(crate) mod transport;
 pub(crate) mod version;
 pub(crate) mod wire;
