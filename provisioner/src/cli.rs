@@ -45,11 +45,11 @@ pub struct Args {
     pub driver: String,
 
     /// Kubernetes API requests per second (token bucket refill; 0 = unlimited).
-    #[arg(long, env = "FLASHVOL_KUBE_API_QPS", default_value_t = 100.0)]
+    #[arg(long, env = "FLASHVOL_KUBE_API_QPS", default_value_t = 200.0)]
     pub kube_api_qps: f64,
 
     /// Kubernetes API burst (token bucket size).
-    #[arg(long, env = "FLASHVOL_KUBE_API_BURST", default_value_t = 200)]
+    #[arg(long, env = "FLASHVOL_KUBE_API_BURST", default_value_t = 400)]
     pub kube_api_burst: u32,
 
     /// Concurrent reconciles, for claims and for PVs each.
@@ -284,6 +284,7 @@ pub async fn run_with(
         classes: Some(watches.classes.clone()),
         volumes: Some(watches.volumes.clone()),
         retained: Default::default(),
+        finished: Default::default(),
         client,
     });
 
@@ -397,8 +398,8 @@ mod tests {
     #[test]
     fn defaults_do_not_throttle_a_burst_of_claims() {
         let a = parse(&[]);
-        assert_eq!(a.kube_api_qps, 100.0);
-        assert_eq!(a.kube_api_burst, 200);
+        assert_eq!(a.kube_api_qps, 200.0);
+        assert_eq!(a.kube_api_burst, 400);
         assert_eq!(a.workers, 16);
         assert!(a.leader_election && a.orphan_collection && !a.debug);
         assert_eq!(a.http_address.to_string(), "0.0.0.0:8080");

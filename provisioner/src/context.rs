@@ -15,6 +15,7 @@ use flashvol_common::config::Settings;
 use crate::arrays::ArraySet;
 use crate::backoff::Backoff;
 use crate::events::Recorder;
+use crate::finished::Finished;
 use crate::metrics::Metrics;
 
 /// Wall-clock time, injectable so grace periods can be tested without waiting.
@@ -78,6 +79,8 @@ pub struct Context {
     /// Array volumes of Retain PVs deleted while this process watched: the orphan collector
     /// leaves them alone.
     pub retained: Mutex<std::collections::HashSet<String>>,
+    /// PVs this process destroyed and deleted: stale watch copies of them are ignored.
+    pub finished: Finished,
 }
 
 impl Context {

@@ -51,6 +51,11 @@ pub async fn reconcile_volume(
     ctx: &Context,
 ) -> Result<VolumeOutcome, DeleteError> {
     let name = pv.metadata.name.clone().unwrap_or_default();
+    let uid = pv.metadata.uid.as_deref().unwrap_or_default();
+    if !uid.is_empty() && ctx.finished.contains(uid) {
+        // A copy from before our own finalizer removal or PV delete (see `finished`).
+        return Ok(VolumeOutcome::Ignored);
+    }
     match decide_volume(pv, &ctx.identity.provisioner) {
         VolumeDecision::Ignore => Ok(VolumeOutcome::Ignored),
         VolumeDecision::ReleaseFinalizer => {
@@ -70,6 +75,9 @@ pub async fn reconcile_volume(
             let result = destroy_and_delete(pv, ctx).await;
             match &result {
                 Ok(VolumeOutcome::Deleted { array }) => {
+                    if !uid.is_empty() {
+                        ctx.finished.insert(uid);
+                    }
                     ctx.metrics
                         .delete_done(true, if array.is_some() { "destroyed" } else { "gone" });
                     let backend = volume_options(pv, ctx).map_or("unknown", |o| o.backend.as_str());

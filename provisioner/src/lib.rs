@@ -16,6 +16,7 @@ pub mod controller;
 pub mod decide;
 pub mod delete;
 pub mod events;
+pub mod finished;
 pub mod http;
 pub mod leader;
 pub mod logging;

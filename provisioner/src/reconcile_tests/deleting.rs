@@ -53,6 +53,39 @@ async fn released_volume_is_destroyed_but_not_eradicated_by_default() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_copy_the_watch_sends_after_our_finalizer_removal_is_not_deleted_twice() {
+    let h = Harness::start(&[fa(TIB, &[])], "");
+    let ctx = h.context();
+    h.add_class(class("pure", "pure-provisioner", &[]));
+    let (_claim, pv) = provision_one(&h, &ctx, "pure").await;
+    h.release(&pv);
+    let released = h.fake.get::<PersistentVolume>(None, &pv).expect("pv");
+    let outcome = reconcile_volume(&released, &ctx).await.expect("deletes");
+    assert!(matches!(outcome, VolumeOutcome::Deleted { array: Some(_) }));
+
+    // What the watch delivers between the finalizer patch and the delete: still Released, no
+    // finalizer, no deletionTimestamp, i.e. shaped like a PSO PV that needs deleting.
+    let mut stale = released.clone();
+    stale.metadata.finalizers = None;
+    let api_before = h.fake.requests().len();
+    let array_before = h.sims[0].stats();
+    assert_eq!(
+        reconcile_volume(&stale, &ctx).await,
+        Ok(VolumeOutcome::Ignored)
+    );
+    assert_eq!(h.fake.requests().len(), api_before, "no API request");
+    assert_eq!(h.sims[0].stats(), array_before, "no array call");
+
+    // A new PV of the same name (new uid) is handled, not mistaken for the finished one.
+    let mut reused_name = stale.clone();
+    reused_name.metadata.uid = Some(crate::testutil::uid());
+    assert_ne!(
+        reconcile_volume(&reused_name, &ctx).await,
+        Ok(VolumeOutcome::Ignored)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eradicate_on_delete_removes_the_volume_for_good() {
     let h = Harness::start(&[fa(TIB, &[])], r#", "eradicateOnDelete": true"#);
     let ctx = h.context();

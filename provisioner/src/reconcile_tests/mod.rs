@@ -138,6 +138,7 @@ impl Harness {
             classes: None,
             volumes: None,
             retained: Mutex::new(Default::default()),
+            finished: Default::default(),
             client,
         }
     }
