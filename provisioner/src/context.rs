@@ -14,6 +14,7 @@ use flashvol_common::config::Settings;
 
 use crate::arrays::ArraySet;
 use crate::backoff::Backoff;
+use crate::cache::CachedVolume;
 use crate::events::Recorder;
 use crate::finished::Finished;
 use crate::metrics::Metrics;
@@ -75,7 +76,7 @@ pub struct Context {
     /// StorageClass cache from the watch; `None` reads classes from the API.
     pub classes: Option<Store<StorageClass>>,
     /// PV cache from the watch; `None` asks the API whether a PV exists.
-    pub volumes: Option<Store<PersistentVolume>>,
+    pub volumes: Option<Store<CachedVolume>>,
     /// Array volumes of Retain PVs deleted while this process watched: the orphan collector
     /// leaves them alone.
     pub retained: Mutex<std::collections::HashSet<String>>,

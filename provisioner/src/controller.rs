@@ -9,15 +9,14 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 
+use crate::cache::{CachedClaim, CachedVolume};
 use crate::context::Context;
-use crate::decide::claim_class_name;
 use crate::delete::{self, DeleteError, VolumeOutcome};
 use crate::orphans::{OrphanState, collect_once};
 use crate::provision::{self, ClaimOutcome, ProvisionError};
@@ -42,9 +41,9 @@ pub struct CacheState {
 /// (read by provisioning) and PVs (the existence check before provisioning).
 pub struct Watches {
     pub classes: Store<StorageClass>,
-    pub volumes: Store<PersistentVolume>,
+    pub volumes: Store<CachedVolume>,
     class_stream: futures::stream::BoxStream<'static, ()>,
-    volume_controller: Controller<PersistentVolume>,
+    volume_controller: Controller<CachedVolume>,
 }
 
 /// Sets up the watches; nothing runs until [`run`].
@@ -65,10 +64,8 @@ pub fn watches(client: kube::Client) -> Watches {
         }
     })
     .boxed();
-    let volume_controller = Controller::new(
-        Api::<PersistentVolume>::all(client),
-        watcher::Config::default(),
-    );
+    let volume_controller =
+        Controller::new(Api::<CachedVolume>::all(client), watcher::Config::default());
     Watches {
         classes,
         volumes: volume_controller.store(),
@@ -81,7 +78,7 @@ struct Depth {
     in_flight: AtomicI64,
 }
 
-fn claim_key(pvc: &PersistentVolumeClaim) -> String {
+fn claim_key(pvc: &CachedClaim) -> String {
     format!(
         "{}/{}",
         pvc.metadata.namespace.as_deref().unwrap_or_default(),
@@ -108,12 +105,12 @@ impl Shared {
 }
 
 async fn reconcile_claim(
-    pvc: Arc<PersistentVolumeClaim>,
+    pvc: Arc<CachedClaim>,
     shared: Arc<Shared>,
 ) -> Result<Action, ProvisionError> {
     shared.claims.in_flight.fetch_add(1, Ordering::Relaxed);
     shared.publish_depth();
-    let result = provision::reconcile_claim(&pvc, &shared.ctx).await;
+    let result = provision::reconcile_claim(&pvc.to_claim(), &shared.ctx).await;
     shared.claims.in_flight.fetch_sub(1, Ordering::Relaxed);
     let key = claim_key(&pvc);
     let action = match result {
@@ -134,23 +131,19 @@ async fn reconcile_claim(
     action
 }
 
-fn claim_error(
-    pvc: Arc<PersistentVolumeClaim>,
-    _e: &ProvisionError,
-    shared: Arc<Shared>,
-) -> Action {
+fn claim_error(pvc: Arc<CachedClaim>, _e: &ProvisionError, shared: Arc<Shared>) -> Action {
     let delay = shared.ctx.claim_backoff.failed(&claim_key(&pvc));
     shared.publish_depth();
     Action::requeue(delay)
 }
 
 async fn reconcile_volume(
-    pv: Arc<PersistentVolume>,
+    pv: Arc<CachedVolume>,
     shared: Arc<Shared>,
 ) -> Result<Action, DeleteError> {
     shared.volumes.in_flight.fetch_add(1, Ordering::Relaxed);
     shared.publish_depth();
-    let result = delete::reconcile_volume(&pv, &shared.ctx).await;
+    let result = delete::reconcile_volume(&pv.to_volume(), &shared.ctx).await;
     shared.volumes.in_flight.fetch_sub(1, Ordering::Relaxed);
     let key = pv.metadata.name.clone().unwrap_or_default();
     let action = result.map(|outcome| {
@@ -164,7 +157,7 @@ async fn reconcile_volume(
     action
 }
 
-fn volume_error(pv: Arc<PersistentVolume>, _e: &DeleteError, shared: Arc<Shared>) -> Action {
+fn volume_error(pv: Arc<CachedVolume>, _e: &DeleteError, shared: Arc<Shared>) -> Action {
     let delay = shared
         .ctx
         .volume_backoff
@@ -198,7 +191,7 @@ pub async fn run(
     let config = ControllerConfig::default().concurrency(options.workers);
 
     let claims = Controller::new(
-        Api::<PersistentVolumeClaim>::all(client.clone()),
+        Api::<CachedClaim>::all(client.clone()),
         watcher::Config::default(),
     )
     .with_config(config.clone());
@@ -213,13 +206,7 @@ pub async fn run(
             store_for_mapper
                 .state()
                 .into_iter()
-                .filter(|c| {
-                    claim_class_name(c) == Some(name.as_str())
-                        && c.spec
-                            .as_ref()
-                            .and_then(|s| s.volume_name.as_ref())
-                            .is_none()
-                })
+                .filter(|c| c.unbound_class_name() == Some(name.as_str()))
                 .map(|c| ObjectRef::from_obj(&*c))
                 .collect::<Vec<_>>()
         },

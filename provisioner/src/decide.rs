@@ -4,7 +4,9 @@
 //! Owns the Kubernetes annotation keys and the rules of sig-storage-lib-external-provisioner that
 //! flashvol copies. No I/O: callers pass objects in and act on the answer.
 
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::{
+    PersistentVolume, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+};
 use k8s_openapi::api::storage::v1::StorageClass;
 
 use flashvol_common::options::Backend;
@@ -40,10 +42,16 @@ fn annotation<'a>(
 
 /// The class a claim asks for: the beta annotation first, then `spec.storageClassName`.
 pub fn claim_class_name(pvc: &PersistentVolumeClaim) -> Option<&str> {
-    annotation(&pvc.metadata, ANN_STORAGE_CLASS_BETA).or_else(|| {
-        pvc.spec
-            .as_ref()
-            .and_then(|s| s.storage_class_name.as_deref())
+    class_name_of(&pvc.metadata, pvc.spec.as_ref())
+}
+
+/// [`claim_class_name`] from a claim's parts (the claim cache keeps no whole claim).
+pub fn class_name_of<'a>(
+    meta: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    spec: Option<&'a PersistentVolumeClaimSpec>,
+) -> Option<&'a str> {
+    annotation(meta, ANN_STORAGE_CLASS_BETA).or_else(|| {
+        spec.and_then(|s| s.storage_class_name.as_deref())
             .filter(|n| !n.is_empty())
     })
 }

@@ -73,6 +73,13 @@ pub struct FakeKube {
     state: Arc<Mutex<State>>,
 }
 
+/// A LIST page as asked by `limit` and `continue` (here simply the offset of the next item).
+#[derive(Clone, Copy)]
+struct Page {
+    limit: Option<usize>,
+    offset: usize,
+}
+
 fn status(code: u16, reason: &str, message: &str) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
            "message": message, "reason": reason, "code": code})
@@ -216,7 +223,11 @@ impl FakeKube {
             return self.watch(&path, since);
         }
         let body = req.into_body().collect_bytes().await.unwrap_or_default();
-        let (code, value) = self.respond(&method, &path, &body);
+        let page = Page {
+            limit: param("limit").and_then(|v| v.parse().ok()),
+            offset: param("continue").and_then(|v| v.parse().ok()).unwrap_or(0),
+        };
+        let (code, value) = self.respond(&method, &path, page, &body);
         let bytes = Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
         Response::builder()
             .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
@@ -273,7 +284,7 @@ impl FakeKube {
             .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()).boxed_unsync()))
     }
 
-    fn respond(&self, method: &Method, path: &str, body: &[u8]) -> (u16, Value) {
+    fn respond(&self, method: &Method, path: &str, page: Page, body: &[u8]) -> (u16, Value) {
         let mut state = self.lock();
         state.requests.push((method.to_string(), path.to_owned()));
         if let Some(i) = state
@@ -297,16 +308,28 @@ impl FakeKube {
         };
         match (method.clone(), name.clone()) {
             (Method::GET, None) => {
-                let items: Vec<Value> = state
+                let all: Vec<&Value> = state
                     .objects
                     .iter()
                     .filter(|((r, n, _), _)| *r == resource && (ns.is_none() || *n == ns_key))
-                    .map(|(_, v)| v.clone())
+                    .map(|(_, v)| v)
                     .collect();
-                let rv = state.resource_version.to_string();
+                let end = page
+                    .limit
+                    .map_or(all.len(), |l| (page.offset + l).min(all.len()));
+                let items: Vec<Value> = all
+                    .get(page.offset..end)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|v| (*v).clone())
+                    .collect();
+                let mut metadata = json!({"resourceVersion": state.resource_version.to_string()});
+                if end < all.len() {
+                    metadata["continue"] = json!(end.to_string());
+                }
                 (
                     200,
-                    json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": rv}, "items": items}),
+                    json!({"apiVersion": "v1", "kind": "List", "metadata": metadata, "items": items}),
                 )
             }
             (Method::GET, Some(name)) => match state.objects.get(&(resource.clone(), ns_key, name))

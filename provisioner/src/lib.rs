@@ -9,6 +9,7 @@
 
 pub mod arrays;
 pub mod backoff;
+pub mod cache;
 pub mod class_params;
 pub mod cli;
 pub mod context;

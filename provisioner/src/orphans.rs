@@ -5,7 +5,7 @@
 //! deleted before their claims on clusters (or PSO PVs) without our finalizer. A claim that exists
 //! keeps its volume whatever its state, so a claim being provisioned right now is safe; the grace
 //! period covers the window between listing the arrays and listing the API. The arrays are listed
-//! first and the API second, with fresh LIST calls rather than caches, so a volume created
+//! first and the API second, with fresh (paged) LIST calls rather than caches, so a volume created
 //! during a round is always matched by its claim. Destroyed volumes stay recoverable on the array
 //! for 24 hours.
 
@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use kube::Api;
-use kube::api::ListParams;
+use kube::api::{ListParams, ObjectList};
 
 use flashvol_common::names;
 use flashvol_common::options::VolumeOptions;
@@ -83,25 +83,86 @@ pub fn references(
     claims: &[PersistentVolumeClaim],
 ) -> References {
     let mut refs = References::default();
-    for pv in pvs {
-        if let Some(name) = &pv.metadata.name {
-            refs.volumes.insert(names::array_name(prefix, name));
-        }
-        if let Some(opts) = pv
-            .spec
-            .as_ref()
-            .and_then(|s| s.flex_volume.as_ref())
-            .and_then(|f| f.options.as_ref())
-            .and_then(|o| VolumeOptions::from_options(o, prefix).ok())
-        {
-            refs.volumes.insert(opts.array_volume);
-        }
-    }
+    refs.add_volumes(prefix, pvs);
     refs.claim_uids = claims
         .iter()
         .filter_map(|c| c.metadata.uid.clone())
         .collect();
     refs
+}
+
+impl References {
+    /// Adds what `pvs` refer to: each PV's own name and the array volume its options name.
+    pub fn add_volumes(&mut self, prefix: &str, pvs: &[PersistentVolume]) {
+        for pv in pvs {
+            if let Some(name) = &pv.metadata.name {
+                self.volumes.insert(names::array_name(prefix, name));
+            }
+            if let Some(opts) = pv
+                .spec
+                .as_ref()
+                .and_then(|s| s.flex_volume.as_ref())
+                .and_then(|f| f.options.as_ref())
+                .and_then(|o| VolumeOptions::from_options(o, prefix).ok())
+            {
+                self.volumes.insert(opts.array_volume);
+            }
+        }
+    }
+}
+
+/// Objects per LIST page: a round over 10,000 PVs holds at most this many whole PVs at once.
+const LIST_PAGE: u32 = 500;
+
+/// The cluster's references from fresh, paged lists: PVs whole (their options name the array
+/// volume), claims as metadata only (only the uid is needed).
+async fn list_references(ctx: &Context, prefix: &str) -> Result<References, String> {
+    let mut refs = References::default();
+    let pvs = Api::<PersistentVolume>::all(ctx.client.clone());
+    each_page(
+        |params| {
+            let pvs = pvs.clone();
+            async move { pvs.list(&params).await }
+        },
+        |page| refs.add_volumes(prefix, &page),
+    )
+    .await
+    .map_err(|e| format!("cannot list PVs: {e}"))?;
+    let claims = Api::<PersistentVolumeClaim>::all(ctx.client.clone());
+    each_page(
+        |params| {
+            let claims = claims.clone();
+            async move { claims.list_metadata(&params).await }
+        },
+        |page| {
+            refs.claim_uids
+                .extend(page.into_iter().filter_map(|c| c.metadata.uid));
+        },
+    )
+    .await
+    .map_err(|e| format!("cannot list claims: {e}"))?;
+    Ok(refs)
+}
+
+/// Runs a LIST page by page, handing each page's items to `each`.
+async fn each_page<T, Fetch, Fut>(
+    mut fetch: Fetch,
+    mut each: impl FnMut(Vec<T>),
+) -> Result<(), kube::Error>
+where
+    T: Clone,
+    Fetch: FnMut(ListParams) -> Fut,
+    Fut: std::future::Future<Output = Result<ObjectList<T>, kube::Error>>,
+{
+    let mut params = ListParams::default().limit(LIST_PAGE);
+    loop {
+        let page = fetch(params.clone()).await?;
+        each(page.items);
+        match page.metadata.continue_.filter(|t| !t.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(()),
+        }
+    }
 }
 
 /// One collection round; returns the names destroyed.
@@ -120,15 +181,7 @@ pub async fn collect_once(
             Err(e) => log::warn!("orphan collector: cannot list {}: {e}", array.describe()),
         }
     }
-    let pvs = Api::<PersistentVolume>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| format!("cannot list PVs: {e}"))?;
-    let claims = Api::<PersistentVolumeClaim>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| format!("cannot list claims: {e}"))?;
-    let refs = references(prefix, &pvs.items, &claims.items);
+    let refs = list_references(ctx, prefix).await?;
     let retained = ctx.retained.lock().map(|r| r.clone()).unwrap_or_default();
     let now = ctx.clock.now();
     let all: Vec<Listed> = per_array
@@ -172,6 +225,32 @@ pub async fn collect_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn lists_are_read_page_by_page_until_the_last() {
+        let (fake, client) = crate::fake_kube::FakeKube::new();
+        for _ in 0..5 {
+            fake.insert(&crate::testutil::pv_of("pure-provisioner"));
+        }
+        let api = Api::<PersistentVolume>::all(client);
+        let mut names = HashSet::new();
+        each_page(
+            |params| {
+                let api = api.clone();
+                async move { api.list(&params.limit(2)).await }
+            },
+            |page| names.extend(page.into_iter().filter_map(|pv| pv.metadata.name)),
+        )
+        .await
+        .expect("lists");
+        assert_eq!(names.len(), 5, "every PV once");
+        let pages = fake
+            .requests()
+            .iter()
+            .filter(|(m, p)| m == "GET" && p == "/api/v1/persistentvolumes")
+            .count();
+        assert_eq!(pages, 3, "2 + 2 + 1");
+    }
 
     const UID_A: &str = "11111111-1111-4111-8111-111111111111";
     const UID_B: &str = "22222222-2222-4222-8222-222222222222";
