@@ -11,7 +11,7 @@
 //! | [`FlashArray::extend_volume`], [`FlashArray::set_qos`], [`FlashArray::rename_volume`], [`FlashArray::recover_volume`] | `PUT volume/<n>` `{"size","truncate":false}` / limits / `{"name"}` / `{"action":"recover"}` |
 //! | [`FlashArray::destroy_volume`], [`FlashArray::eradicate_volume`] | `DELETE volume/<n>[?eradicate=true]` |
 //! | [`FlashArray::create_snapshot`], [`FlashArray::list_snapshots`] | `POST volume` `{"source":[v],"snap":true,"suffix"}`, `GET volume/<v>?snap=true` |
-//! | [`FlashArray::create_host`], [`FlashArray::get_host`], [`FlashArray::list_hosts`], [`FlashArray::modify_host`], [`FlashArray::delete_host`] | `POST/GET/PUT/DELETE host/<h>`, `GET host` (paged) |
+//! | [`FlashArray::create_host`], [`FlashArray::get_host`], [`FlashArray::list_hosts`], [`FlashArray::modify_host`], [`FlashArray::delete_host`] | `POST/GET/PUT/DELETE host/<h>`, `GET host` (not paged) |
 //! | [`FlashArray::connect_host`], [`FlashArray::disconnect_host`] | `POST/DELETE host/<h>/volume/<v>` |
 //! | [`FlashArray::list_host_connections`], [`FlashArray::list_volume_connections`] | `GET host/<h>/volume?private=true`, `GET volume/<v>/host` |
 //! | [`FlashArray::list_ports`] | `GET port` |
@@ -39,7 +39,8 @@
 //! whether it is retried.
 //!
 //! **Lists** are paged (`limit`, `token`, next token in `x-next-token`) on REST ≥ 1.7, so a large
-//! array is listed completely without one huge reply.
+//! array is listed completely without one huge reply. Hosts are the exception: see
+//! [`FlashArray::list_hosts`].
 //!
 //! The API token is only ever put in the login body; it is not in `Debug` output, and array
 //! messages that echo it are redacted.
@@ -447,11 +448,15 @@ impl FlashArray {
         self.call_json::<HostWire>(&call).map(Host::from)
     }
 
-    /// Every host (`GET host`, all pages); the flex driver finds its node by initiator here.
+    /// Every host (`GET host`); the flex driver finds its node by initiator here, on every block
+    /// mount and unmount. One unpaged request on every REST version, as the SDK's `list_hosts()`
+    /// sends it: paged, every listing would cost a second request, because the last page still
+    /// carries `x-next-token` and only an empty page ends the list. A host list stays small (the
+    /// array caps the number of hosts), far below the client's 64 MiB reply limit.
     pub fn list_hosts(&self) -> Result<Vec<Host>> {
         let call = Call::new(Method::Get, "host".into(), "host");
         Ok(self
-            .call_list::<HostWire>(&call)?
+            .call_json::<Vec<HostWire>>(&call)?
             .into_iter()
             .map(Host::from)
             .collect())

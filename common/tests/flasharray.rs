@@ -345,6 +345,26 @@ fn hosts_are_created_found_by_initiator_modified_and_deleted() {
 }
 
 #[test]
+fn every_host_is_listed_with_one_request_whatever_the_page_size() {
+    let sim = Sim::flasharray();
+    let fa = client(&sim).with_page_size(2);
+    for i in 0..5 {
+        fa.create_host(&format!("node-{i}"), &iqn(i))
+            .expect("create host");
+    }
+    let before = sim.calls("GET host");
+    let mut names: Vec<String> = fa
+        .list_hosts()
+        .expect("list hosts")
+        .into_iter()
+        .map(|h| h.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["node-0", "node-1", "node-2", "node-3", "node-4"]);
+    assert_eq!(sim.calls("GET host") - before, 1, "not paged");
+}
+
+#[test]
 fn connections_are_made_listed_refused_and_removed() {
     let sim = Sim::flasharray();
     let fa = client(&sim);

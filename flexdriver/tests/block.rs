@@ -5,8 +5,10 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use flashvol_common::flasharray::Initiators;
 use serde_json::json;
 use support::*;
 
@@ -504,4 +506,78 @@ fn two_xfs_volumes_with_the_same_uuid_mount_side_by_side() {
     assert!(b.join("origin").exists(), "the copy has the data");
     fab.flex(&["unmount", a.to_str().unwrap()]).assert_success();
     fab.flex(&["unmount", b.to_str().unwrap()]).assert_success();
+}
+
+/// The simulator's call counters that moved while `f` ran: route → calls.
+fn fa_calls_during(fab: &Fabric, f: impl FnOnce()) -> BTreeMap<String, u64> {
+    let before = fab.fa.stats().calls;
+    f();
+    fab.fa
+        .stats()
+        .calls
+        .into_iter()
+        .filter_map(|(route, n)| {
+            let moved = n - before.get(&route).copied().unwrap_or(0);
+            (moved > 0).then_some((route, moved))
+        })
+        .collect()
+}
+
+#[test]
+fn block_mount_and_unmount_on_a_registered_host_look_the_host_up_with_one_array_call() {
+    let fab = Fabric::new();
+    let pv = "pvc-0b111111-2222-4333-8444-555555555555";
+    fab.create_block_volume(pv, GIB);
+    let fa = fab.fa_client();
+    let iqn = |s: &str| Initiators {
+        iqns: vec![s.to_owned()],
+        ..Initiators::default()
+    };
+    // This node already registered (by an earlier mount), among other hosts on the array.
+    fa.create_host(&format!("{}-flashvol", fab.node_name), &iqn(&fab.iqn))
+        .expect("this node's host");
+    for other in ["peer-flashvol", "backup-server"] {
+        fa.create_host(other, &iqn(&format!("iqn.2026-11.io.example:{other}")))
+            .expect("other host");
+    }
+    let pod = fab.pod_dir(UID_A, pv);
+    let pod_s = pod.to_str().unwrap();
+    // Each call is a fresh process, so each negotiates the version and logs in. The host list is
+    // one `GET host`: paged, it cost a second request for the empty page that ends the list.
+    let counts = |calls: &[(&str, u64)]| -> BTreeMap<String, u64> {
+        calls.iter().map(|(r, n)| ((*r).to_owned(), *n)).collect()
+    };
+
+    let mount = fa_calls_during(&fab, || {
+        fab.flex(&["mount", pod_s, &block_options(&fab, pv, &[])])
+            .assert_success();
+    });
+    assert_eq!(
+        mount,
+        counts(&[
+            ("GET api_version", 1),
+            ("POST auth/session", 1),
+            ("GET volume/{name}", 1),
+            ("GET host", 1),
+            ("GET volume/{name}/host", 1),
+            ("POST host/{name}/volume/{name}", 1),
+            ("GET port", 1),
+        ]),
+        "block mount"
+    );
+
+    let unmount = fa_calls_during(&fab, || {
+        fab.flex(&["unmount", pod_s]).assert_success();
+    });
+    assert_eq!(
+        unmount,
+        counts(&[
+            ("GET api_version", 1),
+            ("POST auth/session", 1),
+            ("GET host", 1),
+            ("DELETE host/{name}/volume/{name}", 1),
+        ]),
+        "block unmount"
+    );
+    assert!(fab.hosts_connected_to(&format!("k8s-{pv}")).is_empty());
 }
