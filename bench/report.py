@@ -12,17 +12,68 @@ import json
 import os
 import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (backend first)
-
 TARGETS = {
     "init_ratio": 1.5,
     "burst_pvc_per_s": 50.0,
     "paced_p99_s": 1.0,
     "rss_mib": 40.0,
 }
+
+
+# kube-controller-manager's API client limits when no flag sets them (upstream defaults, the same
+# in every release we run). They bound how fast claims are annotated and bound.
+KCM_DEFAULT_CLIENT = {"--kube-api-qps": "20", "--kube-api-burst": "30"}
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg backend, imported only when plotting, so that the
+    formatting here can be unit-tested without matplotlib (bench/test_bench.py)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def kcm_extra_args(meta: dict) -> list[str]:
+    """The extra kube-controller-manager flags of the run (`bench/run.sh --kcm-args`). A
+    meta.json from before the option existed has no key: that cluster ran upstream defaults."""
+    return [str(arg) for arg in meta.get("kcm_extra_args") or []]
+
+
+def kcm_client_limits(args: list[str]) -> tuple[str, str]:
+    """(QPS, burst) of the controller-manager's API client: the last `--kube-api-qps=` /
+    `--kube-api-burst=` wins, as in its flag parser; otherwise upstream's default."""
+    limits = dict(KCM_DEFAULT_CLIENT)
+    for arg in args:
+        name, sep, value = arg.partition("=")
+        if sep and name in limits:
+            limits[name] = value
+    return limits["--kube-api-qps"], limits["--kube-api-burst"]
+
+
+def kcm_tuned(args: list[str]) -> bool:
+    """Whether the flags change the controller-manager's client limits."""
+    return kcm_client_limits(args) != kcm_client_limits([])
+
+
+def kcm_flags_text(args: list[str]) -> str:
+    """The controller-manager's flags for the report header."""
+    qps, burst = kcm_client_limits(args)
+    if not args:
+        return f"upstream defaults (client {qps} QPS / burst {burst})"
+    return f"extra flags `{' '.join(args)}` (client {qps} QPS / burst {burst})"
+
+
+def kcm_row_label(args: list[str]) -> str:
+    """The controller-manager's state, appended to each provisioner target it takes part in."""
+    qps, burst = kcm_client_limits(args)
+    if kcm_tuned(args):
+        return f"controller-manager tuned: {qps} QPS / burst {burst}"
+    if args:
+        return f"controller-manager with extra flags, client at upstream defaults ({qps} QPS / burst {burst})"
+    return f"controller-manager at upstream defaults ({qps} QPS / burst {burst})"
 
 
 def ms(seconds: float) -> str:
@@ -65,6 +116,7 @@ def header(meta: dict) -> list[str]:
         f"- versions: git {m['git_rev']}{dirty}, {m['rustc']}, Kubernetes {meta['kubernetes']} "
         f"(kubectl {meta['kubectl']}), Python {m['python']}",
         f"- flex driver binary: {meta['flex_binary_bytes'] / 1e6:.1f} MB, `ldd`: {meta['flex_ldd']}",
+        f"- kube-controller-manager: {kcm_flags_text(kcm_extra_args(meta))}",
         "",
         "All times are wall-clock, measured on this machine by the harness (`bench/`), never by "
         "tests. Percentiles are nearest-rank (always an observed value).",
@@ -72,8 +124,9 @@ def header(meta: dict) -> list[str]:
     ]
 
 
-def targets_table(flex, prov) -> list[str]:
+def targets_table(flex, prov, kcm_args: list[str] | None = None) -> list[str]:
     rows = ["## Targets", "", "| target | measured | verdict |", "|---|---|---|"]
+    kcm = "; " + kcm_row_label(kcm_args or [])
     if flex:
         ratio = flex["init"]["ratio_p50"]
         rows.append(f"| flex `init` within {TARGETS['init_ratio']}× a fork+exec of `/bin/true` (median) | "
@@ -89,15 +142,15 @@ def targets_table(flex, prov) -> list[str]:
                 rate = c["throughput_pv_per_s"]
                 pre = " already annotated as the controller-manager would" if run.get("preannotated") else ""
                 rows.append(f"| ≥ {TARGETS['burst_pvc_per_s']:.0f} PVC/s: {run['count']} claims{pre} at once, array +{run['latency_ms']} ms/call "
-                            f"(PVs created by the provisioner) | {rate:.1f} PV/s (all {run['count']} PVs in {c['first_create_to_all_pvs_s']:.1f} s) | "
+                            f"(PVs created by the provisioner){kcm} | {rate:.1f} PV/s (all {run['count']} PVs in {c['first_create_to_all_pvs_s']:.1f} s) | "
                             f"{verdict(rate >= TARGETS['burst_pvc_per_s'])} |")
                 bound = c["throughput_pvc_per_s"]
-                rows.append(f"| ≥ {TARGETS['burst_pvc_per_s']:.0f} PVC/s: same burst, until every claim is Bound (the controller-manager binds) | "
+                rows.append(f"| ≥ {TARGETS['burst_pvc_per_s']:.0f} PVC/s: same burst, until every claim is Bound (the controller-manager binds){kcm} | "
                             f"{bound:.1f} PVC/s (all Bound in {c['first_create_to_all_bound_s']:.1f} s) | "
                             f"{verdict(bound >= TARGETS['burst_pvc_per_s'])} |")
             else:
                 p99 = c["claim_to_pv_s"]["p99"]
-                rows.append(f"| p99 claim→PV < {TARGETS['paced_p99_s']:.0f} s at {run['arrival_rate_per_s']:.0f} PVC/s, array +{run['latency_ms']} ms/call | "
+                rows.append(f"| p99 claim→PV < {TARGETS['paced_p99_s']:.0f} s at {run['arrival_rate_per_s']:.0f} PVC/s, array +{run['latency_ms']} ms/call{kcm} | "
                             f"{ms(p99)} (n={run['count']}) | {verdict(p99 < TARGETS['paced_p99_s'])} |")
                 own = c.get("annotated_to_pv_s", {})
                 if own.get("count"):
@@ -192,6 +245,7 @@ def flex_section(flex: dict, out_dir: str) -> list[str]:
 
 
 def plot_flex(flex: dict, out_dir: str) -> None:
+    plt = pyplot()
     init = flex["init"]
     fig, ax = plt.subplots(figsize=(7, 4))
     samples = [[x * 1000 for x in init["samples"]["true"]], [x * 1000 for x in init["samples"]["init"]]]
@@ -216,7 +270,14 @@ def plot_flex(flex: dict, out_dir: str) -> None:
     plt.close(fig)
 
 
-def provisioner_section(prov: dict, out_dir: str) -> list[str]:
+def provisioner_section(prov: dict, out_dir: str, kcm_args: list[str] | None = None) -> list[str]:
+    kcm_args = kcm_args or []
+    qps, burst = kcm_client_limits([])
+    kcm_sentence = f"Its client is limited to {qps} requests/s (burst {burst}) by default (`--kube-api-qps`, `--kube-api-burst`)"
+    if kcm_args:
+        kcm_sentence += f"; this run started it with {kcm_flags_text(kcm_args)}."
+    else:
+        kcm_sentence += ", which this run kept (`bench/run.sh --kcm-args` changes it)."
     lines = [
         "## Provisioner",
         "",
@@ -230,8 +291,8 @@ def provisioner_section(prov: dict, out_dir: str) -> list[str]:
         "",
         "The claim→PV time has two parts: the kube-controller-manager's PV controller first annotates the claim "
         "with `volume.kubernetes.io/storage-provisioner` (until then the claim is not ours), then the provisioner "
-        "creates the volume and the PV. Binding (claim `Bound`) is again the controller-manager's work. Its "
-        "client is limited to 20 requests/s by default (`--kube-api-qps`), which the test cluster keeps.",
+        "creates the volume and the PV. Binding (claim `Bound`) is again the controller-manager's work. "
+        + kcm_sentence,
         "",
         "| run | array latency | claims | client create time | all PVs after | PV/s | all Bound after | Bound/s | load after |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -305,6 +366,7 @@ def provisioner_section(prov: dict, out_dir: str) -> list[str]:
 
 
 def plot_provisioner(prov: dict, out_dir: str) -> None:
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     for run in prov["runs"]:
         values = sorted(x * 1000 for x in run["create"]["samples_claim_to_pv_s"])
@@ -346,7 +408,8 @@ def main() -> int:
     prov = load(os.path.join(out, "provisioner.json"))
     if flex is None and prov is None:
         raise SystemExit(f"{out} holds neither flex.json nor provisioner.json")
-    lines = header(meta) + targets_table(flex, prov)
+    kcm_args = kcm_extra_args(meta)
+    lines = header(meta) + targets_table(flex, prov, kcm_args)
     analysis = os.path.join(out, "analysis.md")
     if os.path.exists(analysis):
         with open(analysis, encoding="utf-8") as handle:
@@ -354,7 +417,7 @@ def main() -> int:
     if flex:
         lines += flex_section(flex, out)
     if prov:
-        lines += provisioner_section(prov, out)
+        lines += provisioner_section(prov, out, kcm_args)
     lines += ["## Raw data", "", "`meta.json`, `flex.json` and `provisioner.json` next to this file hold every "
               "sample and counter this report was made from.", ""]
     with open(os.path.join(out, "REPORT.md"), "w", encoding="utf-8") as handle:

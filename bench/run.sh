@@ -4,10 +4,14 @@
 # with many cached objects), with the array simulator adding 0 ms and 5 ms per call. Writes
 # bench/results/{REPORT.md,flex.json,provisioner.json,meta.json,*.png}.
 #
-# Usage: sudo bench/run.sh [--quick] [--only flex|provisioner] [--out DIR]
-#   --quick   smaller counts (a smoke run CI can afford: about 8 minutes)
-#   --only    run one half; the report is made from whatever JSON is in the output dir
-#   --out     result directory (default bench/results)
+# Usage: sudo bench/run.sh [--quick] [--only flex|provisioner] [--out DIR] [--kcm-args "FLAGS"]
+#   --quick     smaller counts (a smoke run CI can afford: about 8 minutes)
+#   --only      run one half; the report is made from whatever JSON is in the output dir
+#   --out       result directory (default bench/results)
+#   --kcm-args  extra kube-controller-manager flags for the cluster, whitespace-separated, each
+#               --name=value (FLASHVOL_KCM_EXTRA_ARGS of tests/cluster/up.sh), e.g.
+#               --kcm-args "--kube-api-qps=100 --kube-api-burst=200"; default: none (upstream
+#               defaults, client 20 QPS / burst 30). The report states the flags used.
 # Environment: BENCH_PHASES=burst,paced,memory (a subset of the provisioner phases);
 # BENCH_KEEP=1 keeps the test root (provisioner and driver logs, simulator state).
 # Needs root (loop devices, mounts), like tests/e2e. Builds the release binaries (the flex
@@ -27,10 +31,24 @@ VENV="$bench_dir/.venv"
 E2E_FA_A_CAPACITY=$((64 << 40))
 E2E_FA_B_CAPACITY=$((96 << 40))
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+# The comment block at the top of this file.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+
+# shell_words WORD...: the words as one shell command line, quoting only those that need it.
+shell_words() {
+    local word out=()
+    for word in "$@"; do
+        if [[ -n "$word" && "$word" != *[!A-Za-z0-9_./=:,+@%-]* ]]; then
+            out+=("$word")
+        else
+            out+=("'${word//\'/\'\\\'\'}'")
+        fi
+    done
+    printf '%s' "${out[*]}"
+}
 
 parse_args() {
-    QUICK=0 ONLY="" OUT="$bench_dir/results"
+    QUICK=0 ONLY="" OUT="$bench_dir/results" KCM_ARGS="" KCM_ARGS_GIVEN=0
     while (($#)); do
         case "$1" in
         --quick) QUICK=1 ;;
@@ -44,6 +62,11 @@ parse_args() {
             OUT="$2"
             shift
             ;;
+        --kcm-args)
+            (($# >= 2)) || die "--kcm-args needs a value, e.g. --kcm-args \"--kube-api-qps=100 --kube-api-burst=200\""
+            KCM_ARGS="$2" KCM_ARGS_GIVEN=1
+            shift
+            ;;
         -h | --help) usage; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
         esac
@@ -51,6 +74,8 @@ parse_args() {
     done
     QUICK_FLAG=()
     if ((QUICK)); then QUICK_FLAG=(--quick); fi
+    # Checked now, not minutes later when the cluster starts after the builds.
+    parse_kcm_extra_args "$KCM_ARGS" --kcm-args
     mkdir -p "$OUT"
     OUT="$(cd "$OUT" && pwd)"
 }
@@ -114,14 +139,19 @@ inside() {
     if [[ "$ONLY" != flex ]]; then provisioner_bench; fi
 }
 
+# The controller-manager's extra flags come from the cluster's own record (<state>/env, exported
+# by with-cluster.sh): what up.sh applied, not what was asked for.
 write_meta() {
+    local kcm_cmdline="$FLASHVOL_CLUSTER_STATE/logs/kube-controller-manager.cmdline"
     jq -n --arg cmd "$BENCH_COMMAND" --arg k8s "$(kubectl version -o json 2>/dev/null | jq -r '.serverVersion.gitVersion')" \
+        --arg kcm_extra "${FLASHVOL_KCM_EXTRA_ARGS:-}" --arg kcm_cmdline "$(cat "$kcm_cmdline" 2>/dev/null)" \
         --arg kubectl "$(kubectl version --client -o json 2>/dev/null | jq -r '.clientVersion.gitVersion')" \
         --arg started "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --argjson quick "$QUICK" \
         --arg flex_size "$(stat -c %s "$BENCH_BIN/flashvol-flex")" \
         --arg ldd "$(ldd "$BENCH_BIN/flashvol-flex" 2>&1 | head -n 1 | sed 's/^[[:space:]]*//')" \
         '{command: $cmd, started: $started, quick: ($quick == 1), kubernetes: $k8s, kubectl: $kubectl,
-          flex_binary_bytes: ($flex_size | tonumber), flex_ldd: $ldd}' >"$OUT/meta.partial.json"
+          flex_binary_bytes: ($flex_size | tonumber), flex_ldd: $ldd,
+          kcm_extra_args: [$kcm_extra | splits("\\s+") | select(length > 0)], kcm_cmdline: $kcm_cmdline}' >"$OUT/meta.partial.json"
     "$VENV/bin/python" - "$REPO_ROOT" "$OUT/meta.partial.json" "$OUT/meta.json" <<'PY'
 import json, sys
 sys.path.insert(0, sys.argv[1] + "/bench")
@@ -194,7 +224,17 @@ outer() {
     provisioner) rm -f "$OUT/provisioner.json" ;;
     *) rm -f "$OUT/flex.json" "$OUT/provisioner.json" ;;
     esac
-    BENCH_COMMAND="${BENCH_PHASES:+BENCH_PHASES=$BENCH_PHASES }bench/run.sh${*:+ $*}" "$REPO_ROOT/tests/cluster/with-cluster.sh" \
+    # Only --kcm-args sets the controller-manager's flags, so the command in the report says it all.
+    if [[ -n "${FLASHVOL_KCM_EXTRA_ARGS:-}" && $KCM_ARGS_GIVEN == 0 ]]; then
+        log "ignoring FLASHVOL_KCM_EXTRA_ARGS='$FLASHVOL_KCM_EXTRA_ARGS' from the environment: use --kcm-args"
+    fi
+    if ((${#KCM_EXTRA_ARGS[@]})); then
+        log "kube-controller-manager extra flags: ${KCM_EXTRA_ARGS[*]}"
+    else
+        log "kube-controller-manager at upstream defaults (no --kcm-args)"
+    fi
+    BENCH_COMMAND="${BENCH_PHASES:+BENCH_PHASES=$BENCH_PHASES }$(shell_words bench/run.sh "$@")" \
+        FLASHVOL_KCM_EXTRA_ARGS="${KCM_EXTRA_ARGS[*]}" "$REPO_ROOT/tests/cluster/with-cluster.sh" \
         bash "$bench_dir/run.sh" --inside "${QUICK_FLAG[@]}" "${only_arg[@]}" --out "$OUT" ||
         die "the benchmark failed (see above)"
     "$VENV/bin/python" "$bench_dir/report.py" --results "$OUT" || die "report generation failed"

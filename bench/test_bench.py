@@ -1,5 +1,5 @@
-"""Unit tests of the harness's own arithmetic and parsers (no cluster, no arrays):
-python3 -m unittest discover -s bench -p 'test_*.py'"""
+"""Unit tests of the harness's own arithmetic, parsers and report wording (no cluster, no arrays,
+no matplotlib): python3 -m unittest discover -s bench -p 'test_*.py'"""
 
 import os
 import tempfile
@@ -7,6 +7,7 @@ import unittest
 
 import benchlib
 import flexbench
+import report
 
 
 class PercentileTests(unittest.TestCase):
@@ -106,6 +107,72 @@ class StraceTests(unittest.TestCase):
 
     def test_array_wait_counts_tcp_syscalls_only_including_resumed_ones(self):
         self.assertAlmostEqual(self.parsed["array_tcp_wait_s"], 0.008)
+
+
+META = {
+    "command": "bench/run.sh", "started": "2026-01-01T00:00:00Z", "quick": False, "kubernetes": "v1.37.2",
+    "kubectl": "v1.37.2", "flex_binary_bytes": 6_000_000, "flex_ldd": "statically linked", "load_at_start": [1.0, 1.0, 1.0],
+    "machine": {"nproc": 2, "cpu_model": "x", "memory_mib": 1024, "kernel": "6", "git_rev": "abc", "rustc": "rustc", "python": "3"},
+}
+TUNED = ["--kube-api-qps=100", "--kube-api-burst=200"]
+
+
+def _create(**extra):
+    quantiles = {"count": 10, "p50": 0.01, "p99": 0.05}
+    return {"throughput_pv_per_s": 40.0, "first_create_to_all_pvs_s": 25.0, "throughput_pvc_per_s": 20.0,
+            "first_create_to_all_bound_s": 50.0, "claim_to_pv_s": quantiles, "annotated_to_pv_s": quantiles,
+            "array": {"authentications": 0}, **extra}
+
+
+PROV = {"runs": [
+    {"count": 1000, "latency_ms": 0, "arrival_rate_per_s": None, "create": _create(), "delete": {"array": {"authentications": 0}}},
+    {"count": 400, "latency_ms": 5, "arrival_rate_per_s": 20.0, "create": _create(), "delete": {"array": {"authentications": 0}}},
+]}
+
+
+class ControllerManagerFlagsTests(unittest.TestCase):
+    def test_no_flags_are_upstream_defaults(self):
+        self.assertEqual(report.kcm_client_limits([]), ("20", "30"))
+        self.assertEqual(report.kcm_flags_text([]), "upstream defaults (client 20 QPS / burst 30)")
+        self.assertEqual(report.kcm_row_label([]), "controller-manager at upstream defaults (20 QPS / burst 30)")
+
+    def test_a_meta_from_before_the_option_means_upstream_defaults(self):
+        self.assertEqual(report.kcm_extra_args(META), [])
+        self.assertIn("- kube-controller-manager: upstream defaults (client 20 QPS / burst 30)", report.header(META))
+
+    def test_tuned_flags_are_named_in_the_header_and_the_limits_in_the_rows(self):
+        meta = dict(META, kcm_extra_args=TUNED)
+        self.assertEqual(report.kcm_extra_args(meta), TUNED)
+        self.assertIn("- kube-controller-manager: extra flags `--kube-api-qps=100 --kube-api-burst=200` "
+                      "(client 100 QPS / burst 200)", report.header(meta))
+        self.assertEqual(report.kcm_row_label(TUNED), "controller-manager tuned: 100 QPS / burst 200")
+
+    def test_the_last_occurrence_of_a_flag_wins_and_similar_names_do_not_count(self):
+        args = ["--kube-api-qps=50", "--kube-api-qps-extra=7", "--kube-api-qps=75", "--kube-api-content-type=x"]
+        self.assertEqual(report.kcm_client_limits(args), ("75", "30"))
+        self.assertTrue(report.kcm_tuned(args))
+
+    def test_other_flags_are_not_called_tuned(self):
+        self.assertFalse(report.kcm_tuned(["--v=4"]))
+        self.assertEqual(report.kcm_row_label(["--v=4"]),
+                         "controller-manager with extra flags, client at upstream defaults (20 QPS / burst 30)")
+        self.assertIn("`--v=4`", report.kcm_flags_text(["--v=4"]))
+
+    def test_every_provisioner_throughput_and_latency_target_is_labelled(self):
+        for args, label in (([], "controller-manager at upstream defaults"), (TUNED, "controller-manager tuned: 100 QPS")):
+            rows = [r for r in report.targets_table(None, PROV, args) if r.startswith("| ")][1:]  # minus the header
+            labelled = [r for r in rows if label in r]
+            # burst: PV/s and Bound/s; paced: p99 (its "of which the provisioner's own share"
+            # continuation and the authentication row are not the controller-manager's).
+            self.assertEqual(len(labelled), 3, rows)
+            self.assertTrue(all(r.startswith(("| ≥ 50 PVC/s", "| p99 claim→PV")) for r in labelled))
+            self.assertEqual(len(rows), 5)
+
+    def test_the_provisioner_section_says_whether_the_defaults_were_kept(self):
+        kept = "\n".join(report.provisioner_section({"runs": []}, "/nonexistent", []))
+        self.assertIn("which this run kept", kept)
+        tuned = "\n".join(report.provisioner_section({"runs": []}, "/nonexistent", TUNED))
+        self.assertIn("this run started it with extra flags `--kube-api-qps=100 --kube-api-burst=200`", tuned)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,24 @@ validate_k8s_version() {
         die "kubernetes version '$1' is not of the form v1.MINOR.PATCH"
 }
 
+# parse_kcm_extra_args VALUE [SOURCE]: splits VALUE (FLASHVOL_KCM_EXTRA_ARGS; SOURCE names it
+# in errors) at whitespace into the array KCM_EXTRA_ARGS, the flags up.sh appends to
+# kube-controller-manager's command line. Every word must be a flag of its own, `--name` or
+# `--name=value` (a value given as a separate word would be taken for a stray argument), and
+# quotes are refused: nothing here interprets them, so `--x="a b"` could only be split wrongly,
+# and <state>/env records the value in single quotes.
+parse_kcm_extra_args() {
+    local source="${2:-FLASHVOL_KCM_EXTRA_ARGS}" word
+    KCM_EXTRA_ARGS=()
+    read -r -d '' -a KCM_EXTRA_ARGS <<<"$1" || true
+    for word in "${KCM_EXTRA_ARGS[@]}"; do
+        [[ "$word" =~ ^--[A-Za-z0-9] ]] ||
+            die "$source: '$word' is not a flag: each whitespace-separated word must be one flag starting with -- (--name or --name=value, e.g. --kube-api-qps=100)"
+        [[ "$word" != *[\'\"]* ]] ||
+            die "$source: '$word' contains a quote; quotes are not interpreted (words are split at whitespace, values cannot contain it)"
+    done
+}
+
 # apt_install PKG...: installs what is missing; refreshes the package lists once when a
 # package is unknown (a fresh machine has none). Quiet when everything is present.
 apt_install() {

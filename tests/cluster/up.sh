@@ -14,9 +14,16 @@
 # Ports: FLASHVOL_APISERVER_PORT (16443), FLASHVOL_ETCD_PORT (12379, peer +1),
 # FLASHVOL_KCM_PORT (10357); a port in use is skipped for the next free one.
 # FLASHVOL_CLUSTER_TIMEOUT bounds the wait for health (seconds, default 180).
+# FLASHVOL_KCM_EXTRA_ARGS: extra kube-controller-manager flags, whitespace-separated, appended
+# after ours (so a single-valued flag given here wins), e.g.
+#   FLASHVOL_KCM_EXTRA_ARGS="--kube-api-qps=100 --kube-api-burst=200"
+# Every word must start with -- (--name=value, no quotes); anything else fails before any
+# component starts. Default: none, i.e. upstream defaults (client 20 QPS / burst 30).
 #
 # On success it prints shell assignments (KUBECONFIG=..., FLASHVOL_CLUSTER_STATE=...) on
-# stdout, also saved as <state>/env, and leaves the processes running for down.sh.
+# stdout, also saved as <state>/env, and leaves the processes running for down.sh. The env
+# records the controller-manager's extra flags as applied (FLASHVOL_KCM_EXTRA_ARGS='...', words
+# joined by one space; '' when none).
 # On failure or Ctrl-C it prints the tail of each log and stops whatever it started.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -47,6 +54,7 @@ for var in FLASHVOL_APISERVER_PORT FLASHVOL_ETCD_PORT FLASHVOL_KCM_PORT; do
     [[ -z "$value" || ("$value" =~ ^[1-9][0-9]{0,4}$ && "$value" -le 65535) ]] ||
         die "$var='$value' is not a TCP port (1-65535)"
 done
+parse_kcm_extra_args "${FLASHVOL_KCM_EXTRA_ARGS:-}"
 
 require_cmd openssl openssl
 require_cmd curl curl
@@ -299,7 +307,8 @@ apiserver_ready() {
 start_kube-controller-manager() {
     pick_port kcm_port "${FLASHVOL_KCM_PORT:-10357}"
     component_ports=("$kcm_port")
-    log "starting kube-controller-manager on 127.0.0.1:$kcm_port (flex plugins: $flex_dir)"
+    log "starting kube-controller-manager on 127.0.0.1:$kcm_port (flex plugins: $flex_dir;" \
+        "extra flags: ${KCM_EXTRA_ARGS[*]:-none})"
     launch kube-controller-manager "$bin_dir/kube-controller-manager" \
         --kubeconfig="$state_dir/controller-manager.kubeconfig" \
         --authentication-kubeconfig="$state_dir/controller-manager.kubeconfig" \
@@ -317,7 +326,8 @@ start_kube-controller-manager() {
         --service-cluster-ip-range="$service_cidr" \
         --leader-elect=false \
         --profiling=false \
-        --v=2
+        --v=2 \
+        "${KCM_EXTRA_ARGS[@]}"
     wait_until kube-controller-manager "$kcm_port" "healthy (/healthz)" kcm_healthy
 }
 kcm_healthy() { curl -fsSk "https://127.0.0.1:$kcm_port/healthz" | grep -x ok >/dev/null; }
@@ -338,6 +348,7 @@ FLASHVOL_APISERVER_URL=https://127.0.0.1:$apiserver_port
 FLASHVOL_APISERVER_PORT=$apiserver_port
 FLASHVOL_ETCD_PORT=$etcd_port
 FLASHVOL_KCM_PORT=$kcm_port
+FLASHVOL_KCM_EXTRA_ARGS='${KCM_EXTRA_ARGS[*]}'
 EOF
 started_ok=true
 log "cluster $version up; admin kubeconfig: $state_dir/admin.kubeconfig; stop with: $CLUSTER_DIR/down.sh $state_dir"

@@ -7,8 +7,8 @@
 #
 # Usage: with-cluster.sh COMMAND [ARG...]
 # up.sh's options come from the environment (FLASHVOL_CLUSTER_STATE, FLASHVOL_FLEX_PLUGIN_DIR,
-# FLASHVOL_K8S_VERSION, ports); see up.sh --help. When COMMAND fails, the last lines of
-# each component log are printed and the state dir is kept for inspection.
+# FLASHVOL_K8S_VERSION, ports, FLASHVOL_KCM_EXTRA_ARGS); see up.sh --help. When COMMAND fails,
+# the last lines of each component log are printed and the state dir is kept for inspection.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -72,9 +72,11 @@ rm -f "$up_output"
 ((child_rc == 0)) || exit "$child_rc"
 [[ -n "$state_dir" && -f "$state_dir/env" ]] || die "up.sh did not report a state dir"
 
-# The env file is written by up.sh: plain NAME=value lines without quoting.
+# The env file is written by up.sh: plain NAME=value lines; a value that may hold spaces
+# (FLASHVOL_KCM_EXTRA_ARGS) is in single quotes, and never contains one.
 while IFS='=' read -r name value; do
     [[ "$name" =~ ^[A-Z_][A-Z0-9_]*$ ]] || die "unexpected line in $state_dir/env: $name"
+    if [[ "$value" == \'*\' ]]; then value="${value:1:${#value}-2}"; fi
     export "$name=$value"
 done <"$state_dir/env"
 export PATH="$FLASHVOL_K8S_BIN_DIR:$PATH"
