@@ -349,8 +349,8 @@ def provisioner_section(prov: dict, out_dir: str, kcm_args: list[str] | None = N
     if "memory" in prov:
         mem = prov["memory"]
         lines += ["### Memory", "",
-                  f"{mem['objects']['claims']} claims of a class that is not ours, each with a pre-bound flex PV shaped "
-                  f"like ours ({mem['create_s']:.0f} s to create), so both land in the provisioner's claim and PV caches. "
+                  f"{mem['objects']['claims']} claims of a class that is not ours, each bound at creation to a flex PV shaped "
+                  f"like ours (claim `volumeName` and PV `claimRef` set; {mem['create_s']:.0f} s to create), so both land in the provisioner's claim and PV caches. "
                   f"RSS (VmRSS) before: {mib(mem['rss_before_kib']['VmRSS'])}; after, steady: "
                   f"{mib(mem['rss_after_kib']['VmRSS'])} (anonymous {mib(mem['rss_after_kib'].get('RssAnon', 0))}); "
                   f"peak over the whole run (VmHWM): {mib(mem['rss_after_kib']['VmHWM'])}; threads: "

@@ -68,6 +68,9 @@ fn main() {
     let (full_claim, _b) = store_bytes::<PersistentVolumeClaim>(CLAIM_JSON, n);
     let (cached_pv, _c) = store_bytes::<CachedVolume>(PV_JSON, n);
     let (cached_claim, _d) = store_bytes::<CachedClaim>(CLAIM_JSON, n);
+    // The same claim before the controller-manager bound it: the cache keeps its whole spec.
+    let pending_json = pending_claim_json();
+    let (cached_pending, _e) = store_bytes::<CachedClaim>(&pending_json, n);
     let per = |bytes: isize| bytes as f64 / n as f64;
     if json {
         println!(
@@ -76,7 +79,7 @@ fn main() {
                 "objects_per_kind": n,
                 "wire_bytes": {"pv": PV_JSON.len(), "claim": CLAIM_JSON.len()},
                 "whole_objects_bytes_per_object": {"pv": per(full_pv), "claim": per(full_claim)},
-                "cached_bytes_per_object": {"pv": per(cached_pv), "claim": per(cached_claim)},
+                "cached_bytes_per_object": {"pv": per(cached_pv), "claim": per(cached_claim), "unbound_claim": per(cached_pending)},
                 "whole_objects_total_mib": (full_pv + full_claim) as f64 / 1048576.0,
                 "cached_total_mib": (cached_pv + cached_claim) as f64 / 1048576.0,
             })
@@ -105,4 +108,20 @@ fn main() {
         per(cached_claim),
         (cached_pv + cached_claim) as f64 / 1048576.0
     );
+    println!(
+        "{:<28}{:>12}{:>12.0}   (a claim not bound yet keeps its spec)",
+        "cache types, unbound claim",
+        "",
+        per(cached_pending)
+    );
+}
+
+/// The claim fixture as it is before binding: no `spec.volumeName`, phase Pending.
+fn pending_claim_json() -> String {
+    let mut claim: serde_json::Value = serde_json::from_str(CLAIM_JSON).expect("fixture");
+    if let Some(spec) = claim["spec"].as_object_mut() {
+        spec.remove("volumeName");
+    }
+    claim["status"] = serde_json::json!({"phase": "Pending"});
+    claim.to_string()
 }

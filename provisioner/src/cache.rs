@@ -16,8 +16,8 @@
 //!   `spec.volumeName`, since [`crate::decide::decide_claim`] ignores every bound claim;
 //! - a PV: name, uid, resourceVersion, finalizers, deletionTimestamp, the `provisioned-by`
 //!   annotation, the reclaim policy and `status.phase`, what [`crate::decide::decide_volume`]
-//!   reads; the flexVolume source (which array volume) only while the PV is not `Bound` or is
-//!   being deleted, the only states in which [`crate::delete`] acts on it.
+//!   reads; the flexVolume source (which array volume) only while the PV is `Released` or being
+//!   deleted, the only states in which [`crate::delete`] acts on it.
 //!
 //! Dropping by state is sound because every change of state reaches the cache as a new watch
 //! event carrying the whole object, from which the new state's fields are kept. The orphan
@@ -164,7 +164,7 @@ pub struct CachedVolume {
     pub provisioned_by: Option<String>,
     pub reclaim_policy: Option<String>,
     pub phase: Option<String>,
-    /// Only while the PV is not `Bound` or is being deleted, the only states in which the array
+    /// Only while the PV is `Released` or being deleted, the only states in which the array
     /// volume is acted on; a PV reaches them through a watch event that brings the source again.
     pub flex_volume: Option<Box<FlexPersistentVolumeSource>>,
 }
@@ -207,7 +207,8 @@ impl From<WireVolume> for CachedVolume {
             .map(|s| (s.persistent_volume_reclaim_policy, s.flex_volume))
             .unwrap_or_default();
         let phase = wire.status.and_then(|s| s.phase);
-        let acted_on = phase.as_deref() != Some("Bound") || metadata.deletion_timestamp.is_some();
+        let acted_on =
+            phase.as_deref() == Some("Released") || metadata.deletion_timestamp.is_some();
         Self {
             metadata,
             provisioned_by,
@@ -322,6 +323,13 @@ mod tests {
         assert_eq!(cached.reclaim_policy, spec.persistent_volume_reclaim_policy);
         assert_eq!(cached.phase.as_deref(), Some("Bound"));
         assert_eq!(cached.flex_volume, None, "a Bound PV's source is not kept");
+        let mut available = full.clone();
+        available.status.get_or_insert_default().phase = Some("Available".into());
+        assert_eq!(
+            CachedVolume::from(&available).flex_volume,
+            None,
+            "nor an Available one's"
+        );
 
         let mut released = full.clone();
         released.status.get_or_insert_default().phase = Some("Released".into());
