@@ -20,6 +20,7 @@ use flashvol_common::names;
 use flashvol_common::options::VolumeOptions;
 
 use crate::arrays::Listed;
+use crate::cache::CachedClaim;
 use crate::context::Context;
 
 /// What the cluster refers to, from fresh lists.
@@ -115,7 +116,7 @@ impl References {
 const LIST_PAGE: u32 = 500;
 
 /// The cluster's references from fresh, paged lists: PVs whole (their options name the array
-/// volume), claims as metadata only (only the uid is needed).
+/// volume), claims as the cache keeps them (only the uid is needed).
 async fn list_references(ctx: &Context, prefix: &str) -> Result<References, String> {
     let mut refs = References::default();
     let pvs = Api::<PersistentVolume>::all(ctx.client.clone());
@@ -128,11 +129,13 @@ async fn list_references(ctx: &Context, prefix: &str) -> Result<References, Stri
     )
     .await
     .map_err(|e| format!("cannot list PVs: {e}"))?;
-    let claims = Api::<PersistentVolumeClaim>::all(ctx.client.clone());
+    // As the claim cache keeps them (the uid is all that is read); not a metadata-only list,
+    // which Kubernetes 1.14 serves only as v1beta1.
+    let claims = Api::<CachedClaim>::all(ctx.client.clone());
     each_page(
         |params| {
             let claims = claims.clone();
-            async move { claims.list_metadata(&params).await }
+            async move { claims.list(&params).await }
         },
         |page| {
             refs.claim_uids
