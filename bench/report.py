@@ -282,7 +282,7 @@ def provisioner_section(prov: dict, out_dir: str, kcm_args: list[str] | None = N
         "## Provisioner",
         "",
         "Release build, started as the shipped Deployment would start it (its args and env, leader election on, "
-        "default limits: 100 QPS / burst 200, 16 workers) with the ServiceAccount token of the shipped RBAC, "
+        "default limits: 200 QPS / burst 400, 16 workers) with the ServiceAccount token of the shipped RBAC, "
         "against the real kube-apiserver and kube-controller-manager (the PV controller binds). Claims of "
         "`pure-block` (1Gi) are created by a Python client with 32 connections; the claim→PV latency is "
         "from the moment the create request was sent to the arrival of the PV's ADDED watch event, both on "
