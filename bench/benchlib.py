@@ -160,6 +160,21 @@ def kube_from_cluster_state(state_dir: str) -> Endpoint:
     return Endpoint(url, tls_context(f"{pki}/ca.crt", f"{pki}/admin.crt", f"{pki}/admin.key"))
 
 
+def load_setup(path: str, required: tuple[str, ...]) -> dict:
+    """The setup JSON run.sh writes for a benchmark half; exits naming the file and what is wrong."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            setup = json.load(handle)
+    except (OSError, json.JSONDecodeError) as error:
+        raise SystemExit(f"{path}: cannot read the setup JSON: {error}") from error
+    if not isinstance(setup, dict):
+        raise SystemExit(f"{path}: the setup JSON must be an object")
+    for key in required:
+        if key not in setup:
+            raise SystemExit(f"{path}: missing key {key!r}")
+    return setup
+
+
 def read_env_file(path: str) -> dict[str, str]:
     out = {}
     with open(path, encoding="utf-8") as handle:

@@ -359,16 +359,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
 
-    try:
-        with open(args.setup, encoding="utf-8") as handle:
-            setup = json.load(handle)
-    except (OSError, json.JSONDecodeError) as error:
-        raise SystemExit(f"{args.setup}: cannot read the setup JSON: {error}") from error
-    if not isinstance(setup, dict):
-        raise SystemExit(f"{args.setup}: the setup JSON must be an object")
-    for key in ("kubelet_root", "arrays_jsonl", "ca", "volumes"):
-        if key not in setup:
-            raise SystemExit(f"{args.setup}: missing key {key!r}")
+    setup = benchlib.load_setup(args.setup, ("kubelet_root", "arrays_jsonl", "ca", "volumes"))
     driver = Driver(args.flex, setup)
     arrays = benchlib.sim_arrays(setup["arrays_jsonl"], setup["ca"])
     counts = {"init": 100, "block": 10, "file": 20, "strace": 2} if args.quick else {"init": 1000, "block": 100, "file": 200, "strace": 5}

@@ -303,16 +303,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", choices=("burst", "paced", "memory"), action="append")
     args = parser.parse_args()
-    try:
-        with open(args.setup, encoding="utf-8") as handle:
-            setup = json.load(handle)
-    except (OSError, json.JSONDecodeError) as error:
-        raise SystemExit(f"{args.setup}: cannot read the setup JSON: {error}") from error
-    if not isinstance(setup, dict):
-        raise SystemExit(f"{args.setup}: the setup JSON must be an object")
-    for key in ("cluster_state", "arrays_jsonl", "ca", "provisioner_pid_file"):
-        if key not in setup:
-            raise SystemExit(f"{args.setup}: missing key {key!r}")
+    setup = benchlib.load_setup(args.setup, ("cluster_state", "arrays_jsonl", "ca", "provisioner_pid_file"))
     ctx = {
         "kube": benchlib.kube_from_cluster_state(setup["cluster_state"]),
         "arrays": benchlib.sim_arrays(setup["arrays_jsonl"], setup["ca"]),
