@@ -26,7 +26,9 @@
 //! 3. **Otherwise the volume is searched for by name** on every configured array of the backend:
 //!    PSO 2.x PVs name no array, and a PV whose endpoint matches none may predate a re-addressing.
 //!
-//! Then the volume is looked up on the array(s) so chosen, all of them, and the answers conclude:
+//! Then the volume is looked up on the array(s) so chosen, all of them (a caller whose next call
+//! on the named array finds out anyway may skip that: [`Search::without_lookup_on_named_array`]),
+//! and the answers conclude:
 //! - on exactly one: [`Located`] (live or destroyed);
 //! - on more than one: refused, to be resolved by hand (picking one could mount or destroy
 //!   another PV's data);
@@ -60,12 +62,24 @@ pub enum Presence {
     Destroyed,
 }
 
-/// The array holding the volume (an index into the configured arrays) and whether the volume
-/// there is destroyed.
+/// The array holding the volume, as an index into the configured arrays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Located {
-    pub array: usize,
-    pub destroyed: bool,
+pub enum Located {
+    /// The volume is there, live.
+    Live(usize),
+    /// The volume is there, destroyed (pending eradication).
+    Destroyed(usize),
+    /// The array the PV names (by id or endpoint); whether it still holds the volume was not
+    /// asked (see [`Search::without_lookup_on_named_array`]).
+    Named(usize),
+}
+
+impl Located {
+    pub fn array(self) -> usize {
+        match self {
+            Located::Live(i) | Located::Destroyed(i) | Located::Named(i) => i,
+        }
+    }
 }
 
 /// Whether two management endpoints name the same array, as [`Endpoint::same_array_as`] says.
@@ -113,6 +127,8 @@ pub struct Search {
     /// Per array: what it holds, or why it could not be asked.
     presence: Vec<Option<Result<Presence, String>>>,
     targets: Option<Targets>,
+    /// Ask the array the PV names whether it holds the volume (the default).
+    look_up_named: bool,
 }
 
 impl Search {
@@ -181,11 +197,36 @@ impl Search {
             pv_endpoint,
             id_order,
             targets,
+            look_up_named: true,
+        }
+    }
+
+    /// Concludes with [`Located::Named`] as soon as the PV's id or endpoint has named the array,
+    /// without asking it whether it holds the volume: for a caller whose own next call there finds
+    /// out anyway (the provisioner's destroy counts a missing volume as done), so the question
+    /// would cost an array call and tell nothing. A search by name still asks every array: there
+    /// the answers are what finds the array.
+    pub fn without_lookup_on_named_array(mut self) -> Self {
+        self.look_up_named = false;
+        self
+    }
+
+    /// The one array the PV named, when its volume is not to be looked up there.
+    fn named_without_lookup(&self) -> Option<usize> {
+        match &self.targets {
+            Some(Targets {
+                arrays,
+                named: true,
+            }) if !self.look_up_named && arrays.len() == 1 => arrays.first().copied(),
+            _ => None,
         }
     }
 
     /// The next question, `None` once the answers conclude.
     pub fn next_question(&self) -> Option<Question> {
+        if self.named_without_lookup().is_some() {
+            return None;
+        }
         match &self.targets {
             None => self
                 .id_order
@@ -238,6 +279,9 @@ impl Search {
         if self.arrays.is_empty() {
             return Err(self.error(Problem::NoArrays));
         }
+        if let Some(array) = self.named_without_lookup() {
+            return Ok(Located::Named(array));
+        }
         let Some(targets) = &self.targets else {
             let unreachable = self.unreachable(&self.id_order, &self.ids);
             if !unreachable.is_empty() {
@@ -266,10 +310,8 @@ impl Search {
             return Err(self.error(Problem::Unreachable(unreachable)));
         }
         match found.first() {
-            Some(&(array, presence)) => Ok(Located {
-                array,
-                destroyed: presence == Presence::Destroyed,
-            }),
+            Some(&(array, Presence::Destroyed)) => Ok(Located::Destroyed(array)),
+            Some(&(array, _)) => Ok(Located::Live(array)),
             None => Err(self.error(Problem::NotFound {
                 searched: self.shown(targets.arrays.iter().copied()),
                 named: targets.named,
@@ -280,11 +322,12 @@ impl Search {
     /// The conclusion for a caller that needs the volume live (the driver mounting it): a
     /// destroyed volume is an error too.
     pub fn live_array(&self) -> Result<usize, LocateError> {
-        let located = self.conclusion()?;
-        if located.destroyed {
-            return Err(self.error(Problem::Destroyed(self.arrays[located.array].shown.clone())));
+        match self.conclusion()? {
+            Located::Destroyed(array) => {
+                Err(self.error(Problem::Destroyed(self.arrays[array].shown.clone())))
+            }
+            located => Ok(located.array()),
         }
-        Ok(located.array)
     }
 
     /// The arrays among `asked` without an answer, with why.
@@ -495,13 +538,7 @@ mod tests {
         let pv = locator(Some("https://10.0.0.6:8443/"), Some("ID-6"));
         let (asked, result) = run(search(Some(&pv)), &World::holding([Live, Live, Live]));
         assert_eq!(asked, [ArrayId(1), Volume(1)]);
-        assert_eq!(
-            result.expect("found"),
-            Located {
-                array: 1,
-                destroyed: false
-            }
-        );
+        assert_eq!(result.expect("found"), Located::Live(1));
     }
 
     #[test]
@@ -510,7 +547,7 @@ mod tests {
         let pv = locator(Some("10.0.0.5"), Some("id-7"));
         let (asked, result) = run(search(Some(&pv)), &World::holding([Live, Absent, Live]));
         assert_eq!(asked, [ArrayId(0), ArrayId(1), ArrayId(2), Volume(2)]);
-        assert_eq!(result.expect("found").array, 2);
+        assert_eq!(result.expect("found"), Located::Live(2));
     }
 
     #[test]
@@ -544,7 +581,7 @@ mod tests {
         let mut world = World::holding([Absent, Absent, Live]);
         world.ids[0] = Err("connection refused");
         let (_, result) = run(search(Some(&pv)), &world);
-        assert_eq!(result.expect("found on the array with the id").array, 2);
+        assert_eq!(result.expect("found on the array with the id").array(), 2);
 
         world.ids = [Err("connection refused"), Ok("id-6"), Ok("id-x")];
         let (_, result) = run(search(Some(&pv)), &world);
@@ -559,7 +596,7 @@ mod tests {
         let pv = locator(Some("Array7.Example.com:443"), None);
         let (asked, result) = run(search(Some(&pv)), &World::holding([Live, Live, Live]));
         assert_eq!(asked, [Volume(2)]);
-        assert_eq!(result.expect("found").array, 2);
+        assert_eq!(result.expect("found"), Located::Live(2));
 
         let (_, result) = run(search(Some(&pv)), &World::holding([Live, Live, Absent]));
         let err = result.expect_err("not there");
@@ -581,7 +618,7 @@ mod tests {
         ] {
             let (asked, result) = run(search(Some(&pv)), &World::holding([Absent, Live, Absent]));
             assert_eq!(asked, [Volume(0), Volume(1), Volume(2)]);
-            assert_eq!(result.expect("found").array, 1);
+            assert_eq!(result.expect("found"), Located::Live(1));
         }
     }
 
@@ -589,13 +626,7 @@ mod tests {
     fn a_pso_pv_is_searched_for_by_name_on_every_array() {
         let (asked, result) = run(search(None), &World::holding([Absent, Absent, Destroyed]));
         assert_eq!(asked, [Volume(0), Volume(1), Volume(2)]);
-        assert_eq!(
-            result.expect("found"),
-            Located {
-                array: 2,
-                destroyed: true
-            }
-        );
+        assert_eq!(result.expect("found"), Located::Destroyed(2));
         let empty = locator(Some(" "), Some(""));
         let (asked, _) = run(search(Some(&empty)), &World::holding([Absent; 3]));
         assert_eq!(asked.len(), 3, "blank options name no array");
@@ -680,19 +711,51 @@ mod tests {
         let pv = locator(Some("10.0.0.5"), None);
         let mut s = search(Some(&pv));
         s.answer_volume(0, Ok::<_, String>(Destroyed));
-        assert_eq!(
-            s.conclusion().expect("located"),
-            Located {
-                array: 0,
-                destroyed: true
-            }
-        );
+        assert_eq!(s.conclusion().expect("located"), Located::Destroyed(0));
         let err = s.live_array().expect_err("destroyed");
         assert_eq!(err.problem, Problem::Destroyed("10.0.0.5".into()));
         assert!(err.to_string().contains("recover it"), "{err}");
 
         s.answer_volume(0, Ok::<_, String>(Live));
         assert_eq!(s.live_array().expect("live"), 0);
+    }
+
+    #[test]
+    fn a_caller_that_finds_out_itself_is_not_made_to_look_the_volume_up_on_a_named_array() {
+        let by_id = locator(Some("10.0.0.6:8443"), Some("id-6"));
+        let (asked, result) = run(
+            search(Some(&by_id)).without_lookup_on_named_array(),
+            &World::holding([Absent; 3]),
+        );
+        assert_eq!(asked, [ArrayId(1)]);
+        assert_eq!(result.expect("named"), Located::Named(1));
+
+        let by_endpoint = locator(Some("10.0.0.5"), None);
+        let (asked, result) = run(
+            search(Some(&by_endpoint)).without_lookup_on_named_array(),
+            &World::holding([Absent; 3]),
+        );
+        assert_eq!(
+            (asked.len(), result.expect("named")),
+            (0, Located::Named(0))
+        );
+
+        let (asked, result) = run(
+            search(None).without_lookup_on_named_array(),
+            &World::holding([Absent; 3]),
+        );
+        assert_eq!(asked.len(), 3, "a search by name still asks every array");
+        assert!(matches!(
+            problem(result),
+            Problem::NotFound { named: false, .. }
+        ));
+
+        let gone = locator(None, Some("id-gone"));
+        let (_, result) = run(
+            search(Some(&gone)).without_lookup_on_named_array(),
+            &World::holding([Live; 3]),
+        );
+        assert!(matches!(problem(result), Problem::IdNotConfigured { .. }));
     }
 
     #[test]
