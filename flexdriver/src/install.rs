@@ -32,7 +32,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use flashvol_common::config::{self, Config, ConfigError};
-use flashvol_flexdriver::settings::NodeSettings;
+use flashvol_flexdriver::node::settings::NodeSettings;
 use serde_json::{Map, Value};
 
 /// Where kubelet looks for FlexVolume drivers when `--volume-plugin-dir` is not given.

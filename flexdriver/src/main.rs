@@ -8,8 +8,8 @@
 use std::process::ExitCode;
 
 use flashvol_flexdriver::callout::{self, Environment};
-use flashvol_flexdriver::invocation;
-use flashvol_flexdriver::reply::{self, Reply};
+use flashvol_flexdriver::kubelet::invocation;
+use flashvol_flexdriver::kubelet::reply::{self, Reply};
 
 mod install;
 

@@ -6,7 +6,7 @@
 
 mod support;
 
-use flashvol_flexdriver::crash::{BLOCK_MOUNT_STEPS, FILE_MOUNT_STEPS, UNMOUNT_STEPS};
+use flashvol_flexdriver::runtime::crash::{BLOCK_MOUNT_STEPS, FILE_MOUNT_STEPS, UNMOUNT_STEPS};
 use support::*;
 
 const UID: &str = "8b1c2a8e-0000-4000-8000-00000000000a";

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
 
-use flashvol_flexdriver::crash::{BLOCK_MOUNT_STEPS, FILE_MOUNT_STEPS, UNMOUNT_STEPS};
+use flashvol_flexdriver::runtime::crash::{BLOCK_MOUNT_STEPS, FILE_MOUNT_STEPS, UNMOUNT_STEPS};
 use serde_json::json;
 use support::*;
 
@@ -612,7 +612,7 @@ fn a_full_block_and_file_cycle_at_debug_level_never_reveals_a_token() {
 
 /// At `trace`, ureq hex-dumps every request and response (the FlashBlade `api-token` login
 /// header, the arrays' session cookies): the driver holds libraries to `debug` even then
-/// (flexdriver/src/logger.rs, `effective_level`). This once leaked; it must not again.
+/// (flexdriver/src/runtime/logger.rs, `effective_level`). This once leaked; it must not again.
 #[test]
 fn a_full_block_and_file_cycle_at_trace_level_never_reveals_a_token() {
     let traces = full_cycle("trace");

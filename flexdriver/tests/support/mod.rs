@@ -15,7 +15,7 @@ use flashvol_arraysim::{Faults, SimHandle, SimSpec};
 use flashvol_common::config::{ApiToken, ClientSettings, FlashArrayConfig};
 use flashvol_common::flasharray::{FlashArray, Initiators, Qos};
 use flashvol_common::options::{Backend, NewVolumeOptions};
-use flashvol_flexdriver::mountinfo::{self, MountEntry};
+use flashvol_flexdriver::node::mountinfo::{self, MountEntry};
 use serde_json::{Value, json};
 
 pub const GIB: u64 = 1 << 30;

@@ -2,6 +2,8 @@
 //! the array-call deadline. Also: which array holds a volume (the PV says, or — for PVs PSO 2.x
 //! created — a search by name over the configured arrays).
 
+pub mod hosts;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +13,8 @@ use flashvol_common::flasharray::{FlashArray, Volume};
 use flashvol_common::flashblade::{FileSystem, FlashBlade};
 use flashvol_common::options::ArrayLocator;
 
-use crate::deadline;
-use crate::error::{FlexError, Result};
+use crate::runtime::deadline;
+use crate::runtime::error::{FlexError, Result};
 
 /// A FlashArray client plus the deadline its calls run under.
 #[derive(Clone)]

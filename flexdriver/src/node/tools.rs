@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::error::{FlexError, Result};
-use crate::settings::ToolPaths;
+use crate::node::settings::ToolPaths;
+use crate::runtime::error::{FlexError, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tool {

@@ -1,13 +1,24 @@
-//! Everything a call-out needs about this node: the settings file (arrays, defaults, the node
-//! section) and the tools.
+//! This node: its settings, its tools and everything the driver does to it (devices, SAN
+//! sessions, file systems and mounts, the records and locks it keeps). [`Node`] is what a
+//! call-out carries: the settings file (arrays, defaults, the node section) and the tools.
+
+pub mod devices;
+pub mod initiators;
+pub mod locks;
+pub mod mountinfo;
+pub mod mounts;
+pub mod record;
+pub mod san;
+pub mod settings;
+pub mod tools;
 
 use std::time::Duration;
 
 use flashvol_common::config::Config;
 
-use crate::error::{FlexError, Result};
-use crate::process::Tools;
-use crate::settings::NodeSettings;
+use crate::runtime::error::{FlexError, Result};
+use settings::NodeSettings;
+use tools::Tools;
 
 pub struct Node {
     pub config: Config,
@@ -25,7 +36,7 @@ impl Node {
         }
     }
 
-    pub fn deadlines(&self) -> crate::settings::Deadlines {
+    pub fn deadlines(&self) -> settings::Deadlines {
         self.settings.deadlines
     }
 
@@ -39,6 +50,6 @@ impl Node {
         let text = std::fs::read_to_string(path).map_err(|e| {
             FlexError::io("cannot read the iSCSI initiator name from", path.clone(), e)
         })?;
-        crate::initiators::parse_initiator_file(&text, path)
+        initiators::parse_initiator_file(&text, path)
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::error::{FlexError, Result};
+use crate::runtime::error::{FlexError, Result};
 
 /// A parsed call-out.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,11 +5,11 @@ use flashvol_common::ArrayError;
 use flashvol_common::config::SanType;
 use flashvol_common::flasharray::{Host, Initiators};
 
-use crate::arrays::Fa;
-use crate::error::{FlexError, Result};
-use crate::initiators::{host_name_for, is_flashvol_host, read_fc_wwns};
-use crate::locks;
+use crate::array::Fa;
 use crate::node::Node;
+use crate::node::initiators::{host_name_for, is_flashvol_host, read_fc_wwns};
+use crate::node::locks;
+use crate::runtime::error::{FlexError, Result};
 
 /// The initiators this node registers with, for the configured SAN type.
 pub fn node_initiators(node: &Node) -> Result<Initiators> {

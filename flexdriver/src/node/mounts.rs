@@ -10,9 +10,9 @@ use flashvol_common::config::FsType;
 use nix::mount::{MntFlags, umount2};
 use nix::unistd::{Gid, chown};
 
-use crate::deadline;
-use crate::error::{FlexError, Result};
-use crate::process::{Tool, Tools};
+use crate::node::tools::{Tool, Tools};
+use crate::runtime::deadline;
+use crate::runtime::error::{FlexError, Result};
 
 /// blkid's "nothing found" exit status.
 const BLKID_NOTHING_FOUND: i32 = 2;

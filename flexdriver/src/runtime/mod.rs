@@ -1,0 +1,7 @@
+//! Process plumbing every call-out runs on: the error type, bounded waiting, the log file and the
+//! test-only crash points.
+
+pub mod crash;
+pub mod deadline;
+pub mod error;
+pub mod logger;
