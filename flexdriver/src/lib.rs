@@ -22,3 +22,5 @@ pub mod node;
 pub mod array;
 
 pub mod runtime;
+
+pub mod install;

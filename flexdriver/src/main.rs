@@ -8,10 +8,9 @@
 use std::process::ExitCode;
 
 use flashvol_flexdriver::callout::{self, Environment};
+use flashvol_flexdriver::install;
 use flashvol_flexdriver::kubelet::invocation;
 use flashvol_flexdriver::kubelet::reply::{self, Reply};
-
-mod install;
 
 fn main() -> ExitCode {
     if let Some(code) = install::dispatch() {
