@@ -11,7 +11,7 @@ use crate::flow::block;
 use crate::flow::file;
 use crate::kubelet::invocation::Invocation;
 use crate::kubelet::layout::PodVolume;
-use crate::kubelet::reply::{self, Capabilities, Reply};
+use crate::kubelet::reply::{Capabilities, Reply};
 use crate::kubelet::request::{self, MountRequest};
 use crate::node::Node;
 use crate::node::locks;
@@ -21,6 +21,7 @@ use crate::node::settings::{self, NodeSettings};
 use crate::runtime::crash::step_done;
 use crate::runtime::error::{FlexError, Result};
 use crate::runtime::logger;
+use crate::runtime::stdio;
 
 /// `attach: false`: everything happens on the node in mount/unmount, because on RKE1 and
 /// OpenShift 4 the controller manager cannot run flex drivers. `fsGroup: false`: ownership is
@@ -92,7 +93,7 @@ pub fn load_node(env: &Environment) -> Result<Node> {
         env.log_level.as_deref(),
     )?;
     if let Ok(log_file) = logger::init(&node_settings.log_file, node_settings.log_level) {
-        reply::redirect_stderr_to(&log_file);
+        stdio::redirect_stderr_to(&log_file);
     }
     Ok(Node::new(config, node_settings))
 }
