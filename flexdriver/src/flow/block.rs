@@ -8,8 +8,7 @@ use flashvol_common::config::{FsType, SanType};
 use flashvol_common::flasharray::Volume;
 use flashvol_common::names;
 
-use crate::array::hosts;
-use crate::array::{self, Fa};
+use crate::array::{self, Fa, fencing, hosts, locate};
 use crate::kubelet::layout::PodVolume;
 use crate::kubelet::request::MountRequest;
 use crate::node::Node;
@@ -81,8 +80,7 @@ fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<
     let d = node.deadlines();
     let block = &node.config.settings.block;
     let fas = array::flash_arrays(&node.config, d.array_call)?;
-    let (fa, volume) =
-        array::locate_volume(&fas, &req.volume.array_volume, req.volume.array.as_ref())?;
+    let (fa, volume) = locate::locate(&fas, &req.volume.array_volume, req.volume.array.as_ref())?;
     let wwid = checked_wwid(&fa, &volume)?;
     record::store(
         &vol.record_path(),
@@ -97,7 +95,7 @@ fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<
     let host = hosts::ensure_host(node, &fa)?;
     step_done("host-registered");
     if block.preempt_rwo_attachments && !req.shared {
-        hosts::fence(&fa, &volume.name, &host)?;
+        fencing::fence(&fa, &volume.name, &host)?;
     }
     step_done("fenced");
     let lun = hosts::connect(&fa, &host, &volume.name)?;
@@ -272,18 +270,15 @@ pub fn release_if_unused(node: &Node, vol: &PodVolume) -> Result<()> {
     step_done("devices-deleted");
 
     let fas = array::flash_arrays(&node.config, d.array_call)?;
-    let fa = fas
-        .iter()
-        .find(|a| array::same_endpoint(&a.endpoint, &rec.array_endpoint))
-        .ok_or_else(|| {
-            FlexError::Settings(format!(
-                "volume {} was mounted from FlashArray {}, which is no longer in the settings file",
-                rec.array_volume, rec.array_endpoint
-            ))
-        })?;
-    let mine = hosts::node_initiators(node)?;
-    let hosts = fa.call("listing hosts", |c| c.list_hosts())?;
-    match hosts::find_host(&hosts, &mine) {
+    let fa = locate::by_endpoint(&fas, &rec.array_endpoint).ok_or_else(|| {
+        FlexError::Settings(format!(
+            "volume {} was mounted from FlashArray {}, which is no longer in the settings file",
+            rec.array_volume, rec.array_endpoint
+        ))
+    })?;
+    let mine = node.initiators()?;
+    let registered = fa.call("listing hosts", |c| c.list_hosts())?;
+    match hosts::find_host(&registered, &mine) {
         Some(host) => hosts::disconnect(fa, &host.name, &rec.array_volume)?,
         None => log::warn!(
             "no host for this node on {}: nothing to disconnect",
@@ -304,20 +299,11 @@ fn identify_by_wwid(node: &Node, wwid: &str) -> Result<VolumeRecord> {
         .strip_prefix("3624a9370")
         .filter(|s| names::is_valid_serial(s))
         .ok_or_else(|| FlexError::Refused(format!("WWID {wwid} is not a FlashArray volume's")))?;
-    for fa in array::flash_arrays(&node.config, node.deadlines().array_call)? {
-        let volumes = fa.call("listing volumes", |c| c.list_volumes("*", false))?;
-        if let Some(v) = volumes
-            .into_iter()
-            .find(|v| v.serial.eq_ignore_ascii_case(serial))
-        {
-            return Ok(VolumeRecord {
-                array_endpoint: fa.endpoint.clone(),
-                array_volume: v.name,
-                serial: v.serial,
-            });
-        }
-    }
-    Err(FlexError::Refused(format!(
-        "no configured FlashArray has a volume with serial {serial}"
-    )))
+    let fas = array::flash_arrays(&node.config, node.deadlines().array_call)?;
+    let (fa, volume) = locate::volume_with_serial(&fas, serial)?;
+    Ok(VolumeRecord {
+        array_endpoint: fa.endpoint,
+        array_volume: volume.name,
+        serial: volume.serial,
+    })
 }

@@ -1,7 +1,7 @@
 //! FlashBlade file systems: an NFS mount of `<data VIP>:/<file system>` straight into the pod dir.
 //! The caller holds the volume lock.
 
-use crate::array;
+use crate::array::{self, locate};
 use crate::kubelet::layout::PodVolume;
 use crate::kubelet::request::MountRequest;
 use crate::node::Node;
@@ -52,8 +52,7 @@ pub fn mount(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<()> {
         return Ok(());
     }
     let fbs = array::flash_blades(&node.config, d.array_call)?;
-    let (fb, fs_info) =
-        array::locate_file_system(&fbs, &req.volume.array_volume, req.volume.array.as_ref())?;
+    let (fb, fs_info) = locate::locate(&fbs, &req.volume.array_volume, req.volume.array.as_ref())?;
     let vips = if fb.config.nfs_endpoint.is_none() && req.volume.nfs_endpoint.is_none() {
         fb.call("listing data VIPs", |c| c.data_vips())?
             .into_iter()

@@ -14,7 +14,8 @@ pub mod tools;
 
 use std::time::Duration;
 
-use flashvol_common::config::Config;
+use flashvol_common::config::{Config, SanType};
+use flashvol_common::flasharray::Initiators;
 
 use crate::runtime::error::{FlexError, Result};
 use settings::NodeSettings;
@@ -51,5 +52,28 @@ impl Node {
             FlexError::io("cannot read the iSCSI initiator name from", path.clone(), e)
         })?;
         initiators::parse_initiator_file(&text, path)
+    }
+
+    /// The initiators this node registers with, for the configured SAN type.
+    pub fn initiators(&self) -> Result<Initiators> {
+        match self.config.settings.block.san_type {
+            SanType::Iscsi => Ok(Initiators {
+                iqns: vec![self.iqn()?],
+                ..Initiators::default()
+            }),
+            SanType::Fc => {
+                let wwns = initiators::read_fc_wwns(&self.settings.sysfs_root);
+                if wwns.is_empty() {
+                    return Err(FlexError::Refused(format!(
+                        "SAN type is FC but no FC port was found under {}/class/fc_host",
+                        self.settings.sysfs_root.display()
+                    )));
+                }
+                Ok(Initiators {
+                    wwns,
+                    ..Initiators::default()
+                })
+            }
+        }
     }
 }
