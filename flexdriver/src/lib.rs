@@ -3,14 +3,44 @@
 //! kubelet calls `init`, `mount <pod dir> <json>` and `unmount <pod dir>`; everything else is
 //! answered `Not supported`. The modules, in the order a call-out passes through them:
 //!
-//! - [`kubelet`]: the protocol edge: argv, options and paths decoded without side effects, and the reply.
-//! - [`callout`]: one call from start to reply: load the settings, take the volume lock, pick a flow.
-//! - [`flow`]: the two volume flows, [`flow::block`] (FlashArray) and [`flow::file`] (FlashBlade NFS).
-//! - [`node`]: this node: settings, tools, mounts, devices, SAN sessions, records and locks.
-//! - [`array`]: the configured arrays: which one holds a volume, host registration, fencing.
-//! - [`runtime`]: the plumbing under it all: errors, deadlines, the log, crash points.
+//! - [`kubelet`]: the protocol edge, no I/O.
+//!   - [`kubelet::invocation`]: argv → init, mount, unmount or Not supported.
+//!   - [`kubelet::request`]: the mount option map → what to mount and how.
+//!   - [`kubelet::layout`]: the pod volume dir → the PV name, staging dir and record path.
+//!   - [`kubelet::reply`]: the JSON document kubelet reads.
+//! - [`callout`]: one call from start to reply: settings, the volume lock, then a flow.
+//! - [`flow`]: the volume flows, run under the volume lock.
+//!   - [`flow::block`]: FlashArray: attach, format once, stage, bind; release after the last pod.
+//!   - [`flow::file`]: FlashBlade: an NFS mount into the pod dir.
+//! - [`node`]: this node, and everything done to it ([`node::Node`] is what a call carries).
+//!   - [`node::settings`]: the `node` section of the settings file.
+//!   - [`node::tools`]: external programs, found once, run with a deadline.
+//!   - [`node::mounts`]: blkid, mkfs, mount, bind, unmount, fsGroup on a volume root.
+//!   - [`node::mountinfo`]: the kernel's mount table, the driver's memory.
+//!   - [`node::san`]: iSCSI logins, FC rescans, multipath maps.
+//!   - [`node::devices`]: block devices proven by WWID.
+//!   - [`node::initiators`]: the node's IQN and WWNs, and its array host name.
+//!   - [`node::record`]: what a staged volume is, for an unmount that gets only a path.
+//!   - [`node::locks`]: the per-volume and host-registration flocks.
+//! - [`array`]: the configured arrays, one client type for both kinds, calls under a deadline.
+//!   - [`array::locate`]: which array holds a volume or file system.
+//!   - [`array::hosts`]: this node as a FlashArray host, and its connections.
+//!   - [`array::fencing`]: RWO volumes disconnected from other flashvol hosts.
+//! - [`runtime`]: process plumbing.
+//!   - [`runtime::stdio`]: kubelet's pipe kept clean; the reply written once.
+//!   - [`runtime::error`]: why a call failed, as a sentence for kubelet's events.
+//!   - [`runtime::deadline`]: bounded waiting for anything that can hang.
+//!   - [`runtime::logger`]: the size-bounded log file.
+//!   - [`runtime::crash`]: test-only crash points.
+//! - [`install`]: `flashvol-flex install`/`uninstall`, the node installer the DaemonSet runs.
+//!   - [`install::options`]: its command line and environment.
+//!   - [`install::plugin_dir`]: which plugin dir the running kubelet reads.
+//!   - [`install::settings_file`]: `flashvol.json` from `pure.json` and the environment.
+//!   - [`install::files`]: atomic, mode-exact writes of the binary and the settings.
+//!   - [`install::daemonset`]: whether SIGTERM means uninstall.
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod kubelet;
 
 pub mod callout;
