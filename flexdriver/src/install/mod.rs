@@ -43,7 +43,7 @@ use flashvol_common::config::ConfigError;
 
 use daemonset::should_uninstall_on_stop;
 use files::{install_files, uninstall_files};
-use options::{Options, USAGE, driver_dir_name, parse_options};
+use options::{Options, driver_dir_name, parse_options, usage};
 use plugin_dir::{PluginDirChoice, choose_plugin_dir, detect_kubelet_plugin_dir};
 use settings_file::settings_document;
 
@@ -216,7 +216,7 @@ pub fn dispatch() -> Option<ExitCode> {
 /// `flashvol-flex install …` / `flashvol-flex uninstall …`; `args` starts with the command word.
 pub fn main(args: &[String]) -> ExitCode {
     let Some((command, rest)) = args.split_first() else {
-        eprintln!("{USAGE}");
+        eprintln!("{}", usage());
         return ExitCode::from(2);
     };
     let options = match parse_options(rest, |k| std::env::var(k).ok()) {
@@ -237,7 +237,8 @@ pub fn main(args: &[String]) -> ExitCode {
         "install" => install(&options, &log),
         "uninstall" => uninstall(&options, &log),
         other => Err(InstallError::Usage(format!(
-            "unknown command {other:?}\n\n{USAGE}"
+            "unknown command {other:?}\n\n{}",
+            usage()
         ))),
     };
     match result {

@@ -3,14 +3,20 @@
 
 use std::path::{Component, PathBuf};
 
-use flashvol_common::config::Config;
+use flashvol_common::config::env as pure_env;
+use flashvol_common::config::{Config, DEFAULT_CONFIG_PATH};
 
 use super::InstallError;
 
 /// Service account files every pod gets, used to ask the API server about our DaemonSet.
 const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
-pub(crate) const USAGE: &str = "\
+/// The installer's `--help`. Built at run time so the config file's variable and default path
+/// come from their one definition in `flashvol_common::config`.
+pub(crate) fn usage() -> String {
+    let discovery_conf = pure_env::DISCOVERY_CONF;
+    format!(
+        "\
 usage: flashvol-flex install --plugin-dir DIR|auto [options]
        flashvol-flex uninstall --plugin-dir DIR|auto [options]
 
@@ -24,7 +30,7 @@ file flashvol.json next to it, then waits for SIGTERM (unless --once).
   --host-root DIR         where the host's / is mounted, for auto (env FLASHVOL_HOST_ROOT, /host)
   --proc DIR              procfs showing the host's processes (env FLASHVOL_PROC, /proc)
   --driver VENDOR/NAME    driver name (env FLASHVOL_DRIVER, pure/flex)
-  --config FILE           array config, PSO's pure.json (env PURE_DISCOVERY_CONF, /etc/pure/pure.json)
+  --config FILE           array config, PSO's pure.json (env {discovery_conf}, {DEFAULT_CONFIG_PATH})
   --node-settings JSON    the driver's \"node\" section (env FLASHVOL_NODE_SETTINGS)
   --source FILE           the binary to install (default /proc/self/exe)
   --daemonset NAME        on SIGTERM, uninstall only when this DaemonSet in $POD_NAMESPACE is
@@ -36,7 +42,9 @@ file flashvol.json next to it, then waits for SIGTERM (unless --once).
                           /var/run/secrets/kubernetes.io/serviceaccount)
   --once                  install and exit instead of waiting for SIGTERM
   --debug                 log more
-";
+"
+    )
+}
 
 /// Where the plugin dir is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,11 +112,12 @@ pub fn parse_options(
                     &mut debug
                 }) = true;
             }
-            "-h" | "--help" => return Err(InstallError::Usage(USAGE.to_owned())),
+            "-h" | "--help" => return Err(InstallError::Usage(usage())),
             _ => {
                 let Some(flag) = valued.iter().find(|f| **f == name) else {
                     return Err(InstallError::Usage(format!(
-                        "unknown argument {arg:?}\n\n{USAGE}"
+                        "unknown argument {arg:?}\n\n{}",
+                        usage()
                     )));
                 };
                 let value = match inline {
@@ -127,7 +136,8 @@ pub fn parse_options(
     let plugin_dir = match pick("--plugin-dir", "FLASHVOL_PLUGIN_DIR") {
         None => {
             return Err(InstallError::Usage(format!(
-                "--plugin-dir (or FLASHVOL_PLUGIN_DIR) is required\n\n{USAGE}"
+                "--plugin-dir (or FLASHVOL_PLUGIN_DIR) is required\n\n{}",
+                usage()
             )));
         }
         Some(v) if v.trim() == "auto" => PluginDirArg::Auto,
@@ -229,7 +239,7 @@ mod tests {
         let env = env_from(&[
             ("FLASHVOL_PLUGIN_DIR", "/from-env"),
             ("FLASHVOL_DRIVER", "acme/blk"),
-            ("PURE_DISCOVERY_CONF", "/etc/other/pure.json"),
+            (pure_env::DISCOVERY_CONF, "/etc/other/pure.json"),
             ("POD_NAMESPACE", "storage"),
         ]);
         let o =

@@ -4,74 +4,12 @@
 
 use std::path::Path;
 
-use flashvol_common::config::{self, Config, ConfigError};
+use flashvol_common::config::env as pure_env;
+use flashvol_common::config::{Config, ConfigError};
 use serde_json::{Map, Value};
 
 use super::InstallError;
 use crate::node::settings::{NodeSettings, SETTINGS_FILE_NAME};
-
-/// The PSO chart's environment variables and where each lands in the `"flashvol"` section.
-/// kubelet runs `flex` without the DaemonSet's environment, so they must be written down.
-const ENV_TO_SETTINGS: &[(&str, &[&str])] = &[
-    ("PURE_K8S_NAMESPACE", &["namePrefix"]),
-    ("PURE_DEFAULT_BLOCK_FS_TYPE", &["block", "fsType"]),
-    ("PURE_DEFAULT_BLOCK_FS_OPT", &["block", "mkfsOptions"]),
-    ("PURE_DEFAULT_BLOCK_MNT_OPT", &["block", "mountOptions"]),
-    ("PURE_FLASHARRAY_SAN_TYPE", &["block", "sanType"]),
-    ("PURE_ISCSI_ALLOWED_CIDRS", &["block", "iscsiAllowedCidrs"]),
-    (
-        "PURE_ISCSI_LOGIN_TIMEOUT",
-        &["block", "iscsiLoginTimeoutSeconds"],
-    ),
-    (
-        "PURE_PREEMPT_RWO_ATTACHMENTS_DEFAULT",
-        &["block", "preemptRwoAttachments"],
-    ),
-    (
-        "PURE_DEFAULT_ENABLE_FB_NFS_SNAPSHOT",
-        &["file", "snapshotDirectory"],
-    ),
-];
-
-/// Converts one environment value to the JSON type its settings key takes.
-/// The value was already validated by [`Config::load`]; this only changes its shape.
-fn env_value_as_json(var: &str, raw: &str) -> Result<Value, String> {
-    let raw = raw.trim();
-    match var {
-        "PURE_ISCSI_ALLOWED_CIDRS" => Ok(Value::Array(
-            raw.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| Value::String(s.to_owned()))
-                .collect(),
-        )),
-        "PURE_ISCSI_LOGIN_TIMEOUT" => raw
-            .parse::<u64>()
-            .map(Value::from)
-            .map_err(|_| format!("{var}={raw:?} must be a whole number of seconds")),
-        "PURE_PREEMPT_RWO_ATTACHMENTS_DEFAULT" | "PURE_DEFAULT_ENABLE_FB_NFS_SNAPSHOT" => {
-            config::parse_bool(raw)
-                .map(Value::Bool)
-                .ok_or_else(|| format!("{var}={raw:?} must be true or false"))
-        }
-        _ => Ok(Value::String(raw.to_owned())),
-    }
-}
-
-fn set_path(section: &mut Map<String, Value>, path: &[&str], value: Value) -> Result<(), String> {
-    let (last, parents) = path.split_last().ok_or("empty settings path")?;
-    let mut at = section;
-    for key in parents {
-        let child = at
-            .entry((*key).to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
-        at = child
-            .as_object_mut()
-            .ok_or_else(|| format!("flashvol.{key} must be an object"))?;
-    }
-    at.insert((*last).to_owned(), value);
-    Ok(())
-}
 
 /// Builds the node settings document: `pure.json` as mounted, with the `PURE_*` environment folded
 /// into its `"flashvol"` section and `node_settings` (when given) as its `"node"` section.
@@ -115,12 +53,8 @@ pub fn settings_document(
             ));
         }
     };
-    for (var, path) in ENV_TO_SETTINGS {
-        if let Some(raw) = env(var).filter(|v| !v.trim().is_empty()) {
-            let value = env_value_as_json(var, &raw).map_err(InstallError::NodeSettings)?;
-            set_path(&mut section, path, value).map_err(InstallError::NodeSettings)?;
-        }
-    }
+    // kubelet runs the driver without the DaemonSet's environment: it must be written down.
+    pure_env::fold_into_section(&mut section, &env)?;
     if !section.is_empty() {
         top.insert(flashvol_key, Value::Object(section));
     }
@@ -187,15 +121,15 @@ mod tests {
 
     fn pso_daemon_env() -> impl Fn(&str) -> Option<String> + use<> {
         env_from(&[
-            ("PURE_FLASHARRAY_SAN_TYPE", "fc"),
-            ("PURE_K8S_NAMESPACE", "prod"),
-            ("PURE_DEFAULT_BLOCK_FS_TYPE", "ext4"),
-            ("PURE_DEFAULT_BLOCK_FS_OPT", "-q -E nodiscard"),
-            ("PURE_DEFAULT_BLOCK_MNT_OPT", "discard"),
-            ("PURE_PREEMPT_RWO_ATTACHMENTS_DEFAULT", "false"),
-            ("PURE_ISCSI_ALLOWED_CIDRS", "10.1.0.0/16, 10.2.0.1"),
-            ("PURE_ISCSI_LOGIN_TIMEOUT", "35"),
-            ("PURE_DEFAULT_ENABLE_FB_NFS_SNAPSHOT", "true"),
+            (pure_env::FLASHARRAY_SAN_TYPE.name, "fc"),
+            (pure_env::K8S_NAMESPACE.name, "prod"),
+            (pure_env::DEFAULT_BLOCK_FS_TYPE.name, "ext4"),
+            (pure_env::DEFAULT_BLOCK_FS_OPT.name, "-q -E nodiscard"),
+            (pure_env::DEFAULT_BLOCK_MNT_OPT.name, "discard"),
+            (pure_env::PREEMPT_RWO_ATTACHMENTS_DEFAULT.name, "false"),
+            (pure_env::ISCSI_ALLOWED_CIDRS.name, "10.1.0.0/16, 10.2.0.1"),
+            (pure_env::ISCSI_LOGIN_TIMEOUT.name, "35"),
+            (pure_env::DEFAULT_ENABLE_FB_NFS_SNAPSHOT.name, "true"),
         ])
     }
 
@@ -221,13 +155,16 @@ mod tests {
         let pure_json = r#"{"FlashArrays":[{"MgmtEndPoint":"a1","APIToken":"t"}],
             "Flashvol":{"namePrefix":"old","tls":{"insecureSkipVerify":true},"block":{"fsType":"xfs"}}}"#;
         let env = env_from(&[
-            ("PURE_K8S_NAMESPACE", "new"),
-            ("PURE_DEFAULT_BLOCK_FS_TYPE", "ext3"),
+            (pure_env::K8S_NAMESPACE.name, "new"),
+            (pure_env::DEFAULT_BLOCK_FS_TYPE.name, "ext3"),
         ]);
         let text = settings_document(Path::new("pure.json"), pure_json, None, env).expect("valid");
         let written = Config::parse(Path::new("flashvol.json"), &text).expect("parses");
         assert_eq!(written.settings.name_prefix, "new");
-        assert_eq!(written.settings.block.fs_type, config::FsType::Ext3);
+        assert_eq!(
+            written.settings.block.fs_type,
+            flashvol_common::config::FsType::Ext3
+        );
         assert!(written.settings.client.insecure_skip_verify);
         assert!(
             !text.contains("\"flashvol\""),
@@ -327,12 +264,12 @@ mod tests {
             path,
             SAMPLE_CONFIG,
             None,
-            env_from(&[("PURE_FLASHARRAY_SAN_TYPE", "nvme")]),
+            env_from(&[(pure_env::FLASHARRAY_SAN_TYPE.name, "nvme")]),
         )
         .expect_err("refused")
         .to_string();
         assert!(
-            err.contains("PURE_FLASHARRAY_SAN_TYPE") && err.contains("nvme"),
+            err.contains(pure_env::FLASHARRAY_SAN_TYPE.name) && err.contains("nvme"),
             "{err}"
         );
     }
