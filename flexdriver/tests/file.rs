@@ -127,9 +127,12 @@ fn a_missing_file_system_is_a_clear_failure() {
     let pod = fab.pod_dir(UID_A, pv);
     let out = fab.flex(&["mount", pod.to_str().unwrap(), &file_options(&fab, pv, &[])]);
     out.assert_failure();
+    // The PV names the FlashBlade, so only that one is searched, and the message says so.
     assert!(
-        out.message()
-            .contains("does not exist on any configured FlashBlade"),
+        out.message().contains(&format!(
+            "file system k8s-{pv} does not exist on FlashBlade {}",
+            fab.fb.endpoint()
+        )),
         "{}",
         out.message()
     );
