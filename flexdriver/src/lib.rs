@@ -22,7 +22,7 @@
 //!   - [`node::initiators`]: the node's IQN and WWNs, and its array host name.
 //!   - [`node::record`]: what a staged volume is, for an unmount that gets only a path.
 //!   - [`node::locks`]: the per-volume and host-registration flocks.
-//! - [`array`]: the configured arrays, one client type for both kinds, calls under a deadline.
+//! - [`array`](mod@array): the configured arrays, one client type for both kinds, calls under a deadline.
 //!   - [`array::locate`]: which array holds a volume or file system.
 //!   - [`array::hosts`]: this node as a FlashArray host, and its connections.
 //!   - [`array::fencing`]: RWO volumes disconnected from other flashvol hosts.

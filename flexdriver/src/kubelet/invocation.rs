@@ -29,7 +29,7 @@ fn bad(message: impl Into<String>) -> FlexError {
     FlexError::Request(message.into())
 }
 
-/// Parses the arguments after argv[0].
+/// Parses the arguments after `argv[0]`.
 pub fn parse(args: &[OsString]) -> Result<Invocation> {
     let Some((command, rest)) = args.split_first() else {
         return Err(bad(

@@ -181,7 +181,7 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// An absolute path as is; a bare name through `PATH` then [`SYSTEM_DIRS`].
+/// An absolute path as is; a bare name through `PATH` then the usual system dirs.
 pub fn resolve(configured: &Path, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
     if configured.is_absolute() {
         return is_executable(configured).then(|| configured.to_owned());
