@@ -7,24 +7,25 @@ use std::path::{Path, PathBuf};
 use flashvol_common::config::Config;
 use flashvol_common::options::Backend;
 
-use crate::block;
-use crate::crash::step_done;
-use crate::error::{FlexError, Result};
-use crate::file;
-use crate::fs;
-use crate::invocation::Invocation;
-use crate::layout::PodVolume;
-use crate::locks;
-use crate::logger;
-use crate::mountinfo;
+use crate::flow::block;
+use crate::flow::file;
+use crate::kubelet::invocation::Invocation;
+use crate::kubelet::layout::PodVolume;
+use crate::kubelet::reply::{Capabilities, Reply};
+use crate::kubelet::request::{self, MountRequest};
 use crate::node::Node;
-use crate::reply::{self, Capabilities, Reply};
-use crate::request::{self, MountRequest};
-use crate::settings::{self, NodeSettings};
+use crate::node::locks;
+use crate::node::mountinfo;
+use crate::node::mounts;
+use crate::node::settings::{self, NodeSettings};
+use crate::runtime::crash::step_done;
+use crate::runtime::error::{FlexError, Result};
+use crate::runtime::logger;
+use crate::runtime::stdio;
 
 /// `attach: false`: everything happens on the node in mount/unmount, because on RKE1 and
 /// OpenShift 4 the controller manager cannot run flex drivers. `fsGroup: false`: ownership is
-/// applied to the volume root in mount instead of kubelet's recursive walk (see `fs`).
+/// applied to the volume root in mount instead of kubelet's recursive walk (see `node::mounts`).
 pub const CAPABILITIES: Capabilities = Capabilities {
     attach: false,
     selinux_relabel: true,
@@ -92,7 +93,7 @@ pub fn load_node(env: &Environment) -> Result<Node> {
         env.log_level.as_deref(),
     )?;
     if let Ok(log_file) = logger::init(&node_settings.log_file, node_settings.log_level) {
-        reply::redirect_stderr_to(&log_file);
+        stdio::redirect_stderr_to(&log_file);
     }
     Ok(Node::new(config, node_settings))
 }
@@ -133,7 +134,7 @@ fn unmount(node: &Node, pod_dir: &Path) -> Result<()> {
         if mountinfo::mounted_at(&table, &vol.pod_dir).is_none() {
             break;
         }
-        fs::unmount(&vol.pod_dir, node.deadlines().mount)?;
+        mounts::unmount(&vol.pod_dir, node.deadlines().mount)?;
     }
     step_done("unbound");
     block::release_if_unused(node, &vol)

@@ -1,38 +1,56 @@
 //! flashvol-flex: the FlexVolume driver kubelet runs as `<plugin dir>/pure~flex/flex`.
 //!
 //! kubelet calls `init`, `mount <pod dir> <json>` and `unmount <pod dir>`; everything else is
-//! answered `Not supported`. The modules, from the edge inwards:
+//! answered `Not supported`. The modules, in the order a call-out passes through them:
 //!
-//! - [`reply`]: the single JSON reply and the fd discipline that keeps kubelet's pipe clean.
-//! - [`invocation`], [`request`], [`layout`]: argv, options and paths decoded without side effects.
-//! - [`settings`], [`logger`], [`node`]: the node settings file and the log.
-//! - [`callout`]: one call from start to reply; [`block`] and [`file`]: the two volume flows.
-//! - [`registration`], [`san`], [`devices`], [`fs`]: array host and connections, iSCSI/FC,
-//!   devices by WWID, file systems and mounts.
-//! - [`mountinfo`], [`locks`], [`deadline`], [`process`], [`record`], [`crash`]: the plumbing.
+//! - [`kubelet`]: the protocol edge, no I/O.
+//!   - [`kubelet::invocation`]: argv → init, mount, unmount or Not supported.
+//!   - [`kubelet::request`]: the mount option map → what to mount and how.
+//!   - [`kubelet::layout`]: the pod volume dir → the PV name, staging dir and record path.
+//!   - [`kubelet::reply`]: the JSON document kubelet reads.
+//! - [`callout`]: one call from start to reply: settings, the volume lock, then a flow.
+//! - [`flow`]: the volume flows, run under the volume lock.
+//!   - [`flow::block`]: FlashArray: attach, format once, stage, bind; release after the last pod.
+//!   - [`flow::file`]: FlashBlade: an NFS mount into the pod dir.
+//! - [`node`]: this node, and everything done to it ([`node::Node`] is what a call carries).
+//!   - [`node::settings`]: the `node` section of the settings file.
+//!   - [`node::tools`]: external programs, found once, run with a deadline.
+//!   - [`node::mounts`]: blkid, mkfs, mount, bind, unmount, fsGroup on a volume root.
+//!   - [`node::mountinfo`]: the kernel's mount table, the driver's memory.
+//!   - [`node::san`]: iSCSI logins, FC rescans, multipath maps.
+//!   - [`node::devices`]: block devices proven by WWID.
+//!   - [`node::initiators`]: the node's IQN and WWNs, and its array host name.
+//!   - [`node::record`]: what a staged volume is, for an unmount that gets only a path.
+//!   - [`node::locks`]: the per-volume and host-registration flocks.
+//! - [`array`](mod@array): the configured arrays, one client type for both kinds, calls under a deadline.
+//!   - [`array::locate`]: which array holds a volume or file system.
+//!   - [`array::hosts`]: this node as a FlashArray host, and its connections.
+//!   - [`array::fencing`]: RWO volumes disconnected from other flashvol hosts.
+//! - [`runtime`]: process plumbing.
+//!   - [`runtime::stdio`]: kubelet's pipe kept clean; the reply written once.
+//!   - [`runtime::error`]: why a call failed, as a sentence for kubelet's events.
+//!   - [`runtime::deadline`]: bounded waiting for anything that can hang.
+//!   - [`runtime::logger`]: the size-bounded log file.
+//!   - [`runtime::crash`]: test-only crash points.
+//! - [`install`]: `flashvol-flex install`/`uninstall`, the node installer the DaemonSet runs.
+//!   - [`install::options`]: its command line and environment.
+//!   - [`install::plugin_dir`]: which plugin dir the running kubelet reads.
+//!   - [`install::settings_file`]: `flashvol.json` from `pure.json` and the environment.
+//!   - [`install::files`]: atomic, mode-exact writes of the binary and the settings.
+//!   - [`install::daemonset`]: whether SIGTERM means uninstall.
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
-pub mod arrays;
-pub mod block;
+pub mod kubelet;
+
 pub mod callout;
-pub mod crash;
-pub mod deadline;
-pub mod devices;
-pub mod error;
-pub mod file;
-pub mod fs;
-pub mod initiators;
-pub mod invocation;
-pub mod layout;
-pub mod locks;
-pub mod logger;
-pub mod mountinfo;
+
+pub mod flow;
+
 pub mod node;
-pub mod process;
-pub mod record;
-pub mod registration;
-pub mod reply;
-pub mod request;
-pub mod san;
-pub mod settings;
+
+pub mod array;
+
+pub mod runtime;
+
+pub mod install;

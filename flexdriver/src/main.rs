@@ -8,24 +8,24 @@
 use std::process::ExitCode;
 
 use flashvol_flexdriver::callout::{self, Environment};
-use flashvol_flexdriver::invocation;
-use flashvol_flexdriver::reply::{self, Reply};
-
-mod install;
+use flashvol_flexdriver::install;
+use flashvol_flexdriver::kubelet::invocation;
+use flashvol_flexdriver::kubelet::reply::Reply;
+use flashvol_flexdriver::runtime::stdio;
 
 fn main() -> ExitCode {
     if let Some(code) = install::dispatch() {
         return code;
     }
-    if !reply::take_over_stdio() {
+    if !stdio::take_over_stdio() {
         return ExitCode::FAILURE;
     }
-    reply::install_panic_hook();
+    stdio::install_panic_hook();
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     let answer = match invocation::parse(&args) {
         Ok(call) => callout::run(call, &Environment::from_process()),
         Err(e) => Reply::failure(e.to_string()),
     };
-    reply::emit(&answer);
+    stdio::emit(&answer);
     answer.exit_code()
 }

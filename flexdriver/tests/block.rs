@@ -17,6 +17,9 @@ const UID_B: &str = "6f1c2a8e-0000-4000-8000-00000000000b";
 
 #[test]
 fn block_volume_mounts_formats_and_unmounts_cleanly() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = Fabric::new();
     let pv = "pvc-11111111-2222-4333-8444-555555555555";
     let serial = fab.create_block_volume(pv, GIB);
@@ -52,6 +55,9 @@ fn block_volume_mounts_formats_and_unmounts_cleanly() {
 
 #[test]
 fn a_volume_is_formatted_once_and_keeps_its_data_across_pods() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = Fabric::new();
     let pv = "pvc-21111111-2222-4333-8444-555555555555";
     fab.create_block_volume(pv, GIB);
@@ -90,6 +96,9 @@ fn a_volume_is_formatted_once_and_keeps_its_data_across_pods() {
 
 #[test]
 fn two_pods_share_one_staging_mount_until_the_last_leaves() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = Fabric::new();
     let pv = "pvc-31111111-2222-4333-8444-555555555555";
     fab.create_block_volume(pv, GIB);
@@ -126,6 +135,9 @@ fn two_pods_share_one_staging_mount_until_the_last_leaves() {
 
 #[test]
 fn read_only_mounts_are_read_only_binds() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = Fabric::new();
     let pv = "pvc-41111111-2222-4333-8444-555555555555";
     fab.create_block_volume(pv, GIB);
@@ -144,6 +156,9 @@ fn read_only_mounts_are_read_only_binds() {
 
 #[test]
 fn repeated_calls_converge() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = Fabric::new();
     let pv = "pvc-51111111-2222-4333-8444-555555555555";
     fab.create_block_volume(pv, GIB);
@@ -165,6 +180,9 @@ fn repeated_calls_converge() {
 
 #[test]
 fn pso_created_pvs_are_found_by_name() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = Fabric::new();
     let pv = "pvc-61111111-2222-4333-8444-555555555555";
     fab.create_block_volume(pv, GIB);
@@ -194,6 +212,9 @@ fn pso_created_pvs_are_found_by_name() {
 
 #[test]
 fn unmount_works_after_the_volume_record_is_lost() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = Fabric::new();
     let pv = "pvc-71111111-2222-4333-8444-555555555555";
     let serial = fab.create_block_volume(pv, GIB);
@@ -219,6 +240,9 @@ fn unmount_works_after_the_volume_record_is_lost() {
 
 #[test]
 fn fs_group_owns_the_volume_root() {
+    if skip_unless_root() {
+        return;
+    }
     use std::os::unix::fs::MetadataExt;
     let fab = Fabric::new();
     let pv = "pvc-81111111-2222-4333-8444-555555555555";
@@ -236,6 +260,9 @@ fn fs_group_owns_the_volume_root() {
 
 #[test]
 fn ext4_and_create_options_are_honoured() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = Fabric::new();
     let pv = "pvc-91111111-2222-4333-8444-555555555555";
     fab.create_block_volume(pv, GIB);
@@ -266,6 +293,9 @@ fn ext4_and_create_options_are_honoured() {
 
 #[test]
 fn rwo_volumes_are_fenced_from_other_flashvol_hosts_only() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = Fabric::new();
     let pv = "pvc-a1111111-2222-4333-8444-555555555555";
     let vol = format!("k8s-{pv}");
@@ -298,6 +328,9 @@ fn rwo_volumes_are_fenced_from_other_flashvol_hosts_only() {
 
 #[test]
 fn shared_volumes_are_not_fenced() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = Fabric::new();
     let pv = "pvc-b1111111-2222-4333-8444-555555555555";
     let vol = format!("k8s-{pv}");
@@ -337,6 +370,9 @@ fn an_unexpanded_initiator_name_is_refused_clearly() {
 
 #[test]
 fn a_slow_array_fails_the_call_within_the_deadline() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = Fabric::with(FabricOptions {
         node: json!({"deadlines": {"arrayCallSeconds": 1}}),
         ..FabricOptions::default()
@@ -395,6 +431,9 @@ fn a_missing_volume_is_a_clear_failure() {
 
 #[test]
 fn unmount_never_touches_another_pure_lun() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = Fabric::new();
     let pv = "pvc-f7111111-2222-4333-8444-555555555555";
     fab.create_block_volume(pv, GIB);
@@ -460,6 +499,9 @@ fn an_unreachable_array_is_a_failure_not_a_hang() {
 
 #[test]
 fn a_second_pod_on_the_node_mounts_even_while_the_array_is_slow() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = Fabric::with(FabricOptions {
         node: json!({"deadlines": {"arrayCallSeconds": 1}}),
         ..FabricOptions::default()
@@ -483,6 +525,9 @@ fn a_second_pod_on_the_node_mounts_even_while_the_array_is_slow() {
 
 #[test]
 fn two_xfs_volumes_with_the_same_uuid_mount_side_by_side() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = Fabric::new();
     let (pv1, pv2) = (
         "pvc-fb111111-2222-4333-8444-555555555555",
@@ -525,6 +570,9 @@ fn fa_calls_during(fab: &Fabric, f: impl FnOnce()) -> BTreeMap<String, u64> {
 
 #[test]
 fn block_mount_and_unmount_on_a_registered_host_look_the_host_up_with_one_array_call() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = Fabric::new();
     let pv = "pvc-0b111111-2222-4333-8444-555555555555";
     fab.create_block_volume(pv, GIB);

@@ -15,6 +15,9 @@ fn uid(i: usize) -> String {
 
 #[test]
 fn two_dozen_parallel_calls_on_shared_and_distinct_volumes() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = Fabric::new();
     // 4 block volumes shared by 4 pods each, 4 block volumes with one pod, 4 file systems.
     let mut jobs: Vec<(String, String, String)> = Vec::new(); // (pv, pod dir, options)

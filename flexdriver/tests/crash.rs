@@ -6,7 +6,7 @@
 
 mod support;
 
-use flashvol_flexdriver::crash::{BLOCK_MOUNT_STEPS, FILE_MOUNT_STEPS, UNMOUNT_STEPS};
+use flashvol_flexdriver::runtime::crash::{BLOCK_MOUNT_STEPS, FILE_MOUNT_STEPS, UNMOUNT_STEPS};
 use support::*;
 
 const UID: &str = "8b1c2a8e-0000-4000-8000-00000000000a";
@@ -23,6 +23,9 @@ fn assert_released(fab: &Fabric, pv: &str) {
 
 #[test]
 fn a_block_mount_killed_after_any_step_converges_when_retried() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = Fabric::new();
     let pv = "pvc-c2111111-2222-4333-8444-555555555555";
     fab.create_block_volume(pv, GIB);
@@ -58,6 +61,9 @@ fn a_block_mount_killed_after_any_step_converges_when_retried() {
 
 #[test]
 fn an_unmount_killed_after_any_step_converges_when_retried() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = Fabric::new();
     let pv = "pvc-c3111111-2222-4333-8444-555555555555";
     let serial = fab.create_block_volume(pv, GIB);
@@ -77,6 +83,9 @@ fn an_unmount_killed_after_any_step_converges_when_retried() {
 
 #[test]
 fn a_file_mount_killed_after_any_step_converges_when_retried() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = Fabric::new();
     let pv = "pvc-c4111111-2222-4333-8444-555555555555";
     fab.create_file_system(pv);

@@ -17,10 +17,10 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::process::Command;
 
-use flashvol_flexdriver::invocation::{self, Invocation};
-use flashvol_flexdriver::layout::PodVolume;
-use flashvol_flexdriver::request::{self, MountRequest};
-use flashvol_flexdriver::settings::NodeSettings;
+use flashvol_flexdriver::kubelet::invocation::{self, Invocation};
+use flashvol_flexdriver::kubelet::layout::PodVolume;
+use flashvol_flexdriver::kubelet::request::{self, MountRequest};
+use flashvol_flexdriver::node::settings::NodeSettings;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 use serde_json::{Value, json};
@@ -552,7 +552,7 @@ impl Sandbox {
 
     fn mounts_under_root(&self) -> usize {
         let root = self.root();
-        flashvol_flexdriver::mountinfo::read()
+        flashvol_flexdriver::node::mountinfo::read()
             .unwrap()
             .iter()
             .filter(|m| m.mount_point.starts_with(&root))

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
 
-use flashvol_flexdriver::crash::{BLOCK_MOUNT_STEPS, FILE_MOUNT_STEPS, UNMOUNT_STEPS};
+use flashvol_flexdriver::runtime::crash::{BLOCK_MOUNT_STEPS, FILE_MOUNT_STEPS, UNMOUNT_STEPS};
 use serde_json::json;
 use support::*;
 
@@ -238,6 +238,9 @@ fn serials_of(fab: &Fabric, volumes: &[Volume]) -> BTreeMap<String, String> {
 
 #[test]
 fn fifty_parallel_calls_on_shared_and_distinct_volumes_stay_consistent_and_leave_nothing() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = loaded_fabric("debug");
     // 5 block volumes with 4 pods each, 10 block volumes with one pod, 5 file systems with 4 pods
     // each: 50 pods.
@@ -350,6 +353,9 @@ fn run_crashing(fab: &Fabric, args: &[String], step: &str) -> bool {
 
 #[test]
 fn drivers_killed_between_steps_under_concurrency_converge_with_data_intact() {
+    if skip_unless_root() {
+        return;
+    }
     let fab = loaded_fabric("debug");
     let volumes = vec![
         Volume {
@@ -592,6 +598,9 @@ fn full_cycle(level: &str) -> CycleTraces {
 
 #[test]
 fn a_full_block_and_file_cycle_at_debug_level_never_reveals_a_token() {
+    if skip_unless_root() {
+        return;
+    }
     let traces = full_cycle("debug");
     assert!(traces.log.contains("DEBUG"), "the log is at debug level");
     assert!(
@@ -612,9 +621,12 @@ fn a_full_block_and_file_cycle_at_debug_level_never_reveals_a_token() {
 
 /// At `trace`, ureq hex-dumps every request and response (the FlashBlade `api-token` login
 /// header, the arrays' session cookies): the driver holds libraries to `debug` even then
-/// (flexdriver/src/logger.rs, `effective_level`). This once leaked; it must not again.
+/// (flexdriver/src/runtime/logger.rs, `effective_level`). This once leaked; it must not again.
 #[test]
 fn a_full_block_and_file_cycle_at_trace_level_never_reveals_a_token() {
+    if skip_unless_root() {
+        return;
+    }
     let traces = full_cycle("trace");
     assert!(
         traces.log.contains("DEBUG ureq"),

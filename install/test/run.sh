@@ -20,7 +20,7 @@ steps=(helm rendered unit installer images)
 
 step_helm() { "${root}/install/tools/helm.sh" version --short && bash "${here}/chart.sh"; }
 step_rendered() { bash "${root}/install/check-rendered.sh"; }
-step_unit() { (cd "${root}" && cargo test --locked -p flashvol-flexdriver --bin flashvol-flex install::); }
+step_unit() { (cd "${root}" && cargo test --locked -p flashvol-flexdriver --lib install::); }
 step_installer() { bash "${here}/installer.sh"; }
 step_images() { bash "${root}/install/images/build.sh" && bash "${root}/install/images/test.sh"; }
 step_apply() { bash "${root}/tests/cluster/with-cluster.sh" bash "${here}/apply.sh"; }

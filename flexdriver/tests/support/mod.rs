@@ -15,10 +15,31 @@ use flashvol_arraysim::{Faults, SimHandle, SimSpec};
 use flashvol_common::config::{ApiToken, ClientSettings, FlashArrayConfig};
 use flashvol_common::flasharray::{FlashArray, Initiators, Qos};
 use flashvol_common::options::{Backend, NewVolumeOptions};
-use flashvol_flexdriver::mountinfo::{self, MountEntry};
+use flashvol_flexdriver::node::mountinfo::{self, MountEntry};
 use serde_json::{Value, json};
 
 pub const GIB: u64 = 1 << 30;
+
+/// Whether the calling test must be skipped: it mounts file systems and sets up loop devices,
+/// which only root may do. As another user (`cargo test --workspace` on a workstation) it says so
+/// and the test returns, instead of failing with an unrelated-looking error. Written straight to
+/// stderr, past the test harness's capture, so the reason is seen.
+#[track_caller]
+pub fn skip_unless_root() -> bool {
+    use std::io::Write;
+    if nix::unistd::geteuid().is_root() {
+        return false;
+    }
+    let thread = std::thread::current();
+    let test = thread
+        .name()
+        .map_or_else(|| std::panic::Location::caller().to_string(), str::to_owned);
+    let _ = writeln!(
+        std::io::stderr(),
+        "{test}: skipped: needs root (loop devices, mounts)"
+    );
+    true
+}
 
 /// What one driver run produced. Constructing it asserts the protocol: stderr is empty and
 /// stdout is exactly one JSON document.

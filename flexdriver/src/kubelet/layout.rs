@@ -8,7 +8,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use crate::error::{FlexError, Result};
+use crate::runtime::error::{FlexError, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodVolume {

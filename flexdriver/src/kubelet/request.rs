@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use flashvol_common::options::{self, VolumeOptions};
 
-use crate::error::{FlexError, Result};
+use crate::runtime::error::{FlexError, Result};
 
 pub const FS_TYPE: &str = "kubernetes.io/fsType";
 pub const READ_WRITE: &str = "kubernetes.io/readwrite";

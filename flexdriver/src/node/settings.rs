@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::error::{FlexError, Result};
+use crate::runtime::error::{FlexError, Result};
 
 /// Environment variable overriding the settings file path.
 pub const ENV_CONFIG: &str = "FLASHVOL_FLEX_CONFIG";

@@ -8,8 +8,8 @@ use std::time::Duration;
 use flashvol_common::flasharray::Port;
 use ipnet::IpNet;
 
-use crate::error::{FlexError, Result};
-use crate::process::{Tool, Tools};
+use crate::node::tools::{Tool, Tools};
+use crate::runtime::error::{FlexError, Result};
 
 /// iscsiadm's "session already exists" (login to a logged-in portal).
 const ISCSI_ERR_SESS_EXISTS: i32 = 15;

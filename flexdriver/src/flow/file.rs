@@ -1,14 +1,14 @@
 //! FlashBlade file systems: an NFS mount of `<data VIP>:/<file system>` straight into the pod dir.
 //! The caller holds the volume lock.
 
-use crate::arrays;
-use crate::crash::step_done;
-use crate::error::{FlexError, Result};
-use crate::fs;
-use crate::layout::PodVolume;
-use crate::mountinfo;
+use crate::array::{self, locate};
+use crate::kubelet::layout::PodVolume;
+use crate::kubelet::request::MountRequest;
 use crate::node::Node;
-use crate::request::MountRequest;
+use crate::node::mountinfo;
+use crate::node::mounts;
+use crate::runtime::crash::step_done;
+use crate::runtime::error::{FlexError, Result};
 
 /// The NFS server address: the array's configured `NfsEndPoint`, else the one the provisioner
 /// recorded in the PV, else the first data VIP the array reports.
@@ -51,9 +51,8 @@ pub fn mount(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<()> {
         log::info!("{} is already mounted", vol.pod_dir.display());
         return Ok(());
     }
-    let fbs = arrays::flash_blades(&node.config, d.array_call)?;
-    let (fb, fs_info) =
-        arrays::locate_file_system(&fbs, &req.volume.array_volume, req.volume.array.as_ref())?;
+    let fbs = array::flash_blades(&node.config, d.array_call)?;
+    let (fb, fs_info) = locate::locate(&fbs, &req.volume.array_volume, req.volume.array.as_ref())?;
     let vips = if fb.config.nfs_endpoint.is_none() && req.volume.nfs_endpoint.is_none() {
         fb.call("listing data VIPs", |c| c.data_vips())?
             .into_iter()
@@ -81,7 +80,7 @@ pub fn mount(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<()> {
     std::fs::create_dir_all(&vol.pod_dir)
         .map_err(|e| FlexError::io("cannot create", &vol.pod_dir, e))?;
     let source = nfs_source(&server, &fs_info.name);
-    fs::mount(
+    mounts::mount(
         &node.tools,
         Some("nfs"),
         &source,
@@ -96,7 +95,7 @@ pub fn mount(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<()> {
                 "fsGroup {gid} not applied to read-only {}",
                 vol.pod_dir.display()
             );
-        } else if let Err(e) = fs::apply_fs_group(&vol.pod_dir, gid) {
+        } else if let Err(e) = mounts::apply_fs_group(&vol.pod_dir, gid) {
             // A root-squashing export refuses chown; the pod may still work, so do not fail.
             log::warn!("fsGroup {gid} on {}: {e}", vol.pod_dir.display());
         }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
-use crate::error::{FlexError, Result};
+use crate::runtime::error::{FlexError, Result};
 
 /// A held lock; released on drop (or by the kernel when the process dies).
 #[derive(Debug)]

@@ -6,7 +6,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::error::{FlexError, Result};
+use crate::runtime::error::{FlexError, Result};
 
 /// Runs `work` and waits at most `limit` for it.
 pub fn within<T, F>(step: &str, limit: Duration, work: F) -> Result<T>

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::error::{FlexError, Result};
+use crate::runtime::error::{FlexError, Result};
 
 /// One entry of `<sysfs>/block`.
 #[derive(Debug, Clone, PartialEq, Eq)]

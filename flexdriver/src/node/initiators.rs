@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::error::{FlexError, Result};
+use crate::runtime::error::{FlexError, Result};
 
 /// Suffix of every host name this driver creates.
 pub const HOST_SUFFIX: &str = "-flashvol";

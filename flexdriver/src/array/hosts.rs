@@ -1,38 +1,15 @@
 //! This node as a host on a FlashArray, and its connections: find the host by the node's
-//! initiators or create it, fence RWO volumes away from other flashvol hosts, connect.
+//! initiators or create it (once per node, under the host-registration lock), connect and
+//! disconnect volumes.
 
 use flashvol_common::ArrayError;
-use flashvol_common::config::SanType;
 use flashvol_common::flasharray::{Host, Initiators};
 
-use crate::arrays::Fa;
-use crate::error::{FlexError, Result};
-use crate::initiators::{host_name_for, is_flashvol_host, read_fc_wwns};
-use crate::locks;
+use super::Fa;
 use crate::node::Node;
-
-/// The initiators this node registers with, for the configured SAN type.
-pub fn node_initiators(node: &Node) -> Result<Initiators> {
-    match node.config.settings.block.san_type {
-        SanType::Iscsi => Ok(Initiators {
-            iqns: vec![node.iqn()?],
-            ..Initiators::default()
-        }),
-        SanType::Fc => {
-            let wwns = read_fc_wwns(&node.settings.sysfs_root);
-            if wwns.is_empty() {
-                return Err(FlexError::Refused(format!(
-                    "SAN type is FC but no FC port was found under {}/class/fc_host",
-                    node.settings.sysfs_root.display()
-                )));
-            }
-            Ok(Initiators {
-                wwns,
-                ..Initiators::default()
-            })
-        }
-    }
-}
+use crate::node::initiators::host_name_for;
+use crate::node::locks;
+use crate::runtime::error::{FlexError, Result};
 
 /// The host holding any of these initiators.
 pub fn find_host<'a>(hosts: &'a [Host], mine: &Initiators) -> Option<&'a Host> {
@@ -49,7 +26,7 @@ pub fn find_host<'a>(hosts: &'a [Host], mine: &Initiators) -> Option<&'a Host> {
 /// This node's host on `fa`, created if needed. Serialised per node by the host lock, so two
 /// concurrent mounts do not both create it.
 pub fn ensure_host(node: &Node, fa: &Fa) -> Result<String> {
-    let mine = node_initiators(node)?;
+    let mine = node.initiators()?;
     let _host_lock = locks::acquire(
         &locks::host_lock_path(&node.settings.locks_dir),
         node.lock_wait(),
@@ -99,42 +76,6 @@ pub fn ensure_host(node: &Node, fa: &Fa) -> Result<String> {
         }
         Err(e) => Err(e),
     }
-}
-
-/// The host names whose connections to an RWO volume must go before this node connects: other
-/// hosts this driver created. Hosts an administrator made are never touched.
-pub fn hosts_to_fence<'a>(connected: &'a [String], this_host: &str) -> Vec<&'a str> {
-    connected
-        .iter()
-        .map(String::as_str)
-        .filter(|h| *h != this_host && is_flashvol_host(h))
-        .collect()
-}
-
-pub fn fence(fa: &Fa, volume: &str, this_host: &str) -> Result<()> {
-    let vol = volume.to_owned();
-    let connections = fa.call(&format!("listing connections of {volume}"), move |c| {
-        c.list_volume_connections(&vol)
-    })?;
-    let hosts: Vec<String> = connections.into_iter().map(|c| c.host).collect();
-    for host in hosts_to_fence(&hosts, this_host) {
-        log::warn!(
-            "fencing: disconnecting RWO volume {volume} from host {host} on {}",
-            fa.endpoint
-        );
-        let (h, v) = (host.to_owned(), volume.to_owned());
-        match fa.call(&format!("disconnecting {volume} from {host}"), move |c| {
-            c.disconnect_host(&h, &v)
-        }) {
-            Ok(())
-            | Err(FlexError::Array {
-                source: ArrayError::NotConnected { .. } | ArrayError::NotFound { .. },
-                ..
-            }) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// Connects the volume to the host; an existing connection is fine. Returns the LUN.
@@ -218,14 +159,5 @@ mod tests {
             Some("fc1")
         );
         assert!(find_host(&hosts, &Initiators::default()).is_none());
-    }
-
-    #[test]
-    fn fencing_spares_this_host_and_hosts_flashvol_did_not_create() {
-        let connected: Vec<String> = ["w1-flashvol", "w2-flashvol", "backup-server", "esx-01"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        assert_eq!(hosts_to_fence(&connected, "w1-flashvol"), ["w2-flashvol"]);
     }
 }

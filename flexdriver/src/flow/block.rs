@@ -8,18 +8,17 @@ use flashvol_common::config::{FsType, SanType};
 use flashvol_common::flasharray::Volume;
 use flashvol_common::names;
 
-use crate::arrays::{self, Fa};
-use crate::crash::step_done;
-use crate::devices;
-use crate::error::{FlexError, Result};
-use crate::fs;
-use crate::layout::PodVolume;
-use crate::mountinfo::{self, MountEntry};
+use crate::array::{self, Fa, fencing, hosts, locate};
+use crate::kubelet::layout::PodVolume;
+use crate::kubelet::request::MountRequest;
 use crate::node::Node;
-use crate::record::{self, VolumeRecord};
-use crate::registration;
-use crate::request::MountRequest;
-use crate::san;
+use crate::node::devices;
+use crate::node::mountinfo::{self, MountEntry};
+use crate::node::mounts;
+use crate::node::record::{self, VolumeRecord};
+use crate::node::san;
+use crate::runtime::crash::step_done;
+use crate::runtime::error::{FlexError, Result};
 
 fn mount_table() -> Result<Vec<MountEntry>> {
     mountinfo::read().map_err(|e| FlexError::io("cannot read", "/proc/self/mountinfo", e))
@@ -37,7 +36,7 @@ pub fn mount(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<()> {
         let staged = mountinfo::mounted_at(&table, &staging);
         if staged.is_some_and(|s| existing.same_content(s)) {
             if req.read_only && !existing.is_read_only() {
-                fs::remount_read_only(&node.tools, &vol.pod_dir, d.mount)?;
+                mounts::remount_read_only(&node.tools, &vol.pod_dir, d.mount)?;
             }
             log::info!("{} is already mounted", vol.pod_dir.display());
             return Ok(());
@@ -58,13 +57,13 @@ pub fn mount(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<()> {
         attach_and_stage(node, vol, req)?;
     }
     if let Some(gid) = req.fs_group {
-        fs::apply_fs_group(&staging, gid)?;
+        mounts::apply_fs_group(&staging, gid)?;
     }
     step_done("ownership-set");
     mkdir(&vol.pod_dir)?;
-    fs::bind(&node.tools, &staging, &vol.pod_dir, d.mount)?;
+    mounts::bind(&node.tools, &staging, &vol.pod_dir, d.mount)?;
     if req.read_only {
-        fs::remount_read_only(&node.tools, &vol.pod_dir, d.mount)?;
+        mounts::remount_read_only(&node.tools, &vol.pod_dir, d.mount)?;
     }
     step_done("bind-mounted");
     log::info!(
@@ -80,9 +79,8 @@ pub fn mount(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<()> {
 fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<()> {
     let d = node.deadlines();
     let block = &node.config.settings.block;
-    let fas = arrays::flash_arrays(&node.config, d.array_call)?;
-    let (fa, volume) =
-        arrays::locate_volume(&fas, &req.volume.array_volume, req.volume.array.as_ref())?;
+    let fas = array::flash_arrays(&node.config, d.array_call)?;
+    let (fa, volume) = locate::locate(&fas, &req.volume.array_volume, req.volume.array.as_ref())?;
     let wwid = checked_wwid(&fa, &volume)?;
     record::store(
         &vol.record_path(),
@@ -94,13 +92,13 @@ fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<
     )?;
     step_done("record-written");
 
-    let host = registration::ensure_host(node, &fa)?;
+    let host = hosts::ensure_host(node, &fa)?;
     step_done("host-registered");
     if block.preempt_rwo_attachments && !req.shared {
-        registration::fence(&fa, &volume.name, &host)?;
+        fencing::fence(&fa, &volume.name, &host)?;
     }
     step_done("fenced");
-    let lun = registration::connect(&fa, &host, &volume.name)?;
+    let lun = hosts::connect(&fa, &host, &volume.name)?;
     log::info!(
         "{} is connected to {host} as LUN {lun} on {}",
         volume.name,
@@ -153,7 +151,7 @@ fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<
             .map_err(|e| FlexError::Request(format!("fsType: {e}")))?,
         None => block.fs_type,
     };
-    let found = fs::probe(&node.tools, &device, d.mkfs)?;
+    let found = mounts::probe(&node.tools, &device, d.mkfs)?;
     let fs_type = match found {
         Some(existing) => {
             log::info!(
@@ -163,7 +161,7 @@ fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<
             existing
         }
         None => {
-            let args = fs::mkfs_args(
+            let args = mounts::mkfs_args(
                 wanted,
                 req.volume.create_options.as_deref(),
                 block.fs_type,
@@ -175,20 +173,20 @@ fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<
                 device.display(),
                 args.join(" ")
             );
-            fs::mkfs(&node.tools, wanted, &args, &device, d.mkfs)?;
+            mounts::mkfs(&node.tools, wanted, &args, &device, d.mkfs)?;
             wanted.as_str().to_owned()
         }
     };
     step_done("formatted");
     mkdir(&staging)?;
-    let options = fs::block_mount_options(
+    let options = mounts::block_mount_options(
         &fs_type,
         req.volume
             .mount_options
             .as_deref()
             .unwrap_or(&block.mount_options),
     );
-    fs::mount(
+    mounts::mount(
         &node.tools,
         Some(&fs_type),
         &device.to_string_lossy(),
@@ -257,7 +255,7 @@ pub fn release_if_unused(node: &Node, vol: &PodVolume) -> Result<()> {
             if mountinfo::mounted_at(&mount_table()?, &staging).is_none() {
                 break;
             }
-            fs::unmount(&staging, d.mount)?;
+            mounts::unmount(&staging, d.mount)?;
         }
     }
     step_done("staging-unmounted");
@@ -271,20 +269,17 @@ pub fn release_if_unused(node: &Node, vol: &PodVolume) -> Result<()> {
     log::info!("removed SCSI devices {deleted:?} of {wwid}");
     step_done("devices-deleted");
 
-    let fas = arrays::flash_arrays(&node.config, d.array_call)?;
-    let fa = fas
-        .iter()
-        .find(|a| arrays::same_endpoint(&a.endpoint, &rec.array_endpoint))
-        .ok_or_else(|| {
-            FlexError::Settings(format!(
-                "volume {} was mounted from FlashArray {}, which is no longer in the settings file",
-                rec.array_volume, rec.array_endpoint
-            ))
-        })?;
-    let mine = registration::node_initiators(node)?;
-    let hosts = fa.call("listing hosts", |c| c.list_hosts())?;
-    match registration::find_host(&hosts, &mine) {
-        Some(host) => registration::disconnect(fa, &host.name, &rec.array_volume)?,
+    let fas = array::flash_arrays(&node.config, d.array_call)?;
+    let fa = locate::by_endpoint(&fas, &rec.array_endpoint).ok_or_else(|| {
+        FlexError::Settings(format!(
+            "volume {} was mounted from FlashArray {}, which is no longer in the settings file",
+            rec.array_volume, rec.array_endpoint
+        ))
+    })?;
+    let mine = node.initiators()?;
+    let registered = fa.call("listing hosts", |c| c.list_hosts())?;
+    match hosts::find_host(&registered, &mine) {
+        Some(host) => hosts::disconnect(fa, &host.name, &rec.array_volume)?,
         None => log::warn!(
             "no host for this node on {}: nothing to disconnect",
             fa.endpoint
@@ -304,20 +299,11 @@ fn identify_by_wwid(node: &Node, wwid: &str) -> Result<VolumeRecord> {
         .strip_prefix("3624a9370")
         .filter(|s| names::is_valid_serial(s))
         .ok_or_else(|| FlexError::Refused(format!("WWID {wwid} is not a FlashArray volume's")))?;
-    for fa in arrays::flash_arrays(&node.config, node.deadlines().array_call)? {
-        let volumes = fa.call("listing volumes", |c| c.list_volumes("*", false))?;
-        if let Some(v) = volumes
-            .into_iter()
-            .find(|v| v.serial.eq_ignore_ascii_case(serial))
-        {
-            return Ok(VolumeRecord {
-                array_endpoint: fa.endpoint.clone(),
-                array_volume: v.name,
-                serial: v.serial,
-            });
-        }
-    }
-    Err(FlexError::Refused(format!(
-        "no configured FlashArray has a volume with serial {serial}"
-    )))
+    let fas = array::flash_arrays(&node.config, node.deadlines().array_call)?;
+    let (fa, volume) = locate::volume_with_serial(&fas, serial)?;
+    Ok(VolumeRecord {
+        array_endpoint: fa.endpoint,
+        array_volume: volume.name,
+        serial: volume.serial,
+    })
 }

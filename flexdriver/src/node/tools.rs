@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::error::{FlexError, Result};
-use crate::settings::ToolPaths;
+use crate::node::settings::ToolPaths;
+use crate::runtime::error::{FlexError, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tool {
@@ -181,7 +181,7 @@ fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// An absolute path as is; a bare name through `PATH` then [`SYSTEM_DIRS`].
+/// An absolute path as is; a bare name through `PATH` then the usual system dirs.
 pub fn resolve(configured: &Path, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
     if configured.is_absolute() {
         return is_executable(configured).then(|| configured.to_owned());

@@ -10,9 +10,9 @@ use flashvol_common::config::FsType;
 use nix::mount::{MntFlags, umount2};
 use nix::unistd::{Gid, chown};
 
-use crate::deadline;
-use crate::error::{FlexError, Result};
-use crate::process::{Tool, Tools};
+use crate::node::tools::{Tool, Tools};
+use crate::runtime::deadline;
+use crate::runtime::error::{FlexError, Result};
 
 /// blkid's "nothing found" exit status.
 const BLKID_NOTHING_FOUND: i32 = 2;
@@ -171,16 +171,25 @@ mod tests {
 
     #[test]
     fn fs_group_sets_group_and_setgid_on_the_root_only() {
+        // Root may give the root to any group; another user only to a group of its own, so the
+        // test runs everywhere and the setgid bit proves what the group cannot show there.
+        let gid = if nix::unistd::geteuid().is_root() {
+            4321
+        } else {
+            nix::unistd::getegid().as_raw()
+        };
         let dir = tempfile::tempdir().expect("tempdir");
         let sub = dir.path().join("sub");
         std::fs::create_dir(&sub).expect("mkdir");
-        apply_fs_group(dir.path(), 4321).expect("applied");
+        let sub_gid_before = std::fs::metadata(&sub).expect("stat").gid();
+        apply_fs_group(dir.path(), gid).expect("applied");
         let root = std::fs::metadata(dir.path()).expect("stat");
-        assert_eq!(root.gid(), 4321);
+        assert_eq!(root.gid(), gid);
         assert_eq!(root.mode() & 0o2070, 0o2070);
-        assert_ne!(
-            std::fs::metadata(&sub).expect("stat").gid(),
-            4321,
+        let sub = std::fs::metadata(&sub).expect("stat");
+        assert_eq!(
+            (sub.gid(), sub.mode() & 0o2000),
+            (sub_gid_before, 0),
             "not recursive"
         );
     }
