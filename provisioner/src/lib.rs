@@ -7,11 +7,12 @@
 //! [`context::Context`]; [`controller`] wires them to watches, leader election and the HTTP
 //! endpoints.
 
+pub mod app;
+pub mod args;
 pub mod arrays;
 pub mod backoff;
 pub mod cache;
 pub mod class_params;
-pub mod cli;
 pub mod context;
 pub mod controller;
 pub mod decide;
