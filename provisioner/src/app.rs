@@ -12,13 +12,13 @@ use flashvol_common::config::Config;
 
 use crate::args::Args;
 use crate::arrays::ArraySet;
-use crate::context::{Context, Identity, SystemClock};
 use crate::controller::{self, CacheState, RunOptions};
-use crate::events::Recorder;
-use crate::http::{Health, router};
-use crate::leader::{LeaderElector, LeaderState, LeaseTiming};
-use crate::metrics::Metrics;
-use crate::ratelimit::RateLimitLayer;
+use crate::k8s::leader::{LeaderElector, LeaderState, LeaseTiming};
+use crate::k8s::ratelimit::RateLimitLayer;
+use crate::reconcile::context::{Context, Identity, SystemClock};
+use crate::reconcile::events::Recorder;
+use crate::serve::http::{Health, router};
+use crate::serve::metrics::Metrics;
 
 fn lease_namespace(flag: Option<&str>) -> String {
     flag.map(str::to_owned)

@@ -14,7 +14,7 @@ use flashvol_common::flasharray::{FlashArray, Qos};
 use flashvol_common::flashblade::{FlashBlade, NewFileSystem};
 use flashvol_common::options::Backend;
 
-use crate::metrics::Metrics;
+use crate::serve::metrics::Metrics;
 
 /// The client of one array.
 pub enum Client {

@@ -15,11 +15,11 @@ use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 
-use crate::cache::{CachedClaim, CachedVolume};
-use crate::context::Context;
-use crate::delete::{self, DeleteError, VolumeOutcome};
-use crate::orphans::{OrphanState, collect_once};
-use crate::provision::{self, ClaimOutcome, ProvisionError};
+use crate::k8s::cache::{CachedClaim, CachedVolume};
+use crate::reconcile::context::Context;
+use crate::reconcile::delete::{self, DeleteError, VolumeOutcome};
+use crate::reconcile::orphans::{OrphanState, collect_once};
+use crate::reconcile::provision::{self, ClaimOutcome, ProvisionError};
 
 /// Knobs of the running controllers.
 #[derive(Debug, Clone)]

@@ -19,7 +19,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 async fn main() -> ExitCode {
     let (argv, ignored) = drop_glog_flags(std::env::args());
     let args = Args::parse_from(argv);
-    flashvol_provisioner::logging::init(args.debug);
+    flashvol_provisioner::serve::logging::init(args.debug);
     if !ignored.is_empty() {
         log::info!("ignoring PSO glog flags {ignored:?}: logs go to stderr");
     }

@@ -8,12 +8,12 @@
 use std::collections::BTreeMap;
 
 use flashvol_common::options::Backend;
-use flashvol_provisioner::class_params::{
+use flashvol_provisioner::decide::class_params::{
     self, BANDWIDTH_RANGE, ClassError, IOPS_RANGE, parse_class_params,
 };
+use flashvol_provisioner::decide::placement::{self, Candidate};
+use flashvol_provisioner::decide::quantity::{self, MAX_VOLUME_BYTES, parse_quantity};
 use flashvol_provisioner::decide::{self, ClaimError};
-use flashvol_provisioner::placement::{self, Candidate};
-use flashvol_provisioner::quantity::{self, MAX_VOLUME_BYTES, parse_quantity};
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements,
 };

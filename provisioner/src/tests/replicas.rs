@@ -11,9 +11,9 @@ use tokio::sync::oneshot;
 
 use crate::app::run_with;
 use crate::args::Args;
-use crate::fake_kube::serve_http;
-use crate::reconcile_tests::{Harness, TIB, fa, wait_for};
-use crate::testutil::{class, free_port, http_get, pvc};
+use crate::tests::fake_kube::serve_http;
+use crate::tests::fixtures::{class, free_port, http_get, pvc};
+use crate::tests::reconcile::{Harness, TIB, fa, wait_for};
 
 fn args(h: &Harness, http: SocketAddr) -> Args {
     let config = h.config.path.display().to_string();

@@ -17,13 +17,13 @@ use flashvol_common::names;
 use flashvol_common::options::Backend;
 
 use crate::arrays::{Array, Lookup, kind_name};
-use crate::class_params::parse_class_params;
-use crate::context::Context;
+use crate::decide::class_params::parse_class_params;
+use crate::decide::placement::{Candidate, choose_array, validate_selector};
+use crate::decide::pv::{Placed, PvInputs, build_pv};
+use crate::decide::quantity::{allocated_size, format_bytes};
 use crate::decide::{ClaimDecision, access_modes, claim_class_name, decide_claim, requested_bytes};
-use crate::events::{self, Kind};
-use crate::placement::{Candidate, choose_array, validate_selector};
-use crate::pv::{Placed, PvInputs, build_pv};
-use crate::quantity::{allocated_size, format_bytes};
+use crate::reconcile::context::Context;
+use crate::reconcile::events::{self, Kind};
 
 /// How a pass over a claim ended without error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +146,7 @@ pub async fn reconcile_claim(
             .map_or("block", String::as_str);
         ctx.metrics
             .provision_duration
-            .get_or_create(&crate::metrics::BackendLabels {
+            .get_or_create(&crate::serve::metrics::BackendLabels {
                 backend: backend.to_owned(),
             })
             .observe(started.elapsed().as_secs_f64());

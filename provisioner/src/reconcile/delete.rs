@@ -14,9 +14,9 @@ use kube::{Api, Resource};
 use flashvol_common::options::VolumeOptions;
 
 use crate::arrays::{Array, Lookup};
-use crate::context::Context;
 use crate::decide::{FINALIZER, VolumeDecision, decide_volume};
-use crate::events::{self, Kind};
+use crate::reconcile::context::Context;
+use crate::reconcile::events::{self, Kind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VolumeOutcome {
@@ -83,7 +83,7 @@ pub async fn reconcile_volume(
                     let backend = volume_options(pv, ctx).map_or("unknown", |o| o.backend.as_str());
                     ctx.metrics
                         .delete_duration
-                        .get_or_create(&crate::metrics::BackendLabels {
+                        .get_or_create(&crate::serve::metrics::BackendLabels {
                             backend: backend.to_owned(),
                         })
                         .observe(started.elapsed().as_secs_f64());

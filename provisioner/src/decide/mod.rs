@@ -4,6 +4,12 @@
 //! Owns the Kubernetes annotation keys and the rules of sig-storage-lib-external-provisioner that
 //! flashvol copies. No I/O: callers pass objects in and act on the answer.
 
+pub mod backoff;
+pub mod class_params;
+pub mod placement;
+pub mod pv;
+pub mod quantity;
+
 use k8s_openapi::api::core::v1::{
     PersistentVolume, PersistentVolumeClaim, PersistentVolumeClaimSpec,
 };
@@ -11,7 +17,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 
 use flashvol_common::options::Backend;
 
-use crate::quantity::{MAX_VOLUME_BYTES, format_bytes, parse_quantity};
+use crate::decide::quantity::{MAX_VOLUME_BYTES, format_bytes, parse_quantity};
 
 /// Set on claims by the PV controller (Kubernetes 1.23+).
 pub const ANN_STORAGE_PROVISIONER: &str = "volume.kubernetes.io/storage-provisioner";
@@ -245,7 +251,7 @@ pub fn access_modes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{class, pv_of, pvc};
+    use crate::tests::fixtures::{class, pv_of, pvc};
 
     const NAME: &str = "pure-provisioner";
 

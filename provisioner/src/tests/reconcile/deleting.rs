@@ -78,7 +78,7 @@ async fn the_copy_the_watch_sends_after_our_finalizer_removal_is_not_deleted_twi
 
     // A new PV of the same name (new uid) is handled, not mistaken for the finished one.
     let mut reused_name = stale.clone();
-    reused_name.metadata.uid = Some(crate::testutil::uid());
+    reused_name.metadata.uid = Some(crate::tests::fixtures::uid());
     assert_ne!(
         reconcile_volume(&reused_name, &ctx).await,
         Ok(VolumeOutcome::Ignored)
@@ -182,7 +182,7 @@ async fn deleting_the_pv_first_destroys_the_volume_before_the_pv_goes() {
 async fn pso_created_pvs_are_found_by_name_on_any_array() {
     let h = Harness::start(&[fa(TIB, &[]), fa(TIB, &[])], "");
     let ctx = h.context();
-    let uid = crate::testutil::uid();
+    let uid = crate::tests::fixtures::uid();
     let pv_name = format!("pvc-{uid}");
     let name = format!("k8s-{pv_name}");
     h.flash_array(1)
@@ -230,8 +230,8 @@ async fn orphan_collector_destroys_only_old_volumes_without_pv_or_claim() {
     let ctx = h.context();
     h.add_class(class("pure", "pure-provisioner", &[]));
     let (with_pv, _) = provision_one(&h, &ctx, "pure").await;
-    let orphan = format!("k8s-pvc-{}", crate::testutil::uid());
-    let fb_orphan = format!("k8s-pvc-{}", crate::testutil::uid());
+    let orphan = format!("k8s-pvc-{}", crate::tests::fixtures::uid());
+    let fb_orphan = format!("k8s-pvc-{}", crate::tests::fixtures::uid());
     let in_flight = pvc("new", "pure", "1Gi");
     h.add_claim(&in_flight);
     let foreign = "other-volume";

@@ -17,7 +17,7 @@
 //! - a PV: name, uid, resourceVersion, finalizers, deletionTimestamp, the `provisioned-by`
 //!   annotation, the reclaim policy and `status.phase`, what [`crate::decide::decide_volume`]
 //!   reads; the flexVolume source (which array volume) only while the PV is `Released` or being
-//!   deleted, the only states in which [`crate::delete`] acts on it.
+//!   deleted, the only states in which [`crate::reconcile::delete`] acts on it.
 //!
 //! Dropping by state is sound because every change of state reaches the cache as a new watch
 //! event carrying the whole object, from which the new state's fields are kept. The orphan
@@ -294,12 +294,12 @@ same_resource_as!(CachedVolume, PersistentVolume);
 mod tests {
     use super::*;
     use crate::decide::{VolumeDecision, decide_claim, decide_volume};
-    use crate::testutil::{class, pv_of, pvc};
+    use crate::tests::fixtures::{class, pv_of, pvc};
 
     /// A PV as the apiserver sends it: managedFields, a last-applied annotation and spec fields
     /// the cache has no use for.
-    const PV_JSON: &str = include_str!("../benches/fixtures/pv.json");
-    const CLAIM_JSON: &str = include_str!("../benches/fixtures/pvc.json");
+    const PV_JSON: &str = include_str!("../../benches/fixtures/pv.json");
+    const CLAIM_JSON: &str = include_str!("../../benches/fixtures/pvc.json");
 
     #[test]
     fn a_pv_from_the_wire_keeps_what_the_reconcilers_read_and_nothing_else() {
