@@ -8,11 +8,12 @@
 //! - [`app`]: start-up: configuration, clients, leader gate, HTTP endpoints, controllers.
 //! - [`controller`]: watches on claims, PVs and classes feeding the reconcilers, with backoff.
 //! - [`decide`]: pure decisions, no I/O:
-//!   - [`decide`]: is a claim ours to provision now, is a PV ours to delete, size and access.
+//!   - [`decide::claim`]: is a claim ours to provision now; its size and access modes.
 //!   - [`decide::class_params`]: StorageClass parameters, parsed strictly.
 //!   - [`decide::placement`]: which array gets a new volume: labels, then free space.
 //!   - [`decide::quantity`]: Kubernetes quantities and the arrays' size rules.
 //!   - [`decide::pv`]: the PV of a provisioned volume.
+//!   - [`decide::volume`]: is a PV ours to delete, or only our finalizer to release.
 //!   - [`decide::backoff`]: per-object retry delays.
 //! - [`reconcile`]: one pass over a claim or PV, the I/O that acts on the decisions:
 //!   - [`reconcile::context`]: what the passes act through (client, arrays, clock, events).

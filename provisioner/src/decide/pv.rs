@@ -23,7 +23,7 @@ use flashvol_common::options::{Backend, NewVolumeOptions};
 use crate::decide::class_params::ClassParams;
 use crate::decide::placement::describe_selector;
 use crate::decide::quantity::format_bytes;
-use crate::decide::{ANN_PROVISIONED_BY, FINALIZER};
+use crate::decide::volume::{ANN_PROVISIONED_BY, FINALIZER};
 
 /// Where the volume was created and how big it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +143,8 @@ mod tests {
         )
         .expect("valid class");
         let settings = Settings::default();
-        let (modes, shared) = crate::decide::access_modes(claim, params.backend).expect("modes");
+        let (modes, shared) =
+            crate::decide::claim::access_modes(claim, params.backend).expect("modes");
         build_pv(&PvInputs {
             provisioner: "pure-provisioner",
             driver: "pure/flex",

@@ -14,7 +14,7 @@ use kube::{Api, Resource};
 use flashvol_common::options::VolumeOptions;
 
 use crate::arrays::{Array, Lookup};
-use crate::decide::{FINALIZER, VolumeDecision, decide_volume};
+use crate::decide::volume::{FINALIZER, VolumeDecision, decide_volume};
 use crate::reconcile::context::Context;
 use crate::reconcile::events::{self, Kind};
 

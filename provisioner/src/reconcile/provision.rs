@@ -17,11 +17,13 @@ use flashvol_common::names;
 use flashvol_common::options::Backend;
 
 use crate::arrays::{Array, Lookup, kind_name};
+use crate::decide::claim::{
+    ClaimDecision, access_modes, claim_class_name, decide_claim, requested_bytes,
+};
 use crate::decide::class_params::parse_class_params;
 use crate::decide::placement::{Candidate, choose_array, validate_selector};
 use crate::decide::pv::{Placed, PvInputs, build_pv};
 use crate::decide::quantity::{allocated_size, format_bytes};
-use crate::decide::{ClaimDecision, access_modes, claim_class_name, decide_claim, requested_bytes};
 use crate::reconcile::context::Context;
 use crate::reconcile::events::{self, Kind};
 
