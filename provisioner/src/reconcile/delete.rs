@@ -45,8 +45,9 @@ fn fail(reason: &'static str, message: impl Into<String>) -> DeleteError {
     }
 }
 
-/// One reconcile pass over a PV.
-pub async fn reconcile_volume(
+/// One pass over a PV, carrying out its reclaim policy: destroys the array volume and deletes the
+/// PV when it is released with policy Delete; releases our finalizer from a deleted Retain PV.
+pub async fn reclaim_volume(
     pv: &PersistentVolume,
     ctx: &Context,
 ) -> Result<VolumeOutcome, DeleteError> {

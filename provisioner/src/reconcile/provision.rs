@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::PostParams;
 use kube::{Api, Resource};
 
@@ -60,16 +61,18 @@ fn fail(reason: &'static str, message: impl Into<String>) -> ProvisionError {
     }
 }
 
-fn claim_key(pvc: &PersistentVolumeClaim) -> String {
+/// `namespace/name`: how logs name a claim, and its backoff key.
+pub fn claim_key(meta: &ObjectMeta) -> String {
     format!(
         "{}/{}",
-        pvc.metadata.namespace.as_deref().unwrap_or_default(),
-        pvc.metadata.name.as_deref().unwrap_or_default()
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
     )
 }
 
-/// One reconcile pass over a claim.
-pub async fn reconcile_claim(
+/// One pass over a claim: provisions it when it is ours and ready, records the outcome (event,
+/// metrics, log).
+pub async fn provision_claim(
     pvc: &PersistentVolumeClaim,
     ctx: &Context,
 ) -> Result<ClaimOutcome, ProvisionError> {
@@ -120,7 +123,10 @@ pub async fn reconcile_claim(
                     &format!("Successfully provisioned volume {pv} on {array}"),
                 )
                 .await;
-            log::info!("claim {}: provisioned {pv} on {array}", claim_key(pvc));
+            log::info!(
+                "claim {}: provisioned {pv} on {array}",
+                claim_key(&pvc.metadata)
+            );
         }
         Ok(_) => {}
         Err(e) => {
@@ -135,7 +141,7 @@ pub async fn reconcile_claim(
                 .await;
             log::warn!(
                 "claim {}: provisioning failed: {}",
-                claim_key(pvc),
+                claim_key(&pvc.metadata),
                 e.message
             );
         }
@@ -186,7 +192,7 @@ async fn provision(
             events::PROVISIONING,
             &format!(
                 "External provisioner is provisioning volume for claim \"{}\"",
-                claim_key(pvc)
+                claim_key(&pvc.metadata)
             ),
         )
         .await;
@@ -196,7 +202,7 @@ async fn provision(
         Some((array, size)) => {
             log::info!(
                 "claim {}: {array_name} already exists on {} (earlier attempt); reusing it",
-                claim_key(pvc),
+                claim_key(&pvc.metadata),
                 array.endpoint
             );
             (array, size, true)

@@ -22,14 +22,14 @@ async fn released_volume_is_destroyed_but_not_eradicated_by_default() {
     // Bound: nothing happens.
     let bound = h.fake.get::<PersistentVolume>(None, &pv).expect("pv");
     assert_eq!(
-        reconcile_volume(&bound, &ctx).await,
+        reclaim_volume(&bound, &ctx).await,
         Ok(VolumeOutcome::Ignored)
     );
 
     for (name, claim) in [(&pv, &claim), (&fpv, &fclaim)] {
         h.release(name);
         let released = h.fake.get::<PersistentVolume>(None, name).expect("pv");
-        let outcome = reconcile_volume(&released, &ctx).await.expect("deletes");
+        let outcome = reclaim_volume(&released, &ctx).await.expect("deletes");
         assert!(
             matches!(outcome, VolumeOutcome::Deleted { array: Some(_) }),
             "{outcome:?}"
@@ -60,7 +60,7 @@ async fn the_copy_the_watch_sends_after_our_finalizer_removal_is_not_deleted_twi
     let (_claim, pv) = provision_one(&h, &ctx, "pure").await;
     h.release(&pv);
     let released = h.fake.get::<PersistentVolume>(None, &pv).expect("pv");
-    let outcome = reconcile_volume(&released, &ctx).await.expect("deletes");
+    let outcome = reclaim_volume(&released, &ctx).await.expect("deletes");
     assert!(matches!(outcome, VolumeOutcome::Deleted { array: Some(_) }));
 
     // What the watch delivers between the finalizer patch and the delete: still Released, no
@@ -70,7 +70,7 @@ async fn the_copy_the_watch_sends_after_our_finalizer_removal_is_not_deleted_twi
     let api_before = h.fake.requests().len();
     let array_before = h.sims[0].stats();
     assert_eq!(
-        reconcile_volume(&stale, &ctx).await,
+        reclaim_volume(&stale, &ctx).await,
         Ok(VolumeOutcome::Ignored)
     );
     assert_eq!(h.fake.requests().len(), api_before, "no API request");
@@ -80,7 +80,7 @@ async fn the_copy_the_watch_sends_after_our_finalizer_removal_is_not_deleted_twi
     let mut reused_name = stale.clone();
     reused_name.metadata.uid = Some(crate::tests::fixtures::uid());
     assert_ne!(
-        reconcile_volume(&reused_name, &ctx).await,
+        reclaim_volume(&reused_name, &ctx).await,
         Ok(VolumeOutcome::Ignored)
     );
 }
@@ -93,7 +93,7 @@ async fn eradicate_on_delete_removes_the_volume_for_good() {
     let (claim, pv) = provision_one(&h, &ctx, "pure").await;
     h.release(&pv);
     let released = h.fake.get::<PersistentVolume>(None, &pv).expect("pv");
-    reconcile_volume(&released, &ctx).await.expect("deletes");
+    reclaim_volume(&released, &ctx).await.expect("deletes");
     assert!(
         h.flash_array(0)
             .list_volumes(&Harness::volume_name(&claim), true)
@@ -113,7 +113,7 @@ async fn retain_keeps_the_array_volume_and_releases_the_finalizer_when_the_pv_is
     h.release(&pv);
     let released = h.fake.get::<PersistentVolume>(None, &pv).expect("pv");
     assert_eq!(
-        reconcile_volume(&released, &ctx).await,
+        reclaim_volume(&released, &ctx).await,
         Ok(VolumeOutcome::Ignored)
     );
 
@@ -128,7 +128,7 @@ async fn retain_keeps_the_array_volume_and_releases_the_finalizer_when_the_pv_is
         .expect("held by finalizer");
     assert!(deleting.metadata.deletion_timestamp.is_some());
     assert_eq!(
-        reconcile_volume(&deleting, &ctx).await,
+        reclaim_volume(&deleting, &ctx).await,
         Ok(VolumeOutcome::Released)
     );
     assert!(h.fake.get::<PersistentVolume>(None, &pv).is_none());
@@ -166,7 +166,7 @@ async fn deleting_the_pv_first_destroys_the_volume_before_the_pv_goes() {
         .fake
         .get::<PersistentVolume>(None, &pv)
         .expect("held by finalizer");
-    let outcome = reconcile_volume(&deleting, &ctx).await.expect("deletes");
+    let outcome = reclaim_volume(&deleting, &ctx).await.expect("deletes");
     assert!(
         matches!(outcome, VolumeOutcome::Deleted { array: Some(_) }),
         "{outcome:?}"
@@ -201,7 +201,7 @@ async fn pso_created_pvs_are_found_by_name_on_any_array() {
     .expect("pv");
     h.fake.insert(&pv);
     let stored = h.fake.get::<PersistentVolume>(None, &pv_name).expect("pv");
-    let outcome = reconcile_volume(&stored, &ctx).await.expect("deletes");
+    let outcome = reclaim_volume(&stored, &ctx).await.expect("deletes");
     assert_eq!(
         outcome,
         VolumeOutcome::Deleted {
@@ -219,7 +219,7 @@ async fn pso_created_pvs_are_found_by_name_on_any_array() {
     let stored = h.fake.get::<PersistentVolume>(None, &pv_name).expect("pv");
     h.flash_array(1).eradicate_volume(&name).expect("eradicate");
     assert_eq!(
-        reconcile_volume(&stored, &ctx).await,
+        reclaim_volume(&stored, &ctx).await,
         Ok(VolumeOutcome::Deleted { array: None })
     );
 }

@@ -24,10 +24,10 @@ mod watching;
 
 use crate::arrays::{ArraySet, Lookup};
 use crate::reconcile::context::{Context, Identity, ManualClock};
-use crate::reconcile::delete::{VolumeOutcome, reconcile_volume};
+use crate::reconcile::delete::{VolumeOutcome, reclaim_volume};
 use crate::reconcile::events::Recorder;
 use crate::reconcile::orphans::{OrphanState, collect_once};
-use crate::reconcile::provision::{ClaimOutcome, reconcile_claim};
+use crate::reconcile::provision::{ClaimOutcome, provision_claim};
 use crate::serve::metrics::Metrics;
 use crate::tests::fake_kube::FakeKube;
 use crate::tests::fixtures::{class, pvc};
@@ -217,7 +217,7 @@ pub(crate) async fn provision_one(
 ) -> (PersistentVolumeClaim, String) {
     let claim = pvc("data", class_name, "1Gi");
     h.add_claim(&claim);
-    reconcile_claim(&claim, ctx).await.expect("provisions");
+    provision_claim(&claim, ctx).await.expect("provisions");
     let pv = h.pv_of(&claim).expect("PV").metadata.name.expect("name");
     (claim, pv)
 }
