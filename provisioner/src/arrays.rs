@@ -14,6 +14,7 @@ use flashvol_common::flasharray::{FlashArray, Qos};
 use flashvol_common::flashblade::{FlashBlade, NewFileSystem};
 use flashvol_common::options::Backend;
 
+use crate::decide::placement::Space;
 use crate::serve::metrics::Metrics;
 
 /// The client of one array.
@@ -46,15 +47,6 @@ struct CachedSpace {
     read_at: Instant,
     free: u64,
     placed: u64,
-}
-
-/// Free space as placement sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Space {
-    /// Free bytes as the array last reported them.
-    pub free: u64,
-    /// Bytes of volumes this process created here since that report.
-    pub placed: u64,
 }
 
 /// One configured array.

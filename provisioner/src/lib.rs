@@ -10,6 +10,7 @@
 //! - [`decide`]: pure decisions, no I/O:
 //!   - [`decide::claim`]: is a claim ours to provision now; its size and access modes.
 //!   - [`decide::class_params`]: StorageClass parameters, parsed strictly.
+//!   - [`decide::plan`]: what a claim's volume will be: name, size, file system defaults.
 //!   - [`decide::placement`]: which array gets a new volume: labels, then free space.
 //!   - [`decide::quantity`]: Kubernetes quantities and the arrays' size rules.
 //!   - [`decide::pv`]: the PV of a provisioned volume.

@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod claim;
 pub mod class_params;
 pub mod placement;
+pub mod plan;
 pub mod pv;
 pub mod quantity;
 pub mod volume;
