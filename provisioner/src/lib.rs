@@ -10,9 +10,9 @@
 //! - [`decide`]: pure decisions, no I/O:
 //!   - [`decide::claim`]: is a claim ours to provision now; its size and access modes.
 //!   - [`decide::class_params`]: StorageClass parameters, parsed strictly.
+//!   - [`decide::quantity`]: Kubernetes quantities and the arrays' size rules.
 //!   - [`decide::plan`]: what a claim's volume will be: name, size, file system defaults.
 //!   - [`decide::placement`]: which array gets a new volume: labels, then free space.
-//!   - [`decide::quantity`]: Kubernetes quantities and the arrays' size rules.
 //!   - [`decide::pv`]: the PV of a provisioned volume.
 //!   - [`decide::volume`]: is a PV ours to delete, or only our finalizer to release.
 //!   - [`decide::backoff`]: per-object retry delays.
@@ -20,13 +20,13 @@
 //!   - [`reconcile::context`]: what the passes act through (client, arrays, clock, events).
 //!   - [`reconcile::provision`]: a claim to an array volume and a PV.
 //!   - [`reconcile::delete`]: a released PV's array volume destroyed, the PV deleted.
-//!   - [`reconcile::orphans`]: array volumes no PV or claim refers to, destroyed.
+//!   - [`reconcile::orphans`]: volumes no PV or claim refers to (pure `select_orphans`), destroyed.
 //!   - [`reconcile::events`]: Kubernetes Events on claims and PVs.
 //!   - [`reconcile::finished`]: PVs this process deleted, so stale copies are ignored.
 //! - [`arrays`]: the configured arrays as async operations, with metrics and a space cache.
 //! - [`k8s`]: Kubernetes plumbing:
 //!   - [`k8s::cache`]: what the watch caches keep of each claim and PV.
-//!   - [`k8s::leader`]: leader election on a Lease.
+//!   - [`k8s::leader`]: leader election on a Lease (the pure rule: `decide_lease`).
 //!   - [`k8s::ratelimit`]: the client-side token bucket.
 //! - [`serve`]: what the process shows the outside:
 //!   - [`serve::http`]: `/metrics`, `/healthz`, `/readyz`.
