@@ -56,6 +56,22 @@ impl Backend {
             Backend::File => "file",
         }
     }
+
+    /// The kind of array holding this backend's volumes, for messages: `FlashArray`, `FlashBlade`.
+    pub fn array_kind(self) -> &'static str {
+        match self {
+            Backend::Block => "FlashArray",
+            Backend::File => "FlashBlade",
+        }
+    }
+
+    /// What the array object is called, for messages: `volume`, `file system`.
+    pub fn object_kind(self) -> &'static str {
+        match self {
+            Backend::Block => "volume",
+            Backend::File => "file system",
+        }
+    }
 }
 
 impl fmt::Display for Backend {
