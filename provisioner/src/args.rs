@@ -7,14 +7,23 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::{ArgAction, Parser};
 
+use flashvol_common::config::Config;
+
 /// Dynamic provisioner for `pure-provisioner` StorageClasses: FlashArray volumes and FlashBlade
 /// file systems as flex PVs.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "flashvol-provisioner", version)]
 pub struct Args {
-    /// pure.json (Secret pure-provisioner-secret, key pure.json). Default: $PURE_DISCOVERY_CONF,
-    /// else /etc/pure/pure.json.
-    #[arg(long, env = "FLASHVOL_CONFIG")]
+    /// pure.json; unset, [`Config::default_path`] picks it. The help text is built from the same
+    /// constants, so PSO's variable is named once, in `flashvol-common`.
+    #[arg(
+        long,
+        env = "FLASHVOL_CONFIG",
+        help = format!(
+            "pure.json (Secret pure-provisioner-secret, key pure.json). Default: {}",
+            Config::default_path_help()
+        )
+    )]
     pub config: Option<PathBuf>,
 
     /// Provisioner name that StorageClasses name in `provisioner:`.
@@ -178,6 +187,19 @@ mod tests {
             "--debug",
         ]);
         assert!(!a.leader_election && !a.orphan_collection && a.debug);
+    }
+
+    #[test]
+    fn the_config_help_names_psos_variable_and_the_default_path() {
+        use clap::CommandFactory;
+        use flashvol_common::config::{DEFAULT_CONFIG_PATH, env};
+
+        let help = Args::command().render_help().to_string();
+        let expected = format!(
+            "Default: ${}, else {DEFAULT_CONFIG_PATH}",
+            env::DISCOVERY_CONF
+        );
+        assert!(help.contains(&expected), "{help}");
     }
 
     #[test]
