@@ -12,6 +12,7 @@ use flashvol_common::ArrayError;
 use flashvol_common::config::Config;
 use flashvol_common::flasharray::{FlashArray, Qos};
 use flashvol_common::flashblade::{FlashBlade, NewFileSystem};
+use flashvol_common::locate::Presence;
 use flashvol_common::options::Backend;
 
 use crate::decide::placement::Space;
@@ -33,6 +34,17 @@ pub enum Lookup {
     },
     /// Destroyed, pending eradication: the name is taken.
     Destroyed,
+}
+
+/// What locating a PV's volume needs to know ([`flashvol_common::locate`]).
+impl From<Lookup> for Presence {
+    fn from(lookup: Lookup) -> Self {
+        match lookup {
+            Lookup::Absent => Presence::Absent,
+            Lookup::Live { .. } => Presence::Live,
+            Lookup::Destroyed => Presence::Destroyed,
+        }
+    }
 }
 
 /// One of our volumes on an array, for the orphan collector.
@@ -66,10 +78,6 @@ pub struct Array {
 }
 
 impl Array {
-    fn kind(&self) -> &'static str {
-        kind_name(self.backend)
-    }
-
     /// Runs one blocking client call off the async runtime and records its latency.
     async fn call<T: Send + 'static>(
         &self,
@@ -337,7 +345,7 @@ impl Array {
     }
 
     pub fn describe(&self) -> String {
-        format!("{} {}", self.kind(), self.endpoint)
+        format!("{} {}", self.backend.array_kind(), self.endpoint)
     }
 }
 
@@ -352,14 +360,6 @@ fn wrong_kind(operation: &str) -> ArrayError {
 fn parse_iso8601(text: &str) -> Option<SystemTime> {
     let ts: k8s_openapi::jiff::Timestamp = text.parse().ok()?;
     Some(SystemTime::from(ts))
-}
-
-/// `FlashArray` or `FlashBlade`, for messages.
-pub fn kind_name(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Block => "FlashArray",
-        Backend::File => "FlashBlade",
-    }
 }
 
 /// Every configured array, FlashArrays first, each kind in `pure.json` order.

@@ -17,7 +17,7 @@ use flashvol_common::ArrayError;
 use flashvol_common::names;
 use flashvol_common::options::Backend;
 
-use crate::arrays::{Array, Lookup, kind_name};
+use crate::arrays::{Array, Lookup};
 use crate::decide::claim::{ClaimDecision, claim_class_name, decide_claim};
 use crate::decide::placement::{Candidate, choose_array};
 use crate::decide::plan::{NewVolume, plan_volume};
@@ -204,7 +204,7 @@ async fn provision(
                 .zip(spaces)
                 .map(|(a, space)| Candidate::new(&a.endpoint, &a.labels, space))
                 .collect();
-            let kind = kind_name(plan.params.backend);
+            let kind = plan.params.backend.array_kind();
             let chosen = choose_array(kind, &candidates, plan.selector, plan.size)
                 .map_err(|e| fail("placement", e.to_string()))?;
             let array = arrays[chosen];

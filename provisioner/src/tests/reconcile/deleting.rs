@@ -1,4 +1,5 @@
-//! Deleting: destroy with and without eradicate, Retain, PV deleted first, PSO PVs, orphans.
+//! Deleting: destroy with and without eradicate, Retain, PV deleted first, PSO PVs, which array
+//! holds a PV, orphans.
 
 use super::*;
 
@@ -221,6 +222,90 @@ async fn pso_created_pvs_are_found_by_name_on_any_array() {
     assert_eq!(
         reclaim_volume(&stored, &ctx).await,
         Ok(VolumeOutcome::Deleted { array: None })
+    );
+}
+
+/// A released PV naming `array_volume` on the array at `endpoint` with id `id`, as we write them.
+fn released_pv_naming(
+    pv_name: &str,
+    array_volume: &str,
+    endpoint: &str,
+    id: &str,
+) -> PersistentVolume {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": pv_name, "annotations": {"pv.kubernetes.io/provisioned-by": "pure-provisioner"}},
+        "spec": {"persistentVolumeReclaimPolicy": "Delete", "capacity": {"storage": "1Gi"},
+                 "accessModes": ["ReadWriteOnce"],
+                 "flexVolume": {"driver": "pure/flex", "fsType": "xfs", "options": {
+                     "backend": "block", "namespace": "k8s", "volumeName": pv_name,
+                     options::ARRAY_VOLUME: array_volume, options::ARRAY_ENDPOINT: endpoint,
+                     options::ARRAY_ID: id}}},
+        "status": {"phase": "Released"}
+    }))
+    .expect("pv")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_array_id_finds_the_volume_when_the_pvs_endpoint_now_names_another_array() {
+    let h = Harness::start(&[fa(TIB, &[]), fa(TIB, &[])], "");
+    let ctx = h.context();
+    let pv_name = format!("pvc-{}", crate::tests::fixtures::uid());
+    let name = format!("k8s-{pv_name}");
+    // The same name on both arrays: only the id can tell which one is this PV's.
+    for i in [0, 1] {
+        h.flash_array(i)
+            .create_volume(&name, 1 << 30, &Qos::default())
+            .expect("create");
+    }
+    let id = h.flash_array(1).array_info().expect("info").id;
+    h.fake.insert(&released_pv_naming(
+        &pv_name,
+        &name,
+        &h.sims[0].endpoint(),
+        &id,
+    ));
+    let stored = h.fake.get::<PersistentVolume>(None, &pv_name).expect("pv");
+    let outcome = reclaim_volume(&stored, &ctx).await.expect("deletes");
+    assert_eq!(
+        outcome,
+        VolumeOutcome::Deleted {
+            array: Some(format!("FlashArray {}", h.sims[1].endpoint()))
+        }
+    );
+    assert!(
+        h.flash_array(0).get_volume(&name).is_ok(),
+        "the other array's volume is kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pv_whose_array_id_no_configured_array_has_keeps_its_volume_and_says_why() {
+    let h = Harness::start(&[fa(TIB, &[])], "");
+    let ctx = h.context();
+    let pv_name = format!("pvc-{}", crate::tests::fixtures::uid());
+    let name = format!("k8s-{pv_name}");
+    h.flash_array(0)
+        .create_volume(&name, 1 << 30, &Qos::default())
+        .expect("create");
+    h.fake.insert(&released_pv_naming(
+        &pv_name,
+        &name,
+        &h.sims[0].endpoint(),
+        "id-of-another-array",
+    ));
+    let stored = h.fake.get::<PersistentVolume>(None, &pv_name).expect("pv");
+    let err = reclaim_volume(&stored, &ctx).await.expect_err("refused");
+    assert_eq!(err.reason, "array");
+    assert!(
+        err.message.contains("id-of-another-array"),
+        "{}",
+        err.message
+    );
+    assert_eq!(h.events("VolumeFailedDelete"), [err.message]);
+    assert!(h.flash_array(0).get_volume(&name).is_ok(), "not destroyed");
+    assert!(
+        h.fake.get::<PersistentVolume>(None, &pv_name).is_some(),
+        "PV kept"
     );
 }
 
