@@ -1,13 +1,13 @@
 //! Heap bytes the provisioner's watch caches hold per claim and PV, measured with dhat's heap
 //! counters: the objects as the apiserver sends them (`benches/fixtures`, managedFields
 //! included), decoded and put into kube-runtime stores exactly as the watches do, once as whole
-//! `k8s-openapi` objects and once as the cache types the provisioner keeps (`cache.rs`).
+//! `k8s-openapi` objects and once as the cache types the provisioner keeps (`src/k8s/cache.rs`).
 //!
 //! Run: `cargo bench -p flashvol-provisioner --bench cache_memory [-- N [--json]]` (N objects
 //! of each kind, default 10000). Counts allocations, not RSS, so the numbers do not depend on
 //! the machine or the allocator; bench/run.sh reports the process RSS separately.
 
-use flashvol_provisioner::cache::{CachedClaim, CachedVolume};
+use flashvol_provisioner::k8s::cache::{CachedClaim, CachedVolume};
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
@@ -103,7 +103,7 @@ fn main() {
     );
     println!(
         "{:<28}{:>12.0}{:>12.0}   total {:.1} MiB",
-        "cache types (cache.rs)",
+        "cache types (k8s/cache.rs)",
         per(cached_pv),
         per(cached_claim),
         (cached_pv + cached_claim) as f64 / 1048576.0

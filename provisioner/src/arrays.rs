@@ -12,9 +12,11 @@ use flashvol_common::ArrayError;
 use flashvol_common::config::Config;
 use flashvol_common::flasharray::{FlashArray, Qos};
 use flashvol_common::flashblade::{FlashBlade, NewFileSystem};
+use flashvol_common::locate::Presence;
 use flashvol_common::options::Backend;
 
-use crate::metrics::Metrics;
+use crate::decide::placement::Space;
+use crate::serve::metrics::Metrics;
 
 /// The client of one array.
 pub enum Client {
@@ -34,6 +36,17 @@ pub enum Lookup {
     Destroyed,
 }
 
+/// What locating a PV's volume needs to know ([`flashvol_common::locate`]).
+impl From<Lookup> for Presence {
+    fn from(lookup: Lookup) -> Self {
+        match lookup {
+            Lookup::Absent => Presence::Absent,
+            Lookup::Live { .. } => Presence::Live,
+            Lookup::Destroyed => Presence::Destroyed,
+        }
+    }
+}
+
 /// One of our volumes on an array, for the orphan collector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
@@ -46,15 +59,6 @@ struct CachedSpace {
     read_at: Instant,
     free: u64,
     placed: u64,
-}
-
-/// Free space as placement sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Space {
-    /// Free bytes as the array last reported them.
-    pub free: u64,
-    /// Bytes of volumes this process created here since that report.
-    pub placed: u64,
 }
 
 /// One configured array.
@@ -74,10 +78,6 @@ pub struct Array {
 }
 
 impl Array {
-    fn kind(&self) -> &'static str {
-        kind_name(self.backend)
-    }
-
     /// Runs one blocking client call off the async runtime and records its latency.
     async fn call<T: Send + 'static>(
         &self,
@@ -345,7 +345,7 @@ impl Array {
     }
 
     pub fn describe(&self) -> String {
-        format!("{} {}", self.kind(), self.endpoint)
+        format!("{} {}", self.backend.array_kind(), self.endpoint)
     }
 }
 
@@ -360,14 +360,6 @@ fn wrong_kind(operation: &str) -> ArrayError {
 fn parse_iso8601(text: &str) -> Option<SystemTime> {
     let ts: k8s_openapi::jiff::Timestamp = text.parse().ok()?;
     Some(SystemTime::from(ts))
-}
-
-/// `FlashArray` or `FlashBlade`, for messages.
-pub fn kind_name(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Block => "FlashArray",
-        Backend::File => "FlashBlade",
-    }
 }
 
 /// Every configured array, FlashArrays first, each kind in `pure.json` order.

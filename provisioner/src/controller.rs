@@ -15,11 +15,11 @@ use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 
-use crate::cache::{CachedClaim, CachedVolume};
-use crate::context::Context;
-use crate::delete::{self, DeleteError, VolumeOutcome};
-use crate::orphans::{OrphanState, collect_once};
-use crate::provision::{self, ClaimOutcome, ProvisionError};
+use crate::k8s::cache::{CachedClaim, CachedVolume};
+use crate::reconcile::context::Context;
+use crate::reconcile::delete::{DeleteError, VolumeOutcome, reclaim_volume};
+use crate::reconcile::orphans::{OrphanState, collect_once};
+use crate::reconcile::provision::{ClaimOutcome, ProvisionError, claim_key, provision_claim};
 
 /// Knobs of the running controllers.
 #[derive(Debug, Clone)]
@@ -78,14 +78,6 @@ struct Depth {
     in_flight: AtomicI64,
 }
 
-fn claim_key(pvc: &CachedClaim) -> String {
-    format!(
-        "{}/{}",
-        pvc.metadata.namespace.as_deref().unwrap_or_default(),
-        pvc.metadata.name.as_deref().unwrap_or_default()
-    )
-}
-
 struct Shared {
     ctx: Arc<Context>,
     claims: Depth,
@@ -104,15 +96,17 @@ impl Shared {
     }
 }
 
-async fn reconcile_claim(
+/// kube-runtime's reconciler for claims: one [`provision_claim`] pass, counted in the queue
+/// depth, and when to look at the claim again.
+async fn run_claim_pass(
     pvc: Arc<CachedClaim>,
     shared: Arc<Shared>,
 ) -> Result<Action, ProvisionError> {
     shared.claims.in_flight.fetch_add(1, Ordering::Relaxed);
     shared.publish_depth();
-    let result = provision::reconcile_claim(&pvc.to_claim(), &shared.ctx).await;
+    let result = provision_claim(&pvc.to_claim(), &shared.ctx).await;
     shared.claims.in_flight.fetch_sub(1, Ordering::Relaxed);
-    let key = claim_key(&pvc);
+    let key = claim_key(&pvc.metadata);
     let action = match result {
         Ok(ClaimOutcome::Waiting(why)) => {
             log::debug!("claim {key}: waiting: {why}");
@@ -131,19 +125,21 @@ async fn reconcile_claim(
     action
 }
 
-fn claim_error(pvc: Arc<CachedClaim>, _e: &ProvisionError, shared: Arc<Shared>) -> Action {
-    let delay = shared.ctx.claim_backoff.failed(&claim_key(&pvc));
+/// kube-runtime's error policy for claims: retry after the claim's backoff delay.
+fn retry_claim(pvc: Arc<CachedClaim>, _e: &ProvisionError, shared: Arc<Shared>) -> Action {
+    let delay = shared.ctx.claim_backoff.failed(&claim_key(&pvc.metadata));
     shared.publish_depth();
     Action::requeue(delay)
 }
 
-async fn reconcile_volume(
+/// kube-runtime's reconciler for PVs: one [`reclaim_volume`] pass, counted in the queue depth.
+async fn run_volume_pass(
     pv: Arc<CachedVolume>,
     shared: Arc<Shared>,
 ) -> Result<Action, DeleteError> {
     shared.volumes.in_flight.fetch_add(1, Ordering::Relaxed);
     shared.publish_depth();
-    let result = delete::reconcile_volume(&pv.to_volume(), &shared.ctx).await;
+    let result = reclaim_volume(&pv.to_volume(), &shared.ctx).await;
     shared.volumes.in_flight.fetch_sub(1, Ordering::Relaxed);
     let key = pv.metadata.name.clone().unwrap_or_default();
     let action = result.map(|outcome| {
@@ -157,7 +153,8 @@ async fn reconcile_volume(
     action
 }
 
-fn volume_error(pv: Arc<CachedVolume>, _e: &DeleteError, shared: Arc<Shared>) -> Action {
+/// kube-runtime's error policy for PVs: retry after the PV's backoff delay.
+fn retry_volume(pv: Arc<CachedVolume>, _e: &DeleteError, shared: Arc<Shared>) -> Action {
     let delay = shared
         .ctx
         .volume_backoff
@@ -216,14 +213,14 @@ pub async fn run(
     let class_store = ctx.classes.clone();
 
     let claim_loop = claims
-        .run(reconcile_claim, claim_error, Arc::clone(&shared))
+        .run(run_claim_pass, retry_claim, Arc::clone(&shared))
         .for_each(|r| async move {
             if let Err(e) = r {
                 log::debug!("claim controller: {e}");
             }
         });
     let volume_loop = volumes
-        .run(reconcile_volume, volume_error, Arc::clone(&shared))
+        .run(run_volume_pass, retry_volume, Arc::clone(&shared))
         .for_each(|r| async move {
             if let Err(e) = r {
                 log::debug!("volume controller: {e}");

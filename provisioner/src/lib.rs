@@ -1,39 +1,47 @@
 //! flashvol-provisioner: turns `pure-provisioner` claims into FlashArray volumes or FlashBlade
 //! file systems and flex PVs, and destroys them again when their PVs are released.
 //!
-//! Decisions are pure functions ([`decide`], [`class_params`], [`placement`], [`pv`],
-//! [`quantity`], [`backoff`], [`orphans::select_orphans`], [`leader::decide_lease`]); the
-//! reconcilers ([`provision`], [`delete`], [`orphans`]) do the I/O through an injectable
-//! [`context::Context`]; [`controller`] wires them to watches, leader election and the HTTP
-//! endpoints.
+//! Modules in the order a claim flows through them (claim, decision, array, PV), then the
+//! plumbing they run on:
+//!
+//! - [`args`]: the command line; every flag also a `FLASHVOL_*` variable.
+//! - [`app`]: start-up: configuration, clients, leader gate, HTTP endpoints, controllers.
+//! - [`controller`]: watches on claims, PVs and classes feeding the reconcilers, with backoff.
+//! - [`decide`]: pure decisions, no I/O:
+//!   - [`decide::claim`]: is a claim ours to provision now; its size and access modes.
+//!   - [`decide::class_params`]: StorageClass parameters, parsed strictly.
+//!   - [`decide::quantity`]: Kubernetes quantities and the arrays' size rules.
+//!   - [`decide::plan`]: what a claim's volume will be: name, size, file system defaults.
+//!   - [`decide::placement`]: which array gets a new volume: labels, then free space.
+//!   - [`decide::pv`]: the PV of a provisioned volume.
+//!   - [`decide::volume`]: is a PV ours to delete, or only our finalizer to release.
+//!   - [`decide::backoff`]: per-object retry delays.
+//! - [`reconcile`]: one pass over a claim or PV, the I/O that acts on the decisions:
+//!   - [`reconcile::context`]: what the passes act through (client, arrays, clock, events).
+//!   - [`reconcile::provision`]: a claim to an array volume and a PV.
+//!   - [`reconcile::delete`]: a released PV's array volume destroyed, the PV deleted.
+//!   - [`reconcile::orphans`]: volumes no PV or claim refers to (pure `select_orphans`), destroyed.
+//!   - [`reconcile::events`]: Kubernetes Events on claims and PVs.
+//!   - [`reconcile::finished`]: PVs this process deleted, so stale copies are ignored.
+//! - [`arrays`]: the configured arrays as async operations, with metrics and a space cache.
+//! - [`k8s`]: Kubernetes plumbing:
+//!   - [`k8s::cache`]: what the watch caches keep of each claim and PV.
+//!   - [`k8s::leader`]: leader election on a Lease (the pure rule: `decide_lease`).
+//!   - [`k8s::ratelimit`]: the client-side token bucket.
+//! - [`serve`]: what the process shows the outside:
+//!   - [`serve::http`]: `/metrics`, `/healthz`, `/readyz`.
+//!   - [`serve::metrics`]: the Prometheus metrics.
+//!   - [`serve::logging`]: the logger, with the wire-logging crates capped.
+//! - `tests` (test builds only): the fake API server, fixtures, reconcile and replica tests.
 
+pub mod app;
+pub mod args;
 pub mod arrays;
-pub mod backoff;
-pub mod cache;
-pub mod class_params;
-pub mod cli;
-pub mod context;
 pub mod controller;
 pub mod decide;
-pub mod delete;
-pub mod events;
-pub mod finished;
-pub mod http;
-pub mod leader;
-pub mod logging;
-pub mod metrics;
-pub mod orphans;
-pub mod placement;
-pub mod provision;
-pub mod pv;
-pub mod quantity;
-pub mod ratelimit;
+pub mod k8s;
+pub mod reconcile;
+pub mod serve;
 
 #[cfg(test)]
-mod fake_kube;
-#[cfg(test)]
-mod reconcile_tests;
-#[cfg(test)]
-mod replica_tests;
-#[cfg(test)]
-mod testutil;
+mod tests;

@@ -1,12 +1,13 @@
 //! flashvol-provisioner: turns pure-provisioner PVCs into array volumes and flex PVs.
 //!
 //! Only parses flags, sets up logging and maps the outcome to an exit code; see
-//! [`flashvol_provisioner::cli`].
+//! [`flashvol_provisioner::args`] and [`flashvol_provisioner::app`].
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use flashvol_provisioner::cli::{Args, drop_glog_flags, run};
+use flashvol_provisioner::app::run;
+use flashvol_provisioner::args::{Args, drop_glog_flags};
 
 /// jemalloc, not glibc's malloc: after three bursts of 1,000 claims the benchmark measured 40 MiB
 /// RSS with 10,000 claims and PVs cached under jemalloc and 53 MiB under glibc, whose per-thread
@@ -18,7 +19,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 async fn main() -> ExitCode {
     let (argv, ignored) = drop_glog_flags(std::env::args());
     let args = Args::parse_from(argv);
-    flashvol_provisioner::logging::init(args.debug);
+    flashvol_provisioner::serve::logging::init(args.debug);
     if !ignored.is_empty() {
         log::info!("ignoring PSO glog flags {ignored:?}: logs go to stderr");
     }

@@ -8,12 +8,12 @@
 use std::collections::BTreeMap;
 
 use flashvol_common::options::Backend;
-use flashvol_provisioner::class_params::{
+use flashvol_provisioner::decide::claim::{ClaimError, access_modes, requested_bytes};
+use flashvol_provisioner::decide::class_params::{
     self, BANDWIDTH_RANGE, ClassError, IOPS_RANGE, parse_class_params,
 };
-use flashvol_provisioner::decide::{self, ClaimError};
-use flashvol_provisioner::placement::{self, Candidate};
-use flashvol_provisioner::quantity::{self, MAX_VOLUME_BYTES, parse_quantity};
+use flashvol_provisioner::decide::placement::{self, Candidate};
+use flashvol_provisioner::decide::quantity::{self, MAX_VOLUME_BYTES, parse_quantity};
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements,
 };
@@ -136,7 +136,7 @@ fn claim_sizes_are_positive_bounded_or_refused_with_the_reason() {
     runner(4096)
         .run(&quantity_text(), |text| {
             let pvc = claim(Some(&text), Some(vec!["ReadWriteOnce".into()]), None);
-            match decide::requested_bytes(&pvc) {
+            match requested_bytes(&pvc) {
                 Ok(bytes) => {
                     prop_assert!(
                         bytes > 0 && bytes <= MAX_VOLUME_BYTES,
@@ -163,7 +163,7 @@ fn claim_sizes_are_positive_bounded_or_refused_with_the_reason() {
 
 #[test]
 fn the_edge_sizes_are_refused_or_accepted_as_documented() {
-    let bytes = |s: &str| decide::requested_bytes(&claim(Some(s), None, None));
+    let bytes = |s: &str| requested_bytes(&claim(Some(s), None, None));
     assert!(matches!(bytes("0"), Err(ClaimError::BadSize(m)) if m.contains("zero")));
     assert!(matches!(bytes("0Gi"), Err(ClaimError::BadSize(m)) if m.contains("zero")));
     assert!(matches!(bytes("-1Gi"), Err(ClaimError::BadSize(m)) if m.contains("negative")));
@@ -178,11 +178,11 @@ fn the_edge_sizes_are_refused_or_accepted_as_documented() {
     assert_eq!(bytes("4Pi").unwrap(), MAX_VOLUME_BYTES);
     assert!(bytes("4097Ti").is_err(), "just over 4 PiB");
     assert!(matches!(
-        decide::requested_bytes(&claim(None, None, None)),
+        requested_bytes(&claim(None, None, None)),
         Err(ClaimError::NoSize)
     ));
     assert!(matches!(
-        decide::requested_bytes(&PersistentVolumeClaim::default()),
+        requested_bytes(&PersistentVolumeClaim::default()),
         Err(ClaimError::NoSize)
     ));
 }
@@ -234,7 +234,7 @@ fn access_modes_and_volume_modes_are_checked_against_the_backend() {
         .run(&case, |(modes, volume_mode, block)| {
             let backend = if block { Backend::Block } else { Backend::File };
             let pvc = claim(Some("1Gi"), modes.clone(), volume_mode);
-            match decide::access_modes(&pvc, backend) {
+            match access_modes(&pvc, backend) {
                 Ok((kept, shared)) => {
                     prop_assert!(!kept.is_empty());
                     prop_assert!(volume_mode != Some("Block"));

@@ -1,4 +1,4 @@
-//! The whole program in-process: two replicas started through [`crate::cli::run_with`] against
+//! The whole program in-process: two replicas started through [`crate::app::run_with`] against
 //! the fake API served over HTTP, with leader election, the rate-limited client, the HTTP
 //! endpoints and graceful shutdown all real.
 
@@ -9,10 +9,11 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::PersistentVolume;
 use tokio::sync::oneshot;
 
-use crate::cli::{Args, run_with};
-use crate::fake_kube::serve_http;
-use crate::reconcile_tests::{Harness, TIB, fa, wait_for};
-use crate::testutil::{class, free_port, http_get, pvc};
+use crate::app::run_with;
+use crate::args::Args;
+use crate::tests::fake_kube::serve_http;
+use crate::tests::fixtures::{class, free_port, http_get, pvc};
+use crate::tests::reconcile::{Harness, TIB, fa, wait_for};
 
 fn args(h: &Harness, http: SocketAddr) -> Args {
     let config = h.config.path.display().to_string();

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
-use crate::quantity::format_bytes;
+use crate::decide::quantity::format_bytes;
 
 /// A selector that cannot be evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,6 +90,15 @@ pub fn describe_selector(selector: Option<&LabelSelector>) -> String {
     parts.join(",")
 }
 
+/// Free space as placement sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    /// Free bytes as the array last reported them.
+    pub free: u64,
+    /// Bytes of volumes this process created here since that report.
+    pub placed: u64,
+}
+
 /// One array of the requested backend, as placement sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate<'a> {
@@ -100,6 +109,23 @@ pub struct Candidate<'a> {
     pub free: Result<u64, String>,
     /// Bytes placed on it since `free` was read: lowers its rank, not whether a volume fits.
     pub placed: u64,
+}
+
+impl<'a> Candidate<'a> {
+    /// An array with its space as last read, or why that could not be read: an unreachable
+    /// array stays a candidate, so a refusal can say it was unavailable.
+    pub fn new(
+        endpoint: &'a str,
+        labels: &'a BTreeMap<String, String>,
+        space: Result<Space, String>,
+    ) -> Self {
+        Self {
+            endpoint,
+            labels,
+            placed: space.as_ref().map_or(0, |s| s.placed),
+            free: space.map(|s| s.free),
+        }
+    }
 }
 
 /// Why no array was chosen; the text goes into a `ProvisioningFailed` event.
@@ -336,6 +362,33 @@ mod tests {
             .expect_err("must be refused")
             .to_string();
         assert!(err.contains("no FlashBlade is configured"), "{err}");
+    }
+
+    #[test]
+    fn an_array_is_a_candidate_with_its_space_or_why_it_is_unknown() {
+        let none = BTreeMap::new();
+        let space = Space {
+            free: 300,
+            placed: 100,
+        };
+        assert_eq!(
+            Candidate::new("a", &none, Ok(space)),
+            Candidate {
+                endpoint: "a",
+                labels: &none,
+                free: Ok(300),
+                placed: 100,
+            }
+        );
+        assert_eq!(
+            Candidate::new("b", &none, Err("connection refused".into())),
+            Candidate {
+                endpoint: "b",
+                labels: &none,
+                free: Err("connection refused".into()),
+                placed: 0,
+            }
+        );
     }
 
     #[test]

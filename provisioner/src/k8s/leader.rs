@@ -17,7 +17,7 @@ use kube::Api;
 use kube::api::PostParams;
 use tokio::sync::watch;
 
-use crate::context::Clock;
+use crate::reconcile::context::Clock;
 
 /// Timing of the election (client-go defaults: 15 s, 10 s, 2 s).
 #[derive(Debug, Clone)]
@@ -275,13 +275,13 @@ mod tests {
     }
 
     fn candidates() -> (
-        crate::fake_kube::FakeKube,
-        Arc<crate::context::ManualClock>,
+        crate::tests::fake_kube::FakeKube,
+        Arc<crate::reconcile::context::ManualClock>,
         LeaderElector,
         LeaderElector,
     ) {
-        let (fake, client) = crate::fake_kube::FakeKube::new();
-        let clock = Arc::new(crate::context::ManualClock::new(
+        let (fake, client) = crate::tests::fake_kube::FakeKube::new();
+        let clock = Arc::new(crate::reconcile::context::ManualClock::new(
             std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000),
         ));
         let a = LeaderElector::new(
@@ -338,13 +338,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_leader_that_cannot_renew_steps_down() {
-        let (fake, client) = crate::fake_kube::FakeKube::new();
+        let (fake, client) = crate::tests::fake_kube::FakeKube::new();
         let timing = LeaseTiming {
             lease_duration: Duration::from_millis(1500),
             renew_deadline: Duration::from_millis(1000),
             retry_period: Duration::from_millis(100),
         };
-        let clock: Arc<dyn crate::context::Clock> = Arc::new(crate::context::SystemClock);
+        let clock: Arc<dyn crate::reconcile::context::Clock> =
+            Arc::new(crate::reconcile::context::SystemClock);
         let elector =
             LeaderElector::new(client, "flashvol", "pure-provisioner", "a", timing, clock);
         let (tx, mut rx) = watch::channel(LeaderState::Starting);

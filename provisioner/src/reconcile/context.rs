@@ -13,11 +13,11 @@ use kube::{Api, Client};
 use flashvol_common::config::Settings;
 
 use crate::arrays::ArraySet;
-use crate::backoff::Backoff;
-use crate::cache::CachedVolume;
-use crate::events::Recorder;
-use crate::finished::Finished;
-use crate::metrics::Metrics;
+use crate::decide::backoff::Backoff;
+use crate::k8s::cache::CachedVolume;
+use crate::reconcile::events::Recorder;
+use crate::reconcile::finished::Finished;
+use crate::serve::metrics::Metrics;
 
 /// Wall-clock time, injectable so grace periods can be tested without waiting.
 pub trait Clock: Send + Sync {

@@ -22,7 +22,7 @@ use flashvol_common::config::{FsType, parse_bool, validate_export_rules, validat
 use flashvol_common::flasharray::Qos;
 use flashvol_common::options::Backend;
 
-use crate::quantity::parse_quantity;
+use crate::decide::quantity::parse_quantity;
 
 pub const BACKEND: &str = "backend";
 pub const FS_TYPE: &str = "fsType";

@@ -16,7 +16,7 @@ async fn provisions_a_block_volume_and_a_pv_that_points_at_it() {
     let claim = pvc("data", "pure-block", "10Gi");
     h.add_claim(&claim);
 
-    let outcome = reconcile_claim(&claim, &ctx).await.expect("provisions");
+    let outcome = provision_claim(&claim, &ctx).await.expect("provisions");
     assert!(
         matches!(outcome, ClaimOutcome::Provisioned { reused: false, .. }),
         "{outcome:?}"
@@ -51,7 +51,7 @@ async fn provisions_a_block_volume_and_a_pv_that_points_at_it() {
 
     // A second pass (e.g. the claim's next update) finds the PV and does nothing.
     assert_eq!(
-        reconcile_claim(&claim, &ctx).await,
+        provision_claim(&claim, &ctx).await,
         Ok(ClaimOutcome::AlreadyProvisioned)
     );
     assert_eq!(
@@ -87,7 +87,7 @@ async fn provisions_a_file_system_with_class_export_rules_and_a_data_vip() {
     claim.spec.get_or_insert_default().access_modes = Some(vec!["ReadWriteMany".into()]);
     h.add_claim(&claim);
 
-    let outcome = reconcile_claim(&claim, &ctx).await.expect("provisions");
+    let outcome = provision_claim(&claim, &ctx).await.expect("provisions");
     assert!(
         matches!(outcome, ClaimOutcome::Provisioned { .. }),
         "{outcome:?}"
@@ -125,7 +125,7 @@ async fn a_burst_spreads_over_equal_arrays_by_what_was_just_placed() {
         .map(|i| pvc(&format!("c{i}"), "pure", "600Gi"))
         .collect();
     for claim in &claims {
-        reconcile_claim(claim, &ctx).await.expect("provisions");
+        provision_claim(claim, &ctx).await.expect("provisions");
     }
     let on = |i: usize| {
         claims
@@ -154,7 +154,7 @@ async fn placement_follows_the_claim_selector_then_free_capacity() {
     h.add_class(class("pure", "pure-provisioner", &[]));
 
     let unrestricted = pvc("any", "pure", "1Gi");
-    reconcile_claim(&unrestricted, &ctx)
+    provision_claim(&unrestricted, &ctx)
         .await
         .expect("provisions");
     assert!(
@@ -166,7 +166,7 @@ async fn placement_follows_the_claim_selector_then_free_capacity() {
 
     let mut fast = pvc("fast", "pure", "1Gi");
     fast.spec.get_or_insert_default().selector = Some(selector("tier", "In", &["fast"]));
-    reconcile_claim(&fast, &ctx).await.expect("provisions");
+    provision_claim(&fast, &ctx).await.expect("provisions");
     assert!(
         h.flash_array(1)
             .get_volume(&Harness::volume_name(&fast))
@@ -176,7 +176,7 @@ async fn placement_follows_the_claim_selector_then_free_capacity() {
 
     let mut gold = pvc("gold", "pure", "1Gi");
     gold.spec.get_or_insert_default().selector = Some(selector("tier", "In", &["gold"]));
-    let err = reconcile_claim(&gold, &ctx)
+    let err = provision_claim(&gold, &ctx)
         .await
         .expect_err("no array matches");
     assert_eq!(err.reason, "placement");
@@ -184,7 +184,7 @@ async fn placement_follows_the_claim_selector_then_free_capacity() {
 
     let mut too_big = pvc("big", "pure", "3Ti");
     too_big.spec.get_or_insert_default().selector = Some(selector("tier", "In", &["fast"]));
-    let err = reconcile_claim(&too_big, &ctx).await.expect_err("no room");
+    let err = provision_claim(&too_big, &ctx).await.expect_err("no room");
     assert!(
         err.message.contains("no FlashArray has room for 3Ti"),
         "{}",
@@ -213,20 +213,20 @@ async fn class_and_claim_errors_are_events_and_touch_no_array() {
     ));
     h.add_class(class("ok", "pure-provisioner", &[]));
 
-    let err = reconcile_claim(&pvc("a", "typo", "1Gi"), &ctx)
+    let err = provision_claim(&pvc("a", "typo", "1Gi"), &ctx)
         .await
         .expect_err("unknown key");
     assert_eq!(err.reason, "class");
     assert!(err.message.contains("\"backnd\""), "{}", err.message);
-    let err = reconcile_claim(&pvc("b", "block", "1Gi"), &ctx)
+    let err = provision_claim(&pvc("b", "block", "1Gi"), &ctx)
         .await
         .expect_err("file key on block class");
     assert!(err.message.contains("exportRules"), "{}", err.message);
     let mut rwx = pvc("c", "ok", "1Gi");
     rwx.spec.get_or_insert_default().access_modes = Some(vec!["ReadWriteMany".into()]);
-    let err = reconcile_claim(&rwx, &ctx).await.expect_err("RWX on block");
+    let err = provision_claim(&rwx, &ctx).await.expect_err("RWX on block");
     assert!(err.message.contains("ReadWriteMany"), "{}", err.message);
-    let err = reconcile_claim(&pvc("d", "ok", "0"), &ctx)
+    let err = provision_claim(&pvc("d", "ok", "0"), &ctx)
         .await
         .expect_err("zero size");
     assert!(err.message.contains("zero"), "{}", err.message);
@@ -252,7 +252,7 @@ async fn crash_between_array_create_and_pv_create_leaves_one_volume_and_finishes
     // First process: the array volume is created, then the PV create fails (as if it died there).
     let first = h.context();
     h.fake.fail_next(Method::POST, "/persistentvolumes", 500);
-    let err = reconcile_claim(&claim, &first)
+    let err = provision_claim(&claim, &first)
         .await
         .expect_err("PV create fails");
     assert_eq!(err.reason, "kubernetes");
@@ -262,7 +262,7 @@ async fn crash_between_array_create_and_pv_create_leaves_one_volume_and_finishes
 
     // Second process, fresh caches: finds the volume by name instead of creating another.
     let second = h.context();
-    let outcome = reconcile_claim(&claim, &second).await.expect("completes");
+    let outcome = provision_claim(&claim, &second).await.expect("completes");
     assert!(
         matches!(outcome, ClaimOutcome::Provisioned { reused: true, .. }),
         "{outcome:?}"
@@ -297,7 +297,7 @@ async fn a_volume_left_on_a_less_free_array_is_adopted_not_duplicated() {
         .create_volume(&name, 2 << 30, &Qos::default())
         .expect("create");
 
-    let outcome = reconcile_claim(&claim, &ctx).await.expect("completes");
+    let outcome = provision_claim(&claim, &ctx).await.expect("completes");
     assert!(
         matches!(outcome, ClaimOutcome::Provisioned { reused: true, .. }),
         "{outcome:?}"
@@ -328,7 +328,7 @@ async fn an_unreachable_array_blocks_new_volumes_but_not_deletes_elsewhere() {
 
     // Creating could duplicate a volume the silent array may hold: refuse, say which array.
     let waiting = pvc("waiting", "pure", "1Gi");
-    let err = reconcile_claim(&waiting, &ctx)
+    let err = provision_claim(&waiting, &ctx)
         .await
         .expect_err("array 0 cannot answer");
     assert!(err.message.contains("cannot check"), "{}", err.message);
@@ -341,7 +341,7 @@ async fn an_unreachable_array_blocks_new_volumes_but_not_deletes_elsewhere() {
     // Deleting a volume whose PV names array 1 by id goes ahead.
     h.release(&pv);
     let released = h.fake.get::<PersistentVolume>(None, &pv).expect("pv");
-    let outcome = reconcile_volume(&released, &ctx).await.expect("deletes");
+    let outcome = reclaim_volume(&released, &ctx).await.expect("deletes");
     assert!(
         matches!(outcome, VolumeOutcome::Deleted { array: Some(_) }),
         "{outcome:?}"

@@ -1,4 +1,5 @@
-//! Deleting: destroy with and without eradicate, Retain, PV deleted first, PSO PVs, orphans.
+//! Deleting: destroy with and without eradicate, Retain, PV deleted first, PSO PVs, which array
+//! holds a PV, orphans.
 
 use super::*;
 
@@ -22,14 +23,14 @@ async fn released_volume_is_destroyed_but_not_eradicated_by_default() {
     // Bound: nothing happens.
     let bound = h.fake.get::<PersistentVolume>(None, &pv).expect("pv");
     assert_eq!(
-        reconcile_volume(&bound, &ctx).await,
+        reclaim_volume(&bound, &ctx).await,
         Ok(VolumeOutcome::Ignored)
     );
 
     for (name, claim) in [(&pv, &claim), (&fpv, &fclaim)] {
         h.release(name);
         let released = h.fake.get::<PersistentVolume>(None, name).expect("pv");
-        let outcome = reconcile_volume(&released, &ctx).await.expect("deletes");
+        let outcome = reclaim_volume(&released, &ctx).await.expect("deletes");
         assert!(
             matches!(outcome, VolumeOutcome::Deleted { array: Some(_) }),
             "{outcome:?}"
@@ -60,7 +61,7 @@ async fn the_copy_the_watch_sends_after_our_finalizer_removal_is_not_deleted_twi
     let (_claim, pv) = provision_one(&h, &ctx, "pure").await;
     h.release(&pv);
     let released = h.fake.get::<PersistentVolume>(None, &pv).expect("pv");
-    let outcome = reconcile_volume(&released, &ctx).await.expect("deletes");
+    let outcome = reclaim_volume(&released, &ctx).await.expect("deletes");
     assert!(matches!(outcome, VolumeOutcome::Deleted { array: Some(_) }));
 
     // What the watch delivers between the finalizer patch and the delete: still Released, no
@@ -70,7 +71,7 @@ async fn the_copy_the_watch_sends_after_our_finalizer_removal_is_not_deleted_twi
     let api_before = h.fake.requests().len();
     let array_before = h.sims[0].stats();
     assert_eq!(
-        reconcile_volume(&stale, &ctx).await,
+        reclaim_volume(&stale, &ctx).await,
         Ok(VolumeOutcome::Ignored)
     );
     assert_eq!(h.fake.requests().len(), api_before, "no API request");
@@ -78,9 +79,9 @@ async fn the_copy_the_watch_sends_after_our_finalizer_removal_is_not_deleted_twi
 
     // A new PV of the same name (new uid) is handled, not mistaken for the finished one.
     let mut reused_name = stale.clone();
-    reused_name.metadata.uid = Some(crate::testutil::uid());
+    reused_name.metadata.uid = Some(crate::tests::fixtures::uid());
     assert_ne!(
-        reconcile_volume(&reused_name, &ctx).await,
+        reclaim_volume(&reused_name, &ctx).await,
         Ok(VolumeOutcome::Ignored)
     );
 }
@@ -93,7 +94,7 @@ async fn eradicate_on_delete_removes_the_volume_for_good() {
     let (claim, pv) = provision_one(&h, &ctx, "pure").await;
     h.release(&pv);
     let released = h.fake.get::<PersistentVolume>(None, &pv).expect("pv");
-    reconcile_volume(&released, &ctx).await.expect("deletes");
+    reclaim_volume(&released, &ctx).await.expect("deletes");
     assert!(
         h.flash_array(0)
             .list_volumes(&Harness::volume_name(&claim), true)
@@ -113,7 +114,7 @@ async fn retain_keeps_the_array_volume_and_releases_the_finalizer_when_the_pv_is
     h.release(&pv);
     let released = h.fake.get::<PersistentVolume>(None, &pv).expect("pv");
     assert_eq!(
-        reconcile_volume(&released, &ctx).await,
+        reclaim_volume(&released, &ctx).await,
         Ok(VolumeOutcome::Ignored)
     );
 
@@ -128,7 +129,7 @@ async fn retain_keeps_the_array_volume_and_releases_the_finalizer_when_the_pv_is
         .expect("held by finalizer");
     assert!(deleting.metadata.deletion_timestamp.is_some());
     assert_eq!(
-        reconcile_volume(&deleting, &ctx).await,
+        reclaim_volume(&deleting, &ctx).await,
         Ok(VolumeOutcome::Released)
     );
     assert!(h.fake.get::<PersistentVolume>(None, &pv).is_none());
@@ -166,7 +167,7 @@ async fn deleting_the_pv_first_destroys_the_volume_before_the_pv_goes() {
         .fake
         .get::<PersistentVolume>(None, &pv)
         .expect("held by finalizer");
-    let outcome = reconcile_volume(&deleting, &ctx).await.expect("deletes");
+    let outcome = reclaim_volume(&deleting, &ctx).await.expect("deletes");
     assert!(
         matches!(outcome, VolumeOutcome::Deleted { array: Some(_) }),
         "{outcome:?}"
@@ -182,7 +183,7 @@ async fn deleting_the_pv_first_destroys_the_volume_before_the_pv_goes() {
 async fn pso_created_pvs_are_found_by_name_on_any_array() {
     let h = Harness::start(&[fa(TIB, &[]), fa(TIB, &[])], "");
     let ctx = h.context();
-    let uid = crate::testutil::uid();
+    let uid = crate::tests::fixtures::uid();
     let pv_name = format!("pvc-{uid}");
     let name = format!("k8s-{pv_name}");
     h.flash_array(1)
@@ -201,7 +202,7 @@ async fn pso_created_pvs_are_found_by_name_on_any_array() {
     .expect("pv");
     h.fake.insert(&pv);
     let stored = h.fake.get::<PersistentVolume>(None, &pv_name).expect("pv");
-    let outcome = reconcile_volume(&stored, &ctx).await.expect("deletes");
+    let outcome = reclaim_volume(&stored, &ctx).await.expect("deletes");
     assert_eq!(
         outcome,
         VolumeOutcome::Deleted {
@@ -219,8 +220,92 @@ async fn pso_created_pvs_are_found_by_name_on_any_array() {
     let stored = h.fake.get::<PersistentVolume>(None, &pv_name).expect("pv");
     h.flash_array(1).eradicate_volume(&name).expect("eradicate");
     assert_eq!(
-        reconcile_volume(&stored, &ctx).await,
+        reclaim_volume(&stored, &ctx).await,
         Ok(VolumeOutcome::Deleted { array: None })
+    );
+}
+
+/// A released PV naming `array_volume` on the array at `endpoint` with id `id`, as we write them.
+fn released_pv_naming(
+    pv_name: &str,
+    array_volume: &str,
+    endpoint: &str,
+    id: &str,
+) -> PersistentVolume {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": pv_name, "annotations": {"pv.kubernetes.io/provisioned-by": "pure-provisioner"}},
+        "spec": {"persistentVolumeReclaimPolicy": "Delete", "capacity": {"storage": "1Gi"},
+                 "accessModes": ["ReadWriteOnce"],
+                 "flexVolume": {"driver": "pure/flex", "fsType": "xfs", "options": {
+                     "backend": "block", "namespace": "k8s", "volumeName": pv_name,
+                     options::ARRAY_VOLUME: array_volume, options::ARRAY_ENDPOINT: endpoint,
+                     options::ARRAY_ID: id}}},
+        "status": {"phase": "Released"}
+    }))
+    .expect("pv")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_array_id_finds_the_volume_when_the_pvs_endpoint_now_names_another_array() {
+    let h = Harness::start(&[fa(TIB, &[]), fa(TIB, &[])], "");
+    let ctx = h.context();
+    let pv_name = format!("pvc-{}", crate::tests::fixtures::uid());
+    let name = format!("k8s-{pv_name}");
+    // The same name on both arrays: only the id can tell which one is this PV's.
+    for i in [0, 1] {
+        h.flash_array(i)
+            .create_volume(&name, 1 << 30, &Qos::default())
+            .expect("create");
+    }
+    let id = h.flash_array(1).array_info().expect("info").id;
+    h.fake.insert(&released_pv_naming(
+        &pv_name,
+        &name,
+        &h.sims[0].endpoint(),
+        &id,
+    ));
+    let stored = h.fake.get::<PersistentVolume>(None, &pv_name).expect("pv");
+    let outcome = reclaim_volume(&stored, &ctx).await.expect("deletes");
+    assert_eq!(
+        outcome,
+        VolumeOutcome::Deleted {
+            array: Some(format!("FlashArray {}", h.sims[1].endpoint()))
+        }
+    );
+    assert!(
+        h.flash_array(0).get_volume(&name).is_ok(),
+        "the other array's volume is kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pv_whose_array_id_no_configured_array_has_keeps_its_volume_and_says_why() {
+    let h = Harness::start(&[fa(TIB, &[])], "");
+    let ctx = h.context();
+    let pv_name = format!("pvc-{}", crate::tests::fixtures::uid());
+    let name = format!("k8s-{pv_name}");
+    h.flash_array(0)
+        .create_volume(&name, 1 << 30, &Qos::default())
+        .expect("create");
+    h.fake.insert(&released_pv_naming(
+        &pv_name,
+        &name,
+        &h.sims[0].endpoint(),
+        "id-of-another-array",
+    ));
+    let stored = h.fake.get::<PersistentVolume>(None, &pv_name).expect("pv");
+    let err = reclaim_volume(&stored, &ctx).await.expect_err("refused");
+    assert_eq!(err.reason, "array");
+    assert!(
+        err.message.contains("id-of-another-array"),
+        "{}",
+        err.message
+    );
+    assert_eq!(h.events("VolumeFailedDelete"), [err.message]);
+    assert!(h.flash_array(0).get_volume(&name).is_ok(), "not destroyed");
+    assert!(
+        h.fake.get::<PersistentVolume>(None, &pv_name).is_some(),
+        "PV kept"
     );
 }
 
@@ -230,8 +315,8 @@ async fn orphan_collector_destroys_only_old_volumes_without_pv_or_claim() {
     let ctx = h.context();
     h.add_class(class("pure", "pure-provisioner", &[]));
     let (with_pv, _) = provision_one(&h, &ctx, "pure").await;
-    let orphan = format!("k8s-pvc-{}", crate::testutil::uid());
-    let fb_orphan = format!("k8s-pvc-{}", crate::testutil::uid());
+    let orphan = format!("k8s-pvc-{}", crate::tests::fixtures::uid());
+    let fb_orphan = format!("k8s-pvc-{}", crate::tests::fixtures::uid());
     let in_flight = pvc("new", "pure", "1Gi");
     h.add_claim(&in_flight);
     let foreign = "other-volume";

@@ -20,10 +20,10 @@ use flashvol_common::config::Settings;
 use flashvol_common::names;
 use flashvol_common::options::{Backend, NewVolumeOptions};
 
-use crate::class_params::ClassParams;
-use crate::decide::{ANN_PROVISIONED_BY, FINALIZER};
-use crate::placement::describe_selector;
-use crate::quantity::format_bytes;
+use crate::decide::class_params::ClassParams;
+use crate::decide::placement::describe_selector;
+use crate::decide::quantity::format_bytes;
+use crate::decide::volume::{ANN_PROVISIONED_BY, FINALIZER};
 
 /// Where the volume was created and how big it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,8 +128,8 @@ pub fn build_pv(input: &PvInputs<'_>) -> PersistentVolume {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::class_params::parse_class_params;
-    use crate::testutil::{class, pvc};
+    use crate::decide::class_params::parse_class_params;
+    use crate::tests::fixtures::{class, pvc};
     use flashvol_common::options::{self, VolumeOptions};
 
     fn build(
@@ -143,7 +143,8 @@ mod tests {
         )
         .expect("valid class");
         let settings = Settings::default();
-        let (modes, shared) = crate::decide::access_modes(claim, params.backend).expect("modes");
+        let (modes, shared) =
+            crate::decide::claim::access_modes(claim, params.backend).expect("modes");
         build_pv(&PvInputs {
             provisioner: "pure-provisioner",
             driver: "pure/flex",

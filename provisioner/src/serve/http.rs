@@ -12,8 +12,8 @@ use axum::routing::get;
 use tokio::sync::watch;
 
 use crate::controller::CacheState;
-use crate::leader::LeaderState;
-use crate::metrics::Metrics;
+use crate::k8s::leader::LeaderState;
+use crate::serve::metrics::Metrics;
 
 /// What the endpoints read.
 #[derive(Clone)]
@@ -98,7 +98,7 @@ mod tests {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let get = |path: &'static str| crate::testutil::http_get(addr, path);
+        let get = |path: &'static str| crate::tests::fixtures::http_get(addr, path);
         assert!(get("/healthz").await.starts_with("HTTP/1.1 200"));
         assert!(get("/readyz").await.starts_with("HTTP/1.1 503"));
         caches.synced.store(true, Ordering::Relaxed);

@@ -11,7 +11,8 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::decide::{ANN_PROVISIONED_BY, ANN_STORAGE_PROVISIONER, FINALIZER};
+use crate::decide::claim::ANN_STORAGE_PROVISIONER;
+use crate::decide::volume::{ANN_PROVISIONED_BY, FINALIZER};
 
 static NEXT_UID: AtomicU64 = AtomicU64::new(1);
 

@@ -20,8 +20,8 @@ use flashvol_common::names;
 use flashvol_common::options::VolumeOptions;
 
 use crate::arrays::Listed;
-use crate::cache::CachedClaim;
-use crate::context::Context;
+use crate::k8s::cache::CachedClaim;
+use crate::reconcile::context::Context;
 
 /// What the cluster refers to, from fresh lists.
 #[derive(Debug, Default, Clone)]
@@ -231,9 +231,9 @@ mod tests {
 
     #[tokio::test]
     async fn lists_are_read_page_by_page_until_the_last() {
-        let (fake, client) = crate::fake_kube::FakeKube::new();
+        let (fake, client) = crate::tests::fake_kube::FakeKube::new();
         for _ in 0..5 {
-            fake.insert(&crate::testutil::pv_of("pure-provisioner"));
+            fake.insert(&crate::tests::fixtures::pv_of("pure-provisioner"));
         }
         let api = Api::<PersistentVolume>::all(client);
         let mut names = HashSet::new();
@@ -395,7 +395,7 @@ mod tests {
 
     #[test]
     fn pv_options_protect_volumes_whose_pv_has_another_name() {
-        let mut pv = crate::testutil::pv_of("pure-provisioner");
+        let mut pv = crate::tests::fixtures::pv_of("pure-provisioner");
         let spec = pv.spec.get_or_insert_default();
         let opts = spec
             .flex_volume

@@ -89,7 +89,7 @@ mod tests {
         assert!(enabled(&logger, "ureq_proto::util", Level::Debug));
         assert!(enabled(
             &logger,
-            "flashvol_provisioner::provision",
+            "flashvol_provisioner::reconcile::provision",
             Level::Trace
         ));
     }
@@ -103,18 +103,22 @@ mod tests {
         );
         assert!(enabled(
             &logger,
-            "flashvol_provisioner::provision",
+            "flashvol_provisioner::reconcile::provision",
             Level::Info
         ));
         let logger = build(None, LevelFilter::Debug);
         assert!(enabled(
             &logger,
-            "flashvol_provisioner::provision",
+            "flashvol_provisioner::reconcile::provision",
             Level::Debug
         ));
         let logger = build(Some("warn"), LevelFilter::Debug);
         assert!(
-            !enabled(&logger, "flashvol_provisioner::provision", Level::Info),
+            !enabled(
+                &logger,
+                "flashvol_provisioner::reconcile::provision",
+                Level::Info
+            ),
             "RUST_LOG wins"
         );
     }

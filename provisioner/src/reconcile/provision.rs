@@ -1,4 +1,5 @@
-//! Provisioning one claim: decide, find or create the array volume, create the PV.
+//! Provisioning one claim: decide ([`crate::decide::plan`]), find or create the array volume,
+//! create the PV.
 //!
 //! Idempotent across crashes and restarts: the array name is derived from the claim uid, and
 //! before creating anything every array of the backend is asked for that name, so a crash between
@@ -8,22 +9,22 @@
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::PostParams;
 use kube::{Api, Resource};
 
 use flashvol_common::ArrayError;
-use flashvol_common::flashblade::NewFileSystem;
 use flashvol_common::names;
 use flashvol_common::options::Backend;
 
-use crate::arrays::{Array, Lookup, kind_name};
-use crate::class_params::parse_class_params;
-use crate::context::Context;
-use crate::decide::{ClaimDecision, access_modes, claim_class_name, decide_claim, requested_bytes};
-use crate::events::{self, Kind};
-use crate::placement::{Candidate, choose_array, validate_selector};
-use crate::pv::{Placed, PvInputs, build_pv};
-use crate::quantity::{allocated_size, format_bytes};
+use crate::arrays::{Array, Lookup};
+use crate::decide::claim::{ClaimDecision, claim_class_name, decide_claim};
+use crate::decide::placement::{Candidate, choose_array};
+use crate::decide::plan::{NewVolume, plan_volume};
+use crate::decide::pv::{Placed, PvInputs, build_pv};
+use crate::decide::quantity::format_bytes;
+use crate::reconcile::context::Context;
+use crate::reconcile::events::{self, Kind};
 
 /// How a pass over a claim ended without error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,16 +59,18 @@ fn fail(reason: &'static str, message: impl Into<String>) -> ProvisionError {
     }
 }
 
-fn claim_key(pvc: &PersistentVolumeClaim) -> String {
+/// `namespace/name`: how logs name a claim, and its backoff key.
+pub fn claim_key(meta: &ObjectMeta) -> String {
     format!(
         "{}/{}",
-        pvc.metadata.namespace.as_deref().unwrap_or_default(),
-        pvc.metadata.name.as_deref().unwrap_or_default()
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
     )
 }
 
-/// One reconcile pass over a claim.
-pub async fn reconcile_claim(
+/// One pass over a claim: provisions it when it is ours and ready, records the outcome (event,
+/// metrics, log).
+pub async fn provision_claim(
     pvc: &PersistentVolumeClaim,
     ctx: &Context,
 ) -> Result<ClaimOutcome, ProvisionError> {
@@ -118,7 +121,10 @@ pub async fn reconcile_claim(
                     &format!("Successfully provisioned volume {pv} on {array}"),
                 )
                 .await;
-            log::info!("claim {}: provisioned {pv} on {array}", claim_key(pvc));
+            log::info!(
+                "claim {}: provisioned {pv} on {array}",
+                claim_key(&pvc.metadata)
+            );
         }
         Ok(_) => {}
         Err(e) => {
@@ -133,7 +139,7 @@ pub async fn reconcile_claim(
                 .await;
             log::warn!(
                 "claim {}: provisioning failed: {}",
-                claim_key(pvc),
+                claim_key(&pvc.metadata),
                 e.message
             );
         }
@@ -146,7 +152,7 @@ pub async fn reconcile_claim(
             .map_or("block", String::as_str);
         ctx.metrics
             .provision_duration
-            .get_or_create(&crate::metrics::BackendLabels {
+            .get_or_create(&crate::serve::metrics::BackendLabels {
                 backend: backend.to_owned(),
             })
             .observe(started.elapsed().as_secs_f64());
@@ -154,28 +160,17 @@ pub async fn reconcile_claim(
     result
 }
 
+/// Carries out the plan: the array volume found from an earlier attempt or created on the array
+/// placement chooses, then the PV.
 async fn provision(
     pvc: &PersistentVolumeClaim,
     class: &k8s_openapi::api::storage::v1::StorageClass,
     pv_name: &str,
     ctx: &Context,
 ) -> Result<ClaimOutcome, ProvisionError> {
-    let class_name = class.metadata.name.as_deref().unwrap_or_default();
-    let params = parse_class_params(
-        class.parameters.as_ref().unwrap_or(&Default::default()),
-        class.mount_options.as_deref().unwrap_or_default(),
-    )
-    .map_err(|e| fail("class", format!("StorageClass {class_name}: {e}")))?;
-    let requested = requested_bytes(pvc).map_err(|e| fail("claim", e.to_string()))?;
-    let (modes, shared) =
-        access_modes(pvc, params.backend).map_err(|e| fail("claim", e.to_string()))?;
-    let selector = pvc.spec.as_ref().and_then(|s| s.selector.as_ref());
-    if let Some(s) = selector {
-        validate_selector(s).map_err(|e| fail("claim", e.to_string()))?;
-    }
-    let size = allocated_size(params.backend, requested);
-    let array_name = names::array_name(&ctx.settings.name_prefix, pv_name);
-    let kind = kind_name(params.backend);
+    let plan = plan_volume(pvc, class, &ctx.settings.name_prefix, pv_name)
+        .map_err(|e| fail(e.reason(), e.to_string()))?;
+    let array_name = &plan.array_name;
 
     ctx.events
         .publish(
@@ -184,17 +179,17 @@ async fn provision(
             events::PROVISIONING,
             &format!(
                 "External provisioner is provisioning volume for claim \"{}\"",
-                claim_key(pvc)
+                claim_key(&pvc.metadata)
             ),
         )
         .await;
 
-    let arrays: Vec<&Array> = ctx.arrays.of(params.backend).collect();
-    let (array, capacity, reused) = match find_existing(&arrays, &array_name).await? {
+    let arrays: Vec<&Array> = ctx.arrays.of(plan.params.backend).collect();
+    let (array, capacity, reused) = match find_existing(&arrays, array_name).await? {
         Some((array, size)) => {
             log::info!(
                 "claim {}: {array_name} already exists on {} (earlier attempt); reusing it",
-                claim_key(pvc),
+                claim_key(&pvc.metadata),
                 array.endpoint
             );
             (array, size, true)
@@ -207,34 +202,15 @@ async fn provision(
             let candidates: Vec<Candidate<'_>> = arrays
                 .iter()
                 .zip(spaces)
-                .map(|(a, space)| Candidate {
-                    endpoint: &a.endpoint,
-                    labels: &a.labels,
-                    placed: space.as_ref().map_or(0, |s| s.placed),
-                    free: space.map(|s| s.free),
-                })
+                .map(|(a, space)| Candidate::new(&a.endpoint, &a.labels, space))
                 .collect();
-            let chosen = choose_array(kind, &candidates, selector, size)
+            let kind = plan.params.backend.array_kind();
+            let chosen = choose_array(kind, &candidates, plan.selector, plan.size)
                 .map_err(|e| fail("placement", e.to_string()))?;
             let array = arrays[chosen];
-            let created = match params.backend {
-                Backend::Block => array.create_volume(&array_name, size, params.qos).await,
-                Backend::File => {
-                    array
-                        .create_file_system(NewFileSystem {
-                            name: array_name.clone(),
-                            provisioned: size,
-                            hard_limit: params.hard_limit.unwrap_or(ctx.settings.file.hard_limit),
-                            snapshot_directory: ctx.settings.file.snapshot_directory,
-                            nfs_rules: params
-                                .export_rules
-                                .clone()
-                                .unwrap_or_else(|| ctx.settings.file.export_rules.clone()),
-                            nfs_v3: true,
-                            nfs_v4_1: true,
-                        })
-                        .await
-                }
+            let created = match plan.new_volume(&ctx.settings) {
+                NewVolume::Block(qos) => array.create_volume(array_name, plan.size, qos).await,
+                NewVolume::File(fs) => array.create_file_system(fs).await,
             };
             let capacity = match created {
                 Ok(size) => {
@@ -242,7 +218,7 @@ async fn provision(
                     size
                 }
                 // Created by a pass that raced this one (e.g. across a leader change).
-                Err(ArrayError::AlreadyExists { .. }) => match array.lookup(&array_name).await {
+                Err(ArrayError::AlreadyExists { .. }) => match array.lookup(array_name).await {
                     Ok(Lookup::Live { size }) => size,
                     Ok(other) => {
                         return Err(fail(
@@ -262,7 +238,7 @@ async fn provision(
                         "array",
                         format!(
                             "cannot create {array_name} ({}) on {}: {e}",
-                            format_bytes(size),
+                            format_bytes(plan.size),
                             array.describe()
                         ),
                     ));
@@ -277,7 +253,7 @@ async fn provision(
             format!("cannot read the id of {}: {e}", array.describe()),
         )
     })?;
-    let nfs_endpoint = match params.backend {
+    let nfs_endpoint = match plan.params.backend {
         Backend::File => Some(array.nfs_endpoint().await.map_err(|e| {
             fail(
                 "array",
@@ -291,10 +267,10 @@ async fn provision(
         driver: &ctx.identity.driver,
         claim: pvc,
         class,
-        params: &params,
+        params: &plan.params,
         settings: &ctx.settings,
-        access_modes: &modes,
-        shared,
+        access_modes: &plan.access_modes,
+        shared: plan.shared,
         placed: Placed {
             array_endpoint: &array.endpoint,
             array_id: &array_id,

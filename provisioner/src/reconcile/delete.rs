@@ -1,9 +1,9 @@
 //! Deleting one PV's array volume: find the array, destroy (disconnecting FlashArray hosts first,
 //! eradicating only when configured), then release our finalizer and delete the PV.
 //!
-//! A PV that says which array holds it is matched by array id, else by endpoint; a PV PSO 2.x
-//! created names no array, so every array of its backend is searched by name. Missing or
-//! already destroyed on the array counts as done.
+//! The array is found by the one rule of [`flashvol_common::locate`] (the driver uses it too):
+//! the PV's array id, else its endpoint, else (PSO 2.x PVs name no array) a search by name on
+//! every array of its backend. Missing or already destroyed on the array counts as done.
 
 use std::time::Instant;
 
@@ -11,12 +11,13 @@ use k8s_openapi::api::core::v1::PersistentVolume;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Resource};
 
+use flashvol_common::locate::{LocateError, Presence, Problem, Question, Search};
 use flashvol_common::options::VolumeOptions;
 
-use crate::arrays::{Array, Lookup};
-use crate::context::Context;
-use crate::decide::{FINALIZER, VolumeDecision, decide_volume};
-use crate::events::{self, Kind};
+use crate::arrays::Array;
+use crate::decide::volume::{FINALIZER, VolumeDecision, decide_volume};
+use crate::reconcile::context::Context;
+use crate::reconcile::events::{self, Kind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VolumeOutcome {
@@ -45,8 +46,9 @@ fn fail(reason: &'static str, message: impl Into<String>) -> DeleteError {
     }
 }
 
-/// One reconcile pass over a PV.
-pub async fn reconcile_volume(
+/// One pass over a PV, carrying out its reclaim policy: destroys the array volume and deletes the
+/// PV when it is released with policy Delete; releases our finalizer from a deleted Retain PV.
+pub async fn reclaim_volume(
     pv: &PersistentVolume,
     ctx: &Context,
 ) -> Result<VolumeOutcome, DeleteError> {
@@ -83,7 +85,7 @@ pub async fn reconcile_volume(
                     let backend = volume_options(pv, ctx).map_or("unknown", |o| o.backend.as_str());
                     ctx.metrics
                         .delete_duration
-                        .get_or_create(&crate::metrics::BackendLabels {
+                        .get_or_create(&crate::serve::metrics::BackendLabels {
                             backend: backend.to_owned(),
                         })
                         .observe(started.elapsed().as_secs_f64());
@@ -174,89 +176,42 @@ async fn destroy_and_delete(
     })
 }
 
-/// The array holding the PV's volume; `None` when a PSO PV's volume is on no array (gone).
+/// The array holding the PV's volume, by the one rule of [`flashvol_common::locate`]; `None` when
+/// it is on no array (already gone).
 async fn locate<'a>(
     opts: &VolumeOptions,
     ctx: &'a Context,
 ) -> Result<Option<&'a Array>, DeleteError> {
-    let candidates: Vec<&Array> = ctx.arrays.of(opts.backend).collect();
-    if let Some(locator) = &opts.array {
-        if let Some(id) = &locator.id {
-            // The id is authoritative: an endpoint may since point at another array. An array
-            // that cannot say its id does not block finding the volume on another one.
-            let mut unreachable = Vec::new();
-            for array in &candidates {
-                match array.id().await {
-                    Ok(array_id) if &array_id == id => return Ok(Some(array)),
-                    Ok(_) => {}
-                    Err(e) => unreachable.push(format!("{}: {e}", array.describe())),
-                }
-            }
-            if !unreachable.is_empty() {
-                return Err(fail(
-                    "array",
-                    format!(
-                        "cannot find array id {id} holding {}; unreachable: {}",
-                        opts.array_volume,
-                        unreachable.join("; ")
-                    ),
-                ));
-            }
-            return Err(fail(
-                "array",
-                format!(
-                    "{} lives on array id {id} ({}), which is not in pure.json",
-                    opts.array_volume,
-                    locator.endpoint.as_deref().unwrap_or("endpoint unknown")
-                ),
-            ));
-        }
-        if let Some(endpoint) = &locator.endpoint {
-            return candidates
-                .iter()
-                .find(|a| &a.endpoint == endpoint)
-                .map(|a| Some(*a))
-                .ok_or_else(|| {
-                    fail(
-                        "array",
-                        format!(
-                            "{} lives on {endpoint}, which is not in pure.json",
-                            opts.array_volume
-                        ),
-                    )
-                });
+    let arrays: Vec<&Array> = ctx.arrays.of(opts.backend).collect();
+    // The destroy that follows counts a missing volume as done, so asking the array the PV names
+    // whether it holds the volume would cost a call and tell nothing.
+    let mut search = Search::new(
+        &opts.array_volume,
+        opts.backend,
+        opts.array.as_ref(),
+        arrays.iter().map(|a| &a.endpoint),
+    )
+    .without_lookup_on_named_array();
+    while let Some(question) = search.next_question() {
+        match question {
+            Question::ArrayId(i) => search.answer_id(i, arrays[i].id().await),
+            Question::Volume(i) => search.answer_volume(
+                i,
+                arrays[i]
+                    .lookup(&opts.array_volume)
+                    .await
+                    .map(Presence::from),
+            ),
         }
     }
-    // PSO PV: search by name.
-    let mut found = None;
-    for array in candidates {
-        match array.lookup(&opts.array_volume).await {
-            Ok(Lookup::Absent) => {}
-            Ok(Lookup::Live { .. } | Lookup::Destroyed) => {
-                if found.is_some() {
-                    return Err(fail(
-                        "array",
-                        format!(
-                            "{} exists on more than one array; resolve by hand",
-                            opts.array_volume
-                        ),
-                    ));
-                }
-                found = Some(array);
-            }
-            Err(e) => {
-                return Err(fail(
-                    "array",
-                    format!(
-                        "cannot check {} for {}: {e}",
-                        array.describe(),
-                        opts.array_volume
-                    ),
-                ));
-            }
-        }
+    match search.conclusion() {
+        Ok(located) => Ok(Some(arrays[located.array()])),
+        Err(LocateError {
+            problem: Problem::NotFound { .. },
+            ..
+        }) => Ok(None),
+        Err(e) => Err(fail("array", e.to_string())),
     }
-    Ok(found)
 }
 
 /// Drops our finalizer, guarded by the resourceVersion we decided on.

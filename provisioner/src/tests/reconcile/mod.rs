@@ -1,4 +1,4 @@
-//! Reconcile tests: the real reconcilers against the fake Kubernetes API ([`crate::fake_kube`])
+//! Reconcile tests: the real reconcilers against the fake Kubernetes API ([`crate::tests::fake_kube`])
 //! and in-process array simulators (`flashvol-arraysim`) reached through the real clients.
 //!
 //! This file holds the harness; the tests are in `provisioning`, `deleting` (including the orphan
@@ -23,14 +23,14 @@ mod provisioning;
 mod watching;
 
 use crate::arrays::{ArraySet, Lookup};
-use crate::context::{Context, Identity, ManualClock};
-use crate::delete::{VolumeOutcome, reconcile_volume};
-use crate::events::Recorder;
-use crate::fake_kube::FakeKube;
-use crate::metrics::Metrics;
-use crate::orphans::{OrphanState, collect_once};
-use crate::provision::{ClaimOutcome, reconcile_claim};
-use crate::testutil::{class, pvc};
+use crate::reconcile::context::{Context, Identity, ManualClock};
+use crate::reconcile::delete::{VolumeOutcome, reclaim_volume};
+use crate::reconcile::events::Recorder;
+use crate::reconcile::orphans::{OrphanState, collect_once};
+use crate::reconcile::provision::{ClaimOutcome, provision_claim};
+use crate::serve::metrics::Metrics;
+use crate::tests::fake_kube::FakeKube;
+use crate::tests::fixtures::{class, pvc};
 
 /// One simulated array to start.
 pub(crate) struct ArraySpec {
@@ -217,7 +217,7 @@ pub(crate) async fn provision_one(
 ) -> (PersistentVolumeClaim, String) {
     let claim = pvc("data", class_name, "1Gi");
     h.add_claim(&claim);
-    reconcile_claim(&claim, ctx).await.expect("provisions");
+    provision_claim(&claim, ctx).await.expect("provisions");
     let pv = h.pv_of(&claim).expect("PV").metadata.name.expect("name");
     (claim, pv)
 }

@@ -13,11 +13,11 @@
 //! - an unbound claim: its whole spec (class, size, access modes, selector, volume mode) and
 //!   annotations, what provisioning reads;
 //! - a bound claim: only the name, namespace, uid, resourceVersion, deletionTimestamp and
-//!   `spec.volumeName`, since [`crate::decide::decide_claim`] ignores every bound claim;
+//!   `spec.volumeName`, since [`crate::decide::claim::decide_claim`] ignores every bound claim;
 //! - a PV: name, uid, resourceVersion, finalizers, deletionTimestamp, the `provisioned-by`
-//!   annotation, the reclaim policy and `status.phase`, what [`crate::decide::decide_volume`]
+//!   annotation, the reclaim policy and `status.phase`, what [`crate::decide::volume::decide_volume`]
 //!   reads; the flexVolume source (which array volume) only while the PV is `Released` or being
-//!   deleted, the only states in which [`crate::delete`] acts on it.
+//!   deleted, the only states in which [`crate::reconcile::delete`] acts on it.
 //!
 //! Dropping by state is sound because every change of state reaches the cache as a new watch
 //! event carrying the whole object, from which the new state's fields are kept. The orphan
@@ -35,7 +35,8 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 
-use crate::decide::{ANN_PROVISIONED_BY, class_name_of};
+use crate::decide::claim::class_name_of;
+use crate::decide::volume::ANN_PROVISIONED_BY;
 
 /// kubectl's copy of the whole object as last applied; never read here, often the largest
 /// annotation.
@@ -127,7 +128,7 @@ impl CachedClaim {
         matches!(self.spec, ClaimSpec::Unbound(_))
     }
 
-    /// The class an unbound claim asks for ([`crate::decide::claim_class_name`]); `None` for
+    /// The class an unbound claim asks for ([`crate::decide::claim::claim_class_name`]); `None` for
     /// bound claims, whose class is not kept.
     pub fn unbound_class_name(&self) -> Option<&str> {
         match &self.spec {
@@ -293,13 +294,14 @@ same_resource_as!(CachedVolume, PersistentVolume);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decide::{VolumeDecision, decide_claim, decide_volume};
-    use crate::testutil::{class, pv_of, pvc};
+    use crate::decide::claim::decide_claim;
+    use crate::decide::volume::{VolumeDecision, decide_volume};
+    use crate::tests::fixtures::{class, pv_of, pvc};
 
     /// A PV as the apiserver sends it: managedFields, a last-applied annotation and spec fields
     /// the cache has no use for.
-    const PV_JSON: &str = include_str!("../benches/fixtures/pv.json");
-    const CLAIM_JSON: &str = include_str!("../benches/fixtures/pvc.json");
+    const PV_JSON: &str = include_str!("../../benches/fixtures/pv.json");
+    const CLAIM_JSON: &str = include_str!("../../benches/fixtures/pvc.json");
 
     #[test]
     fn a_pv_from_the_wire_keeps_what_the_reconcilers_read_and_nothing_else() {
