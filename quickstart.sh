@@ -60,11 +60,15 @@ CLAIM=demo-claim
 cluster_state=""
 applied_manifests=false
 succeeded=false
+# The run's own stdout and stderr, for the teardown: a Ctrl-C during a call whose output is
+# discarded (flex_call ... >/dev/null) runs the traps with that redirection still in place.
+exec 3>&1 4>&2
 
 # shellcheck disable=SC2317 # invoked by the traps
 teardown() {
     local rc=$?
     trap - EXIT INT TERM
+    exec 1>&3 2>&4
     # Best effort from here on: one failing cleanup step must not skip the others.
     set +e
     printf '\n\033[1mTearing down\033[0m\n'
