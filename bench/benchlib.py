@@ -249,7 +249,7 @@ class SimArray:
 
 
 def sim_arrays(arrays_jsonl: str, ca_file: str) -> list[SimArray]:
-    """The arrays tests/e2e/lib.sh sim_start serves (one JSON line per array)."""
+    """The arrays tests/lib/sim.sh sim_start serves (one JSON line per array)."""
     context = tls_context(ca_file)
     arrays = []
     with open(arrays_jsonl, encoding="utf-8") as handle:

@@ -13,14 +13,15 @@
 #               --kcm-args "--kube-api-qps=100 --kube-api-burst=200"; default: none (upstream
 #               defaults, client 20 QPS / burst 30). The report states the flags used.
 # Environment: BENCH_PHASES=burst,paced,memory (a subset of the provisioner phases);
-# BENCH_KEEP=1 keeps the test root (provisioner and driver logs, simulator state).
+# BENCH_KEEP=1 keeps the work dir (provisioner and driver logs, simulator state).
 # Needs root (loop devices, mounts), like tests/e2e. Builds the release binaries (the flex
 # driver statically linked, as shipped), a Python venv with matplotlib in bench/.venv, and starts
 # one cluster with tests/cluster/with-cluster.sh.
 set -euo pipefail
 bench_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=../tests/e2e/lib.sh
-. "$bench_dir/../tests/e2e/lib.sh"
+export FLASHVOL_LOG_TAG=bench
+# shellcheck source=../tests/lib/harness.sh
+. "$bench_dir/../tests/lib/harness.sh"
 
 BENCH_BIN="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/bench-bin"
 STATIC_TARGET=x86_64-unknown-linux-gnu
@@ -28,11 +29,8 @@ VENV="$bench_dir/.venv"
 # The e2e arrays are small (8 and 12 GiB) so placement by free space shows in a few claims. A
 # benchmark burst asks for 1,000 × 1 GiB, and the provisioner charges each new volume against
 # its cached free space: give the simulated FlashArrays room, as a production array would have.
-E2E_FA_A_CAPACITY=$((64 << 40))
-E2E_FA_B_CAPACITY=$((96 << 40))
-
-# The comment block at the top of this file.
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+SIM_FA_A_CAPACITY=$((64 << 40))
+SIM_FA_B_CAPACITY=$((96 << 40))
 
 # shell_words WORD...: the words as one shell command line, quoting only those that need it.
 shell_words() {
@@ -53,22 +51,22 @@ parse_args() {
         case "$1" in
         --quick) QUICK=1 ;;
         --only)
-            [[ "${2:-}" == flex || "${2:-}" == provisioner ]] || die "--only takes flex or provisioner, got '${2:-}'"
+            [[ "${2:-}" == flex || "${2:-}" == provisioner ]] || log_die "--only takes flex or provisioner, got '${2:-}'"
             ONLY="$2"
             shift
             ;;
         --out)
-            [[ -n "${2:-}" ]] || die "--out needs a directory"
+            [[ -n "${2:-}" ]] || log_die "--out needs a directory"
             OUT="$2"
             shift
             ;;
         --kcm-args)
-            (($# >= 2)) || die "--kcm-args needs a value, e.g. --kcm-args \"--kube-api-qps=100 --kube-api-burst=200\""
+            (($# >= 2)) || log_die "--kcm-args needs a value, e.g. --kcm-args \"--kube-api-qps=100 --kube-api-burst=200\""
             KCM_ARGS="$2" KCM_ARGS_GIVEN=1
             shift
             ;;
-        -h | --help) usage; exit 0 ;;
-        *) die "unknown argument '$1' (see --help)" ;;
+        -h | --help) usage "$0"; exit 0 ;;
+        *) log_die "unknown argument '$1' (see --help)" ;;
         esac
         shift
     done
@@ -81,62 +79,41 @@ parse_args() {
 }
 
 build_release() {
-    log "building the static flex driver and the release provisioner and simulator"
+    log_info "building the static flex driver and the release provisioner and simulator"
     (cd "$REPO_ROOT" &&
         RUSTFLAGS='-C target-feature=+crt-static' cargo build -q --release --target "$STATIC_TARGET" -p flashvol-flexdriver &&
-        cargo build -q --release -p flashvol-provisioner -p flashvol-arraysim) || die "cargo build --release failed"
+        cargo build -q --release -p flashvol-provisioner -p flashvol-arraysim) || log_die "cargo build --release failed"
     local target="${CARGO_TARGET_DIR:-$REPO_ROOT/target}"
     mkdir -p "$BENCH_BIN"
     install -m 0755 "$target/$STATIC_TARGET/release/flashvol-flex" "$BENCH_BIN/flashvol-flex"
     install -m 0755 "$target/release/flashvol-provisioner" "$BENCH_BIN/flashvol-provisioner"
     install -m 0755 "$target/release/flashvol-arraysim" "$BENCH_BIN/flashvol-arraysim"
     ldd "$BENCH_BIN/flashvol-flex" 2>&1 | grep -Eq 'statically linked|not a dynamic executable' ||
-        die "$BENCH_BIN/flashvol-flex is not statically linked: $(ldd "$BENCH_BIN/flashvol-flex" 2>&1 | head -n 3)"
+        log_die "$BENCH_BIN/flashvol-flex is not statically linked: $(ldd "$BENCH_BIN/flashvol-flex" 2>&1 | head -n 3)"
 }
 
 make_venv() {
     if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import matplotlib' 2>/dev/null; then
-        log "creating $VENV with matplotlib"
-        python3 -m venv "$VENV" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-        "$VENV/bin/pip" install -q 'matplotlib>=3.7,<4' || die "pip install matplotlib failed"
+        log_info "creating $VENV with matplotlib"
+        python3 -m venv "$VENV" || log_die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+        "$VENV/bin/pip" install -q 'matplotlib>=3.7,<4' || log_die "pip install matplotlib failed"
     fi
 }
 
 # --- inside the cluster ---------------------------------------------------------------------
 inside() {
-    # The e2e helpers start the binaries they find here: the release ones.
-    E2E_TARGET_DIR="$BENCH_BIN"
-    e2e_make_root
-    e2e_save_env E2E_TARGET_DIR
-    # shellcheck disable=SC2317 # invoked by the trap
-    on_exit() {
-        local rc=$?
-        e2e_teardown
-        if ((rc == 0)) && [[ "${BENCH_KEEP:-0}" != 1 ]]; then
-            rm -rf "$E2E_ROOT"
-        else
-            log "test root kept for inspection: $E2E_ROOT (provisioner and driver logs in logs/ and node/)"
-        fi
-    }
-    trap on_exit EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-
-    e2e_make_ca
-    sim_start
-    e2e_write_pure_json "$E2E_ROOT/pure.json"
-    e2e_install_manifests "$E2E_ROOT/pure.json"
-    e2e_service_account_kubeconfig
-    node_setup
-    # As installed: the driver logs at info (node_setup asks for debug, which is for tests).
-    jq '.node.logLevel = "info"' "$E2E_FLEX_SETTINGS" >"$E2E_FLEX_SETTINGS.new" && mv "$E2E_FLEX_SETTINGS.new" "$E2E_FLEX_SETTINGS"
-    chmod 600 "$E2E_FLEX_SETTINGS"
-    log "starting the release provisioner with the shipped Deployment's args and the ServiceAccount's RBAC"
-    (ensure_main_provisioner) || die "the provisioner did not start (see $E2E_ROOT/logs/provisioner-main.log)"
+    # The harness copies the binaries it runs from here: the release ones.
+    HOST_BUILD_DIR="$BENCH_BIN"
+    workdir_create
+    workdir_cleanup_at_exit "${BENCH_KEEP:-0}"
+    suite_setup
+    # As installed: the driver logs at info (flex_setup_node asks for debug, which is for tests).
+    jq '.node.logLevel = "info"' "$FLEX_SETTINGS" >"$FLEX_SETTINGS.new" && mv "$FLEX_SETTINGS.new" "$FLEX_SETTINGS"
+    chmod 600 "$FLEX_SETTINGS"
 
     write_meta
-    if [[ "$ONLY" != provisioner ]]; then flex_bench; fi
-    if [[ "$ONLY" != flex ]]; then provisioner_bench; fi
+    if [[ "$ONLY" != provisioner ]]; then bench_flex; fi
+    if [[ "$ONLY" != flex ]]; then bench_provisioner; fi
 }
 
 # The controller-manager's extra flags come from the cluster's own record (<state>/env, exported
@@ -164,59 +141,48 @@ PY
     rm -f "$OUT/meta.partial.json"
 }
 
-# flex_options PV NS: the options JSON kubelet passes to `flex mount` for this PV.
-flex_options() {
-    kubectl get pv "$1" -o json | jq -c --arg pv "$1" --arg ns "$2" '
-        (.spec.flexVolume.options // {}) + {
-          "kubernetes.io/fsType": (.spec.flexVolume.fsType // ""),
-          "kubernetes.io/readwrite": "rw", "kubernetes.io/pvOrVolumeName": $pv,
-          "kubernetes.io/pod.name": "bench", "kubernetes.io/pod.namespace": $ns,
-          "kubernetes.io/pod.uid": "00000000-0000-0000-0000-000000000000",
-          "kubernetes.io/serviceAccount.name": "default"}'
-}
-
-flex_bench() {
-    local ns=bench-flex block_pv file_pv
-    make_namespace "$ns"
-    create_pvc "$ns" block pure-block 1Gi ReadWriteOnce '{"matchLabels":{"rack":"a"}}'
-    create_pvc "$ns" file pure-file 1Gi ReadWriteOnce
-    wait_pvc_bound "$ns" block
-    wait_pvc_bound "$ns" file
-    block_pv="$(pv_of "$ns" block)"
-    file_pv="$(pv_of "$ns" file)"
-    jq -n --arg root "$E2E_KUBELET_ROOT" --arg arrays "$E2E_ROOT/sim/arrays.jsonl" --arg ca "$E2E_CA" \
-        --arg bpv "$block_pv" --argjson bopt "$(flex_options "$block_pv" "$ns")" --arg bfab "$(fabric_for_pv "$block_pv")" \
-        --arg fpv "$file_pv" --argjson fopt "$(flex_options "$file_pv" "$ns")" --arg ffab "$(fabric_for_pv "$file_pv")" '{
+bench_flex() {
+    local ns=bench-flex block_pv file_pv pod_uid=00000000-0000-0000-0000-000000000000
+    kube_make_namespace "$ns"
+    kube_create_pvc "$ns" block pure-block 1Gi ReadWriteOnce '{"matchLabels":{"rack":"a"}}'
+    kube_create_pvc "$ns" file pure-file 1Gi ReadWriteOnce
+    kube_wait_bound "$ns" block
+    kube_wait_bound "$ns" file
+    block_pv="$(kube_pv_of "$ns" block)"
+    file_pv="$(kube_pv_of "$ns" file)"
+    jq -n --arg root "$FLEX_KUBELET_ROOT" --arg arrays "$WORKDIR/sim/arrays.jsonl" --arg ca "$SIM_CA" \
+        --arg bpv "$block_pv" --argjson bopt "$(flex_options "$block_pv" "$ns" bench "$pod_uid")" --arg bfab "$(flex_fabric_for_pv "$block_pv")" \
+        --arg fpv "$file_pv" --argjson fopt "$(flex_options "$file_pv" "$ns" bench "$pod_uid")" --arg ffab "$(flex_fabric_for_pv "$file_pv")" '{
         kubelet_root: $root, arrays_jsonl: $arrays, ca: $ca,
         volumes: [{kind: "block", pv: $bpv, options: $bopt, fabric: $bfab},
-                  {kind: "file", pv: $fpv, options: $fopt, fabric: $ffab}]}' >"$E2E_ROOT/flex-setup.json"
-    log "flex driver benchmark ($E2E_FLEX, block $block_pv, file $file_pv)"
-    "$VENV/bin/python" "$bench_dir/flexbench.py" --flex "$E2E_FLEX" --setup "$E2E_ROOT/flex-setup.json" \
-        --out "$OUT/flex.json" "${QUICK_FLAG[@]}" || die "flex benchmark failed"
+                  {kind: "file", pv: $fpv, options: $fopt, fabric: $ffab}]}' >"$WORKDIR/flex-setup.json"
+    log_info "flex driver benchmark ($FLEX_BIN, block $block_pv, file $file_pv)"
+    "$VENV/bin/python" "$bench_dir/flexbench.py" --flex "$FLEX_BIN" --setup "$WORKDIR/flex-setup.json" \
+        --out "$OUT/flex.json" "${QUICK_FLAG[@]}" || log_die "flex benchmark failed"
     kubectl -n "$ns" delete pvc --all --wait=false >/dev/null
 }
 
-provisioner_bench() {
-    jq -n --arg state "$FLASHVOL_CLUSTER_STATE" --arg arrays "$E2E_ROOT/sim/arrays.jsonl" --arg ca "$E2E_CA" \
-        --arg pid "$E2E_ROOT/pids/provisioner-main" \
-        '{cluster_state: $state, arrays_jsonl: $arrays, ca: $ca, provisioner_pid_file: $pid}' >"$E2E_ROOT/prov-setup.json"
-    log "provisioner benchmark"
+bench_provisioner() {
+    jq -n --arg state "$FLASHVOL_CLUSTER_STATE" --arg arrays "$WORKDIR/sim/arrays.jsonl" --arg ca "$SIM_CA" \
+        --arg pid "$WORKDIR/pids/provisioner-main" \
+        '{cluster_state: $state, arrays_jsonl: $arrays, ca: $ca, provisioner_pid_file: $pid}' >"$WORKDIR/prov-setup.json"
+    log_info "provisioner benchmark"
     local phases=()
     if [[ -n "${BENCH_PHASES:-}" ]]; then
         local phase
         for phase in ${BENCH_PHASES//,/ }; do phases+=(--only "$phase"); done
     fi
-    "$VENV/bin/python" "$bench_dir/provbench.py" --setup "$E2E_ROOT/prov-setup.json" --out "$OUT/provisioner.json" \
-        "${QUICK_FLAG[@]}" "${phases[@]}" || die "provisioner benchmark failed"
+    "$VENV/bin/python" "$bench_dir/provbench.py" --setup "$WORKDIR/prov-setup.json" --out "$OUT/provisioner.json" \
+        "${QUICK_FLAG[@]}" "${phases[@]}" || log_die "provisioner benchmark failed"
 }
 
 # --- outer run ------------------------------------------------------------------------------
 outer() {
-    e2e_prerequisites
+    host_prerequisites
     apt_install strace time
     build_release
     make_venv
-    "$REPO_ROOT/tests/cluster/build.sh" >&2 || die "building the control plane binaries failed"
+    "$REPO_ROOT/tests/cluster/build.sh" >&2 || log_die "building the control plane binaries failed"
     local only_arg=()
     if [[ -n "$ONLY" ]]; then only_arg=(--only "$ONLY"); fi
     case "$ONLY" in
@@ -226,19 +192,19 @@ outer() {
     esac
     # Only --kcm-args sets the controller-manager's flags, so the command in the report says it all.
     if [[ -n "${FLASHVOL_KCM_EXTRA_ARGS:-}" && $KCM_ARGS_GIVEN == 0 ]]; then
-        log "ignoring FLASHVOL_KCM_EXTRA_ARGS='$FLASHVOL_KCM_EXTRA_ARGS' from the environment: use --kcm-args"
+        log_info "ignoring FLASHVOL_KCM_EXTRA_ARGS='$FLASHVOL_KCM_EXTRA_ARGS' from the environment: use --kcm-args"
     fi
     if ((${#KCM_EXTRA_ARGS[@]})); then
-        log "kube-controller-manager extra flags: ${KCM_EXTRA_ARGS[*]}"
+        log_info "kube-controller-manager extra flags: ${KCM_EXTRA_ARGS[*]}"
     else
-        log "kube-controller-manager at upstream defaults (no --kcm-args)"
+        log_info "kube-controller-manager at upstream defaults (no --kcm-args)"
     fi
     BENCH_COMMAND="${BENCH_PHASES:+BENCH_PHASES=$BENCH_PHASES }$(shell_words bench/run.sh "$@")" \
         FLASHVOL_KCM_EXTRA_ARGS="${KCM_EXTRA_ARGS[*]}" "$REPO_ROOT/tests/cluster/with-cluster.sh" \
         bash "$bench_dir/run.sh" --inside "${QUICK_FLAG[@]}" "${only_arg[@]}" --out "$OUT" ||
-        die "the benchmark failed (see above)"
-    "$VENV/bin/python" "$bench_dir/report.py" --results "$OUT" || die "report generation failed"
-    log "report: $OUT/REPORT.md"
+        log_die "the benchmark failed (see above)"
+    "$VENV/bin/python" "$bench_dir/report.py" --results "$OUT" || log_die "report generation failed"
+    log_info "report: $OUT/REPORT.md"
 }
 
 if [[ "${1:-}" == --inside ]]; then
@@ -249,6 +215,6 @@ if [[ "${1:-}" == --inside ]]; then
     inside
 else
     parse_args "$@"
-    [[ $(id -u) == 0 ]] || die "run as root (loop devices, mounts)"
+    [[ $(id -u) == 0 ]] || log_die "run as root (loop devices, mounts)"
     outer "$@"
 fi

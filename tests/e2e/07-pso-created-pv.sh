@@ -6,29 +6,28 @@
 # it mounts pod-style (the driver finds the volume by name on the configured arrays) and, when
 # the claim is deleted, the provisioner destroys the array volume and deletes the PV.
 set -euo pipefail
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/harness.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/harness.sh"
 scenario_begin "a PV created by PSO 2.x mounts and deletes"
 
 ns=e2e-pso
-make_namespace "$ns"
-
-is_destroyed() { [[ "$(volume_state "$1" "$2")" == destroyed ]]; }
+kube_make_namespace "$ns"
 
 # import_pso_pv BACKEND ARRAY FS_TYPE: creates the array object, the claim and the PV.
 import_pso_pv() {
     local backend="$1" array="$2" fs_type="$3" uid pv volume claim="pso-$1" class
     uid="$(cat /proc/sys/kernel/random/uuid)"
     pv="pvc-$uid"
-    volume="$E2E_PREFIX-$pv"
+    volume="$PROV_NAME_PREFIX-$pv"
     class="pure-$backend"
     if [[ "$backend" == block ]]; then
-        fa_rest "$array" POST "volume/$volume" '{"size": 1073741824}' >/dev/null || fail "cannot create $volume on $array"
+        sim_fa_rest "$array" POST "volume/$volume" '{"size": 1073741824}' >/dev/null || check_fail "cannot create $volume on $array"
     else
-        fb_rest POST "file-systems" "$(jq -n --arg n "$volume" '{name: $n, provisioned: 1073741824,
+        sim_fb_rest POST "file-systems" "$(jq -n --arg n "$volume" '{name: $n, provisioned: 1073741824,
             hard_limit_enabled: true, nfs: {v3_enabled: true, rules: "*(rw,no_root_squash)"}}')" >/dev/null ||
-            fail "cannot create $volume on $array"
+            check_fail "cannot create $volume on $array"
     fi
-    step "created $volume on $array through its REST API, as PSO had"
+    log_step "created $volume on $array through its REST API, as PSO had"
     kubectl apply -f - >/dev/null <<YAML
 apiVersion: v1
 kind: PersistentVolume
@@ -49,7 +48,7 @@ spec:
       accessMode: exclusive
       backend: $backend
       labels: ""
-      namespace: $E2E_PREFIX
+      namespace: $PROV_NAME_PREFIX
       volumeMode: ""
       volumeName: $pv
 ---
@@ -62,14 +61,14 @@ spec:
   resources: {requests: {storage: 1Gi}}
   volumeName: $pv
 YAML
-    wait_pvc_bound "$ns" "$claim"
-    step "imported PV $pv (no array keys in its options) is Bound to $claim"
-    mount_write_remount_check "$pv" "$ns"
-    step "delete claim $claim: the provisioner must find $volume by name, destroy it and delete $pv"
+    kube_wait_bound "$ns" "$claim"
+    log_step "imported PV $pv (no array keys in its options) is Bound to $claim"
+    flex_check_remount "$pv" "$ns"
+    log_step "delete claim $claim: the provisioner must find $volume by name, destroy it and delete $pv"
     kubectl -n "$ns" delete pvc "$claim" --wait=false >/dev/null
-    wait_for "$E2E_TIMEOUT" "PV $pv to be deleted" pv_gone "$pv"
-    wait_for "$E2E_TIMEOUT" "$volume to be destroyed on $array" is_destroyed "$array" "$volume"
-    step "PV $pv is gone and $volume is destroyed on $array"
+    check_within "$CHECK_TIMEOUT" "PV $pv to be deleted" kube_pv_gone "$pv"
+    check_within "$CHECK_TIMEOUT" "$volume to be destroyed on $array" sim_volume_destroyed "$array" "$volume"
+    log_step "PV $pv is gone and $volume is destroyed on $array"
 }
 
 import_pso_pv block fa-b xfs

@@ -7,15 +7,13 @@
 #
 # Usage: tests/e2e/run.sh [PATTERN...]
 #   PATTERN  run only scenarios whose file name contains it (e.g. 04 or leader)
-# Needs root (loop devices, mounts). E2E_KEEP=1 keeps the test root even after a success.
+# Needs root (loop devices, mounts). E2E_KEEP=1 keeps the work dir even after a success.
 # The last line is "N passed, N failed" (scenarios); the exit status is non-zero on any failure.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=lib.sh
-. "$here/lib.sh"
-
-# shellcheck source=runner.sh
-. "$here/runner.sh"
+export FLASHVOL_LOG_TAG=e2e
+# shellcheck source=../lib/harness.sh
+. "$here/../lib/harness.sh"
 
 SUITE_DIR="$here"
 SUITE_NAME=e2e

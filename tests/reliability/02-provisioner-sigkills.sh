@@ -7,19 +7,20 @@
 # Lease (instead of 15 s) so the kills fit in the CI budget; each restart still waits for the
 # dead process's Lease to expire before acting.
 set -euo pipefail
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/harness.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/harness.sh"
 scenario_begin "provisioner SIGKILLed >= 10 times during create and delete bursts: no duplicate, no leak"
 
 ns=rel-kills
 count="${REL_KILL_COUNT:-100}"
-make_namespace "$ns"
+kube_make_namespace "$ns"
 fast_lease=(--lease-duration-seconds=4 --renew-deadline-seconds=3 --retry-period-seconds=1)
 # The runner restarts the shared provisioner with the Deployment's args only once this one stops.
-trap 'rc=$?; set_faults "{}" || true; provisioner_stop main || true; scenario_on_exit "$rc"' EXIT
+trap 'rc=$?; sim_set_faults "{}" || true; prov_stop main || true; scenario_on_exit "$rc"' EXIT
 
-provisioner_stop main
-provisioner_start main "${fast_lease[@]}"
-wait_for 60 "the provisioner to lead" provisioner_leads main
+prov_stop main
+prov_start main "${fast_lease[@]}"
+check_within 60 "the provisioner to lead" prov_leads main
 
 kills=0
 # kill_during PHASE DONE_CHECK: one SIGKILL after a random 0.5-2.5 s of leadership, then a
@@ -29,43 +30,43 @@ kill_during() {
     sleep 0.5
     local mid=no
     "$2" || mid=yes
-    provisioner_kill main
+    prov_kill main
     kills=$((kills + 1))
-    provisioner_start main "${fast_lease[@]}"
-    wait_for 60 "the restarted provisioner to lead" provisioner_leads main
+    prov_start main "${fast_lease[@]}"
+    check_within 60 "the restarted provisioner to lead" prov_leads main
     [[ $mid == yes ]]
 }
 
 # Slow array calls so the bursts outlast several kill/restart cycles.
-set_faults '{"latency_ms": 400}' || fail "cannot set a latency on the simulated arrays"
-step "create $count claims in one request"
-create_claims "$ns" "$count" kill
-creates_done() { all_claims_bound "$ns"; }
+sim_set_faults '{"latency_ms": 400}' || check_fail "cannot set a latency on the simulated arrays"
+log_step "create $count claims in one request"
+kube_create_claims "$ns" "$count" kill
+creates_done() { kube_all_claims_bound "$ns"; }
 mid_create=0
 for _ in 1 2 3 4 5 6; do
     if kill_during create creates_done; then mid_create=$((mid_create + 1)); fi
 done
-step "$kills SIGKILLs so far, $mid_create of them while claims were still being provisioned ($(bound_count "$ns")/$count Bound)"
-((mid_create >= 2)) || fail "only $mid_create kills landed in the create burst (raise the latency)"
-wait_for 300 "all $count claims to be Bound" all_claims_bound "$ns"
-wait_for 60 "exactly $count PVs for $ns" pvs_in_are "$ns" "$count"
-check_one_volume_per_claim "$ns"
-step "all $count Bound, one live object each, no duplicate, no orphan"
+log_step "$kills SIGKILLs so far, $mid_create of them while claims were still being provisioned ($(kube_bound_count "$ns")/$count Bound)"
+((mid_create >= 2)) || check_fail "only $mid_create kills landed in the create burst (raise the latency)"
+check_within 300 "all $count claims to be Bound" kube_all_claims_bound "$ns"
+check_within 60 "exactly $count PVs for $ns" kube_pvs_in_are "$ns" "$count"
+kube_check_one_volume_per_claim "$ns"
+log_step "all $count Bound, one live object each, no duplicate, no orphan"
 
-expected="$(kubectl -n "$ns" get pvc -o json | jq -r --arg p "$E2E_PREFIX" '.items[] | "\($p)-pvc-\(.metadata.uid)"')"
-step "delete all $count claims"
+expected="$(kubectl -n "$ns" get pvc -o json | jq -r --arg p "$PROV_NAME_PREFIX" '.items[] | "\($p)-pvc-\(.metadata.uid)"')"
+log_step "delete all $count claims"
 kubectl -n "$ns" delete pvc --all --wait=false >/dev/null
-deletes_done() { pvs_in_are "$ns" 0; }
+deletes_done() { kube_pvs_in_are "$ns" 0; }
 mid_delete=0
 for _ in 1 2 3 4 5; do
     if kill_during delete deletes_done; then mid_delete=$((mid_delete + 1)); fi
 done
-step "$kills SIGKILLs in all, $mid_delete of them while PVs were still being deleted"
-((kills >= 10)) || fail "only $kills kills"
-((mid_delete >= 1)) || fail "no kill landed in the delete burst (raise the latency)"
-wait_for 300 "every PV of $ns to be deleted" deletes_done
-wait_for 60 "every object of $ns to be destroyed" none_live "$expected"
-leaked="$(comm -23 <(live_everywhere) <(kubectl get pv -o json | jq -r --arg p "$E2E_PREFIX" '.items[].metadata.name | "\($p)-\(.)"' | sort))"
-[[ -z "$leaked" ]] || fail "live array objects without a PV: $leaked"
-step "every PV deleted, every object destroyed, nothing leaked"
+log_step "$kills SIGKILLs in all, $mid_delete of them while PVs were still being deleted"
+((kills >= 10)) || check_fail "only $kills kills"
+((mid_delete >= 1)) || check_fail "no kill landed in the delete burst (raise the latency)"
+check_within 300 "every PV of $ns to be deleted" deletes_done
+check_within 60 "every object of $ns to be destroyed" sim_none_live "$expected"
+leaked="$(kube_orphans)"
+[[ -z "$leaked" ]] || check_fail "live array objects without a PV: $leaked"
+log_step "every PV deleted, every object destroyed, nothing leaked"
 kubectl delete namespace "$ns" --wait=false >/dev/null

@@ -5,10 +5,11 @@
 # nodes, no writes to claims or classes, no other Lease, no RBAC or impersonation. The node
 # DaemonSet's ServiceAccount can read its own DaemonSet and nothing else.
 set -euo pipefail
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/harness.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/harness.sh"
 scenario_begin "RBAC: the provisioner and node ServiceAccounts can do what they need and nothing broader"
 
-sys="$E2E_NAMESPACE_SYSTEM"
+sys="$KUBE_NAMESPACE"
 checked=0
 # can SA ARGS...: the ServiceAccount may do it.
 can() {
@@ -16,7 +17,7 @@ can() {
     shift
     checked=$((checked + 1))
     kubectl auth can-i "$@" --as="system:serviceaccount:$sys:$sa" >/dev/null 2>&1 ||
-        fail "$sa should be allowed to: $*"
+        check_fail "$sa should be allowed to: $*"
 }
 # cannot SA ARGS...: the ServiceAccount is refused.
 cannot() {
@@ -24,12 +25,12 @@ cannot() {
     shift
     checked=$((checked + 1))
     if kubectl auth can-i "$@" --as="system:serviceaccount:$sys:$sa" >/dev/null 2>&1; then
-        fail "$sa must NOT be allowed to: $*"
+        check_fail "$sa must NOT be allowed to: $*"
     fi
 }
 
-step "the provisioner ($sys/$E2E_SERVICE_ACCOUNT) can do what it needs"
-p="$E2E_SERVICE_ACCOUNT"
+log_step "the provisioner ($sys/$KUBE_SERVICE_ACCOUNT) can do what it needs"
+p="$KUBE_SERVICE_ACCOUNT"
 for verb in get list watch create delete patch; do can "$p" "$verb" persistentvolumes; done
 for verb in get list watch; do
     can "$p" "$verb" persistentvolumeclaims --all-namespaces
@@ -38,10 +39,10 @@ done
 can "$p" create events -n default
 can "$p" patch events -n default
 can "$p" create leases.coordination.k8s.io -n "$sys"
-can "$p" get "leases.coordination.k8s.io/$E2E_LEASE" -n "$sys"
-can "$p" update "leases.coordination.k8s.io/$E2E_LEASE" -n "$sys"
+can "$p" get "leases.coordination.k8s.io/$PROV_LEASE" -n "$sys"
+can "$p" update "leases.coordination.k8s.io/$PROV_LEASE" -n "$sys"
 
-step "and nothing broader"
+log_step "and nothing broader"
 cannot "$p" '*' '*' --all-namespaces
 cannot "$p" '*' persistentvolumes
 cannot "$p" get '*' --all-namespaces
@@ -63,7 +64,7 @@ cannot "$p" create pods/exec -n default
 cannot "$p" get configmaps -n "$sys"
 cannot "$p" create serviceaccounts/token -n "$sys"
 cannot "$p" update leases.coordination.k8s.io/some-other-lease -n "$sys"
-cannot "$p" delete "leases.coordination.k8s.io/$E2E_LEASE" -n "$sys"
+cannot "$p" delete "leases.coordination.k8s.io/$PROV_LEASE" -n "$sys"
 cannot "$p" create leases.coordination.k8s.io -n default
 cannot "$p" update daemonsets.apps -n "$sys"
 cannot "$p" create clusterrolebindings.rbac.authorization.k8s.io
@@ -71,7 +72,7 @@ cannot "$p" bind clusterroles.rbac.authorization.k8s.io
 cannot "$p" escalate clusterroles.rbac.authorization.k8s.io
 cannot "$p" impersonate serviceaccounts --all-namespaces
 
-step "the node DaemonSet (pure-flex) can read its own DaemonSet only"
+log_step "the node DaemonSet (pure-flex) can read its own DaemonSet only"
 can pure-flex get daemonsets.apps/pure-flex -n "$sys"
 cannot pure-flex get daemonsets.apps/other -n "$sys"
 cannot pure-flex list daemonsets.apps -n "$sys"
@@ -86,6 +87,6 @@ cannot pure-flex get nodes
 for sa in "$p" pure-flex; do
     wild="$(kubectl auth can-i --list --as="system:serviceaccount:$sys:$sa" -n "$sys" |
         awk 'NR > 1 && $1 != "[]" && ($1 ~ /^\*/ || $0 ~ /\[[^]]*\*[^]]*\]$/)')"
-    [[ -z "$wild" ]] || fail "$sa has a wildcard rule: $wild"
+    [[ -z "$wild" ]] || check_fail "$sa has a wildcard rule: $wild"
 done
-step "$checked can-i checks hold; no wildcard rule"
+log_step "$checked can-i checks hold; no wildcard rule"

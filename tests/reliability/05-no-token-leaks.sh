@@ -15,33 +15,34 @@
 # "RUST_LOG overrides"), a block and a file claim provisioned and deleted; that log must not hold
 # a token either.
 set -euo pipefail
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=../lib/harness.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/harness.sh"
 scenario_begin "no APIToken of pure.json in logs, events, PVs, metrics, /proc or non-Secret objects"
 
 ns=rel-tokens
-make_namespace "$ns"
-tokens="$E2E_ROOT/api-tokens.txt"
-(umask 077 && jq -r '(.FlashArrays // [])[].APIToken, (.FlashBlades // [])[].APIToken' "$E2E_ROOT/pure.json" >"$tokens")
-(($(grep -c . "$tokens") >= 3)) || fail "expected the 3 APITokens of the test pure.json, found: $(grep -c . "$tokens")"
+kube_make_namespace "$ns"
+tokens="$WORKDIR/api-tokens.txt"
+(umask 077 && jq -r '(.FlashArrays // [])[].APIToken, (.FlashBlades // [])[].APIToken' "$WORKDIR/pure.json" >"$tokens")
+(($(grep -c . "$tokens") >= 3)) || check_fail "expected the 3 APITokens of the test pure.json, found: $(grep -c . "$tokens")"
 while IFS= read -r token; do
-    ((${#token} >= 8)) || fail "an APIToken of the test pure.json is shorter than 8 characters: a grep for it proves little"
+    ((${#token} >= 8)) || check_fail "an APIToken of the test pure.json is shorter than 8 characters: a grep for it proves little"
 done <"$tokens"
 # The provisioner's own credential, the ServiceAccount token, must not leak either.
-sa_token="$(kubectl config view --kubeconfig "$E2E_SA_KUBECONFIG" --raw -o 'jsonpath={.users[0].user.token}')"
-[[ -n "$sa_token" ]] || fail "no token in the ServiceAccount kubeconfig $E2E_SA_KUBECONFIG"
-secrets="$E2E_ROOT/secrets-to-hide.txt"
+sa_token="$(kubectl config view --kubeconfig "$KUBE_SA_KUBECONFIG" --raw -o 'jsonpath={.users[0].user.token}')"
+[[ -n "$sa_token" ]] || check_fail "no token in the ServiceAccount kubeconfig $KUBE_SA_KUBECONFIG"
+secrets="$WORKDIR/secrets-to-hide.txt"
 (umask 077 && { cat "$tokens"; echo "$sa_token"; } >"$secrets")
 
 # The runner restarts the shared provisioner with the Deployment's args and env: undo RUST_LOG.
 unset_rust_log() {
-    kubectl -n "$E2E_NAMESPACE_SYSTEM" set env "deployment/$E2E_PROVISIONER_NAME" RUST_LOG- >/dev/null
+    kubectl -n "$KUBE_NAMESPACE" set env "deployment/$KUBE_PROVISIONER" RUST_LOG- >/dev/null
 }
-trap 'rc=$?; provisioner_stop main || true; provisioner_stop trace || true; unset_rust_log || true
+trap 'rc=$?; prov_stop main || true; prov_stop trace || true; unset_rust_log || true
       scenario_on_exit "$rc"' EXIT
 
 leaks=()
-# check_text WHERE: stdin must contain none of the secrets; a hit is recorded, naming WHERE.
-check_text() {
+# scan_text WHERE: stdin must contain none of the secrets; a hit is recorded, naming WHERE.
+scan_text() {
     local hits
     hits="$(grep -aoF -f "$secrets" | sort -u | while IFS= read -r hit; do
         if grep -qxF -- "$hit" "$tokens"; then echo "APIToken ${hit:0:4}…"; else echo "ServiceAccount token"; fi
@@ -56,85 +57,84 @@ check_text() {
 hex_dumps() {
     perl -ne 'print pack("H*", $1 =~ s/[\s-]//gr) if /\] ((?:[0-9a-f-]{4} ){7}[0-9a-f-]{4})  /' "$1"
 }
-# check_file FILE: line-wise and with its hex dumps decoded.
-check_file() {
-    [[ -f "$1" ]] || fail "$1 does not exist (nothing to check)"
-    # shellcheck disable=SC2094 # check_text only reads stdin; $1 is just the name in its report
-    check_text "$1" <"$1"
-    check_text "$1 (hex dumps decoded)" < <(hex_dumps "$1")
+# scan_file FILE: line-wise and with its hex dumps decoded.
+scan_file() {
+    [[ -f "$1" ]] || check_fail "$1 does not exist (nothing to check)"
+    # shellcheck disable=SC2094 # scan_text only reads stdin; $1 is just the name in its report
+    scan_text "$1" <"$1"
+    scan_text "$1 (hex dumps decoded)" < <(hex_dumps "$1")
 }
 
 # Positive control: the same grep finds the tokens where they belong (pure.json, the Secret).
-grep -qF -f "$tokens" "$E2E_ROOT/pure.json" || fail "the token grep does not even match pure.json"
-secret_json="$(kubectl -n "$E2E_NAMESPACE_SYSTEM" get secret pure-provisioner-secret -o 'jsonpath={.data.pure\.json}' | base64 -d)"
+grep -qF -f "$tokens" "$WORKDIR/pure.json" || check_fail "the token grep does not even match pure.json"
+secret_json="$(kubectl -n "$KUBE_NAMESPACE" get secret pure-provisioner-secret -o 'jsonpath={.data.pure\.json}' | base64 -d)"
 while IFS= read -r token; do
-    grep -qF -- "$token" <<<"$secret_json" || fail "Secret pure-provisioner-secret does not hold APIToken ${token:0:4}…"
+    grep -qF -- "$token" <<<"$secret_json" || check_fail "Secret pure-provisioner-secret does not hold APIToken ${token:0:4}…"
 done <"$tokens"
 
 # --- the full flow, at debug level ---------------------------------------------------------
-step "restart the shared provisioner with --debug"
-provisioner_stop main
-provisioner_start main --debug
-wait_for 60 "the provisioner to lead" provisioner_leads main
-jq -e '.node.logLevel == "debug"' "$E2E_FLEX_SETTINGS" >/dev/null ||
-    fail "the node settings $E2E_FLEX_SETTINGS do not set logLevel debug"
+log_step "restart the shared provisioner with --debug"
+prov_stop main
+prov_start main --debug
+check_within 60 "the provisioner to lead" prov_leads main
+jq -e '.node.logLevel == "debug"' "$FLEX_SETTINGS" >/dev/null ||
+    check_fail "the node settings $FLEX_SETTINGS do not set logLevel debug"
 
-step "provision a block and a file claim, and one whose selector no array matches"
-create_pvc "$ns" block pure-block 1Gi
-create_pvc "$ns" file pure-file 1Gi ReadWriteMany
-create_pvc "$ns" nowhere pure-block 1Gi ReadWriteOnce '{"matchLabels":{"rack":"nowhere"}}'
-wait_pvc_bound "$ns" block
-wait_pvc_bound "$ns" file
-wait_for 30 "a ProvisioningFailed event for claim nowhere" has_event "$ns" nowhere ProvisioningFailed
+log_step "provision a block and a file claim, and one whose selector no array matches"
+kube_create_pvc "$ns" block pure-block 1Gi
+kube_create_pvc "$ns" file pure-file 1Gi ReadWriteMany
+kube_create_pvc "$ns" nowhere pure-block 1Gi ReadWriteOnce '{"matchLabels":{"rack":"nowhere"}}'
+kube_wait_bound "$ns" block
+kube_wait_bound "$ns" file
+check_within 30 "a ProvisioningFailed event for claim nowhere" kube_has_event "$ns" nowhere ProvisioningFailed
 
 pvs=()
 for claim in block file; do
-    pv="$(pv_of "$ns" "$claim")"
+    pv="$(kube_pv_of "$ns" "$claim")"
     pvs+=("$pv")
     pod="$(cat /proc/sys/kernel/random/uuid)"
-    step "mount $claim ($pv) pod-style through the flex driver, write, unmount"
+    log_step "mount $claim ($pv) pod-style through the flex driver, write, unmount"
     flex_mount "$pod" "$pv" "$ns" token-check
-    write_data "$(pod_dir "$pod" "$pv")" >/dev/null
+    flex_write_payload "$(flex_pod_dir "$pod" "$pv")" >/dev/null
     flex_unmount "$pod" "$pv"
 done
 
-step "flex mount of a volume that does not exist (the driver's error path)"
-bogus_dir="$(pod_dir "$(cat /proc/sys/kernel/random/uuid)" pvc-00000000-0000-0000-0000-000000000000)"
+log_step "flex mount of a volume that does not exist (the driver's error path)"
+bogus_dir="$(flex_pod_dir "$(cat /proc/sys/kernel/random/uuid)" pvc-00000000-0000-0000-0000-000000000000)"
 mkdir -p "$bogus_dir"
 bogus_options="$(kubectl get pv "${pvs[0]}" -o json | jq -c '.spec.flexVolume.options
     + {arrayVolume: "k8s-pvc-00000000-0000-0000-0000-000000000000", volumeName: "pvc-00000000-0000-0000-0000-000000000000",
        "kubernetes.io/fsType": "xfs", "kubernetes.io/readwrite": "rw"}')"
-reply="$(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    FLASHVOL_FABRIC_CONFIG="$E2E_ROOT/node/fabric-fa-a.json" "$E2E_FLEX" mount "$bogus_dir" "$bogus_options" \
-    2>>"$E2E_ROOT/logs/flex-stderr.log")" || true
-[[ "$(jq -r '.status' <<<"$reply" 2>/dev/null)" == Failure ]] || fail "mounting a missing volume did not fail: $reply"
-check_text "the flex driver's reply to a failed mount" <<<"$reply"
+reply="$(flex_exec "$WORKDIR/node/fabric-fa-a.json" mount "$bogus_dir" "$bogus_options" \
+    2>>"$WORKDIR/logs/flex-stderr.log")" || true
+[[ "$(jq -r '.status' <<<"$reply" 2>/dev/null)" == Failure ]] || check_fail "mounting a missing volume did not fail: $reply"
+scan_text "the flex driver's reply to a failed mount" <<<"$reply"
 rmdir "$bogus_dir"
 
-step "delete the claims; wait for the PVs and array objects to go"
-expected="$(kubectl -n "$ns" get pvc -o json | jq -r --arg p "$E2E_PREFIX" '.items[] | select(.spec.volumeName) | "\($p)-pvc-\(.metadata.uid)"')"
+log_step "delete the claims; wait for the PVs and array objects to go"
+expected="$(kubectl -n "$ns" get pvc -o json | jq -r --arg p "$PROV_NAME_PREFIX" '.items[] | select(.spec.volumeName) | "\($p)-pvc-\(.metadata.uid)"')"
 kubectl -n "$ns" delete pvc --all --wait=false >/dev/null
-for pv in "${pvs[@]}"; do wait_for 60 "PV $pv to be deleted" pv_gone "$pv"; done
-wait_for 30 "the objects of $ns to be destroyed" none_live "$expected"
+for pv in "${pvs[@]}"; do check_within 60 "PV $pv to be deleted" kube_pv_gone "$pv"; done
+check_within 30 "the objects of $ns to be destroyed" sim_none_live "$expected"
 
 # --- where the tokens must not be ------------------------------------------------------
-step "grep for the $(grep -c . "$tokens") APITokens of pure.json (and the ServiceAccount token)"
+log_step "grep for the $(grep -c . "$tokens") APITokens of pure.json (and the ServiceAccount token)"
 checked=()
-for file in "$E2E_ROOT"/logs/provisioner-*.log "$E2E_ROOT"/logs/provisioner-*.cmdline; do
+for file in "$WORKDIR"/logs/provisioner-*.log "$WORKDIR"/logs/provisioner-*.cmdline; do
     [[ -f "$file" ]] || continue
-    check_file "$file"
-    checked+=("${file#"$E2E_ROOT"/}")
+    scan_file "$file"
+    checked+=("${file#"$WORKDIR"/}")
 done
-grep -q 'DEBUG' "$(provisioner_log main)" || fail "the provisioner log has no DEBUG line: --debug did not take effect"
-check_file "$E2E_ROOT/node/flex.log"
-grep -q ' DEBUG ' "$E2E_ROOT/node/flex.log" || fail "the flex driver's log has no debug line: logLevel debug did not take effect"
-check_file "$E2E_ROOT/logs/flex-stderr.log"
+grep -q 'DEBUG' "$(prov_log main)" || check_fail "the provisioner log has no DEBUG line: --debug did not take effect"
+scan_file "$WORKDIR/node/flex.log"
+grep -q ' DEBUG ' "$WORKDIR/node/flex.log" || check_fail "the flex driver's log has no debug line: logLevel debug did not take effect"
+scan_file "$WORKDIR/logs/flex-stderr.log"
 checked+=(node/flex.log logs/flex-stderr.log)
 
-check_text "kubectl get events -A -o yaml" < <(kubectl get events -A -o yaml)
-check_text "kubectl get pv,pvc -A -o yaml" < <(kubectl get pv,pvc -A -o yaml)
-check_text "kubectl get all,cm -A -o yaml" < <(kubectl get all,cm -A -o yaml)
-check_text "leases, service accounts, storage classes" < <(kubectl get leases.coordination.k8s.io,sa,storageclasses -A -o yaml)
+scan_text "kubectl get events -A -o yaml" < <(kubectl get events -A -o yaml)
+scan_text "kubectl get pv,pvc -A -o yaml" < <(kubectl get pv,pvc -A -o yaml)
+scan_text "kubectl get all,cm -A -o yaml" < <(kubectl get all,cm -A -o yaml)
+scan_text "leases, service accounts, storage classes" < <(kubectl get leases.coordination.k8s.io,sa,storageclasses -A -o yaml)
 checked+=("events" "pv,pvc" "all,cm" "leases,sa,storageclasses")
 
 # Secrets: exactly one holds an APIToken (decoded), and it is pure-system/pure-provisioner-secret.
@@ -142,27 +142,27 @@ holders="$(kubectl get secrets -A -o json | jq -r --rawfile t "$tokens" '
     ($t | split("\n") | map(select(length > 0))) as $tokens
     | .items[] | select([(.data // {})[] | (try @base64d catch "") as $v | $tokens[] | . as $x | $v | contains($x)] | any)
     | "\(.metadata.namespace)/\(.metadata.name)"')"
-[[ "$holders" == "$E2E_NAMESPACE_SYSTEM/pure-provisioner-secret" ]] ||
-    leaks+=("Secrets holding an APIToken: expected only $E2E_NAMESPACE_SYSTEM/pure-provisioner-secret, found: $(paste -sd' ' <<<"$holders")")
+[[ "$holders" == "$KUBE_NAMESPACE/pure-provisioner-secret" ]] ||
+    leaks+=("Secrets holding an APIToken: expected only $KUBE_NAMESPACE/pure-provisioner-secret, found: $(paste -sd' ' <<<"$holders")")
 checked+=("secrets (only pure-provisioner-secret)")
 
-metrics="$(curl -fsS --max-time 5 "http://$(provisioner_http main)/metrics")" || fail "cannot read the provisioner's /metrics"
-grep -q '^flashvol_provisions_total' <<<"$metrics" || fail "/metrics has no flashvol_provisions_total: not the provisioner's metrics"
-check_text "the provisioner's /metrics" <<<"$metrics"
+metrics="$(curl -fsS --max-time 5 "http://$(prov_http main)/metrics")" || check_fail "cannot read the provisioner's /metrics"
+grep -q '^flashvol_provisions_total' <<<"$metrics" || check_fail "/metrics has no flashvol_provisions_total: not the provisioner's metrics"
+scan_text "the provisioner's /metrics" <<<"$metrics"
 checked+=(/metrics)
 
-provisioner_running main || fail "the provisioner is not running: its /proc cannot be checked"
-sim_pid="$(cat "$E2E_ROOT/pids/arraysim")"
-for who in "provisioner:$(provisioner_pid main)" "simulator:$sim_pid"; do
+prov_running main || check_fail "the provisioner is not running: its /proc cannot be checked"
+sim_pid="$(cat "$WORKDIR/pids/arraysim")"
+for who in "provisioner:$(prov_pid main)" "simulator:$sim_pid"; do
     pid="${who#*:}"
-    [[ -r "/proc/$pid/cmdline" && -r "/proc/$pid/environ" ]] || fail "cannot read /proc/$pid of the ${who%%:*}"
-    check_text "/proc/$pid/cmdline (${who%%:*})" < <(tr '\0' '\n' <"/proc/$pid/cmdline")
-    check_text "/proc/$pid/environ (${who%%:*})" < <(tr '\0' '\n' <"/proc/$pid/environ")
+    [[ -r "/proc/$pid/cmdline" && -r "/proc/$pid/environ" ]] || check_fail "cannot read /proc/$pid of the ${who%%:*}"
+    scan_text "/proc/$pid/cmdline (${who%%:*})" < <(tr '\0' '\n' <"/proc/$pid/cmdline")
+    scan_text "/proc/$pid/environ (${who%%:*})" < <(tr '\0' '\n' <"/proc/$pid/environ")
     checked+=("/proc/${who%%:*}/{cmdline,environ}")
 done
 
 if ((${#leaks[@]} == 0)); then
-    step "no token in: ${checked[*]}"
+    log_step "no token in: ${checked[*]}"
 else
     printf '  FAIL (debug level): API credentials leaked:\n' >&2
     printf '    %s\n' "${leaks[@]}" >&2
@@ -170,28 +170,28 @@ fi
 debug_leaks=${#leaks[@]}
 
 # --- the same at trace level (RUST_LOG=trace in the Deployment) ---------------------------
-step "restart the provisioner (as 'trace') with RUST_LOG=trace set in the Deployment's env"
-provisioner_stop main
-kubectl -n "$E2E_NAMESPACE_SYSTEM" set env "deployment/$E2E_PROVISIONER_NAME" RUST_LOG=trace >/dev/null ||
-    fail "cannot set RUST_LOG on Deployment $E2E_PROVISIONER_NAME"
-provisioner_start trace
-wait_for 60 "the trace-level provisioner to lead" provisioner_leads trace
-trace_log="$(provisioner_log trace)"
+log_step "restart the provisioner (as 'trace') with RUST_LOG=trace set in the Deployment's env"
+prov_stop main
+kubectl -n "$KUBE_NAMESPACE" set env "deployment/$KUBE_PROVISIONER" RUST_LOG=trace >/dev/null ||
+    check_fail "cannot set RUST_LOG on Deployment $KUBE_PROVISIONER"
+prov_start trace
+check_within 60 "the trace-level provisioner to lead" prov_leads trace
+trace_log="$(prov_log trace)"
 # One after the other, so the hex dumps of concurrent requests do not interleave.
-create_pvc "$ns" trace-file pure-file 1Gi
-wait_pvc_bound "$ns" trace-file
-create_pvc "$ns" trace-block pure-block 1Gi
-wait_pvc_bound "$ns" trace-block
-trace_pvs=("$(pv_of "$ns" trace-block)" "$(pv_of "$ns" trace-file)")
+kube_create_pvc "$ns" trace-file pure-file 1Gi
+kube_wait_bound "$ns" trace-file
+kube_create_pvc "$ns" trace-block pure-block 1Gi
+kube_wait_bound "$ns" trace-block
+trace_pvs=("$(kube_pv_of "$ns" trace-block)" "$(kube_pv_of "$ns" trace-file)")
 kubectl -n "$ns" delete pvc trace-block trace-file --wait=false >/dev/null
-for pv in "${trace_pvs[@]}"; do wait_for 60 "PV $pv to be deleted" pv_gone "$pv"; done
-provisioner_stop trace
-unset_rust_log || fail "cannot remove RUST_LOG from Deployment $E2E_PROVISIONER_NAME"
-grep -q ' TRACE ' "$trace_log" || fail "$trace_log has no TRACE line: RUST_LOG=trace did not take effect"
-check_file "$trace_log"
+for pv in "${trace_pvs[@]}"; do check_within 60 "PV $pv to be deleted" kube_pv_gone "$pv"; done
+prov_stop trace
+unset_rust_log || check_fail "cannot remove RUST_LOG from Deployment $KUBE_PROVISIONER"
+grep -q ' TRACE ' "$trace_log" || check_fail "$trace_log has no TRACE line: RUST_LOG=trace did not take effect"
+scan_file "$trace_log"
 trace_leaks=$((${#leaks[@]} - debug_leaks))
 if ((trace_leaks == 0)); then
-    step "no token in the trace-level log $trace_log ($(grep -c ' TRACE ' "$trace_log") TRACE lines)"
+    log_step "no token in the trace-level log $trace_log ($(grep -c ' TRACE ' "$trace_log") TRACE lines)"
 else
     printf '  FAIL: PRODUCT BUG (provisioner/src/main.rs, env_logger built from RUST_LOG with no cap on the\n' >&2
     printf '  HTTP libraries): at RUST_LOG=trace, ureq_proto hex-dumps raw array traffic into the log,\n' >&2
@@ -199,5 +199,5 @@ else
     printf '    %s\n' "${leaks[@]:debug_leaks}" >&2
 fi
 
-((${#leaks[@]} == 0)) || fail "API credentials leaked in ${#leaks[@]} place(s) (${debug_leaks} at debug level, ${trace_leaks} at trace level; listed above)"
+((${#leaks[@]} == 0)) || check_fail "API credentials leaked in ${#leaks[@]} place(s) (${debug_leaks} at debug level, ${trace_leaks} at trace level; listed above)"
 kubectl delete namespace "$ns" --wait=false >/dev/null

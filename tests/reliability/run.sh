@@ -1,20 +1,19 @@
 #!/usr/bin/env bash
 # Runs the cluster-level reliability scenarios (tests/reliability/NN-*.sh) on a real control
-# plane, set up exactly as tests/e2e/run.sh sets it up (its lib.sh: the array simulator with
-# fa-a, fa-b and fb-1, the shipped install manifests, the fake node, the provisioner running with
-# the manifests' ServiceAccount token and the Deployment's args), then every scenario in turn.
+# plane, set up exactly as tests/e2e/run.sh sets it up (the shared harness tests/lib: the array
+# simulator with fa-a, fa-b and fb-1, the shipped install manifests, the fake node, the
+# provisioner running with the manifests' ServiceAccount token and the Deployment's args), then
+# every scenario in turn.
 #
 # Usage: tests/reliability/run.sh [PATTERN...]
 #   PATTERN  run only scenarios whose file name contains it (e.g. 02 or rbac)
-# Needs root. REL_KEEP=1 keeps the test root; REL_SCENARIO_TIMEOUT (600) bounds each scenario.
+# Needs root. REL_KEEP=1 keeps the work dir; REL_SCENARIO_TIMEOUT (600) bounds each scenario.
 # The last line is "N passed, N failed" (scenarios); the exit status is non-zero on any failure.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# shellcheck source=../e2e/lib.sh
-. "$here/../e2e/lib.sh"
-
-# shellcheck source=../e2e/runner.sh
-. "$here/../e2e/runner.sh"
+export FLASHVOL_LOG_TAG=reliability
+# shellcheck source=../lib/harness.sh
+. "$here/../lib/harness.sh"
 
 SUITE_DIR="$here"
 SUITE_NAME=reliability
@@ -24,11 +23,7 @@ SUITE_KEEP="${REL_KEEP:-0}"
 
 # Faults never outlive their scenario.
 suite_after_scenario() {
-    local array
-    for array in fa-a fa-b fb-1; do
-        curl -fsS --max-time 10 --cacert "$E2E_CA" -X DELETE "$(sim_field "$array" admin_url)/faults" >/dev/null 2>&1 ||
-            log "could not clear the faults of $array"
-    done
+    sim_clear_faults 2>/dev/null || log_info "could not clear the faults of every simulated array"
 }
 
 suite_main "$@"
