@@ -33,7 +33,8 @@
 //! - on more than one: refused, to be resolved by hand (picking one could mount or destroy
 //!   another PV's data);
 //! - some arrays could not be asked: an error naming them, because the missing answer could be
-//!   the volume or a second copy of its name;
+//!   the volume or a second copy of its name (except for a mount, which takes the one live copy
+//!   a search by name found: [`Search::live_array`]);
 //! - on none: not found.
 //!
 //! Every error is a sentence naming the volume, the array(s) and what to do.
@@ -320,14 +321,37 @@ impl Search {
     }
 
     /// The conclusion for a caller that needs the volume live (the driver mounting it): a
-    /// destroyed volume is an error too.
+    /// destroyed volume is an error too. Unlike [`Search::conclusion`], one live answer in a
+    /// search by name wins even when another array could not be asked: a mount destroys
+    /// nothing, a second copy of a `<prefix>-pvc-<uid>` name exists only if someone made it by
+    /// hand, and one array down must not stop every PSO PV on the others from mounting (PSO 2.x
+    /// took the first array that had the volume, too). Deleting stays strict.
     pub fn live_array(&self) -> Result<usize, LocateError> {
+        if let Some(array) = self.single_live_despite_unreachable() {
+            return Ok(array);
+        }
         match self.conclusion()? {
             Located::Destroyed(array) => {
                 Err(self.error(Problem::Destroyed(self.arrays[array].shown.clone())))
             }
             located => Ok(located.array()),
         }
+    }
+
+    /// In a search by name: the one array that answered Live, when every other array either
+    /// answered Absent or could not be asked (at least one could not, else [`Search::conclusion`]
+    /// decides alone).
+    fn single_live_despite_unreachable(&self) -> Option<usize> {
+        let targets = self.targets.as_ref().filter(|t| !t.named)?;
+        let mut live = None;
+        for &i in &targets.arrays {
+            match self.presence[i] {
+                Some(Ok(Presence::Live)) if live.is_none() => live = Some(i),
+                Some(Ok(Presence::Live | Presence::Destroyed)) => return None,
+                Some(Ok(Presence::Absent) | Err(_)) | None => {}
+            }
+        }
+        live
     }
 
     /// The arrays among `asked` without an answer, with why.
@@ -512,8 +536,8 @@ mod tests {
         }
     }
 
-    /// Runs the caller's loop against `world`, returning the questions asked and the conclusion.
-    fn run(mut search: Search, world: &World) -> (Vec<Question>, Result<Located, LocateError>) {
+    /// Runs the caller's loop against `world`, returning the questions asked.
+    fn drive(search: &mut Search, world: &World) -> Vec<Question> {
         let mut asked = Vec::new();
         while let Some(question) = search.next_question() {
             asked.push(question);
@@ -523,6 +547,12 @@ mod tests {
             }
             assert!(asked.len() <= 6, "a search asks each array at most twice");
         }
+        asked
+    }
+
+    /// [`drive`], then the conclusion.
+    fn run(mut search: Search, world: &World) -> (Vec<Question>, Result<Located, LocateError>) {
+        let asked = drive(&mut search, world);
         (asked, search.conclusion())
     }
 
@@ -673,6 +703,27 @@ mod tests {
                 && text.contains("once they answer"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_mount_takes_the_one_live_copy_a_search_found_while_another_array_is_down() {
+        let mut world = World::holding([Absent, Live, Absent]);
+        world.holds[2] = Err("timed out");
+        let mut s = search(None);
+        drive(&mut s, &world);
+        assert_eq!(
+            s.live_array()
+                .expect("the live copy on the answering array"),
+            1
+        );
+        assert!(s.conclusion().is_err(), "deleting stays strict");
+
+        // A destroyed copy beside a live one is still two holders of the name.
+        let mut world = World::holding([Destroyed, Live, Absent]);
+        world.holds[2] = Err("timed out");
+        let mut s = search(None);
+        drive(&mut s, &world);
+        assert!(s.live_array().is_err());
     }
 
     #[test]

@@ -193,9 +193,9 @@ trace_leaks=$((${#leaks[@]} - debug_leaks))
 if ((trace_leaks == 0)); then
     log_step "no token in the trace-level log $trace_log ($(grep -c ' TRACE ' "$trace_log") TRACE lines)"
 else
-    printf '  FAIL: PRODUCT BUG (provisioner/src/main.rs, env_logger built from RUST_LOG with no cap on the\n' >&2
+    printf '  FAIL: PRODUCT BUG (provisioner/src/serve/logging.rs, env_logger built from RUST_LOG with no cap on the\n' >&2
     printf '  HTTP libraries): at RUST_LOG=trace, ureq_proto hex-dumps raw array traffic into the log,\n' >&2
-    printf '  API token headers included (flexdriver/src/logger.rs holds libraries to debug for this reason):\n' >&2
+    printf '  API token headers included (flexdriver/src/runtime/logger.rs holds libraries to debug for this reason):\n' >&2
     printf '    %s\n' "${leaks[@]:debug_leaks}" >&2
 fi
 

@@ -79,7 +79,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// The config path: `PURE_DISCOVERY_CONF` ([`env::DISCOVERY_CONF`]) if set, else
+    /// The config path: the variable [`env::DISCOVERY_CONF`] names, if set, else
     /// [`DEFAULT_CONFIG_PATH`].
     pub fn default_path(env: impl Fn(&str) -> Option<String>) -> PathBuf {
         env(env::DISCOVERY_CONF)
@@ -87,7 +87,7 @@ impl Config {
             .map_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH), PathBuf::from)
     }
 
-    /// [`Config::default_path`] in words, for `--help`: `$PURE_DISCOVERY_CONF, else
+    /// [`Config::default_path`] in words, for `--help`: `$<that variable>, else
     /// /etc/pure/pure.json`.
     pub fn default_path_help() -> String {
         format!("${}, else {DEFAULT_CONFIG_PATH}", env::DISCOVERY_CONF)
