@@ -34,7 +34,7 @@ suite_prereqs() {
 }
 
 suite_lint() {
-  cargo fmt --all -- --check && cargo clippy --workspace --all-targets --locked -- -D warnings
+  bash tests/layout-check.sh && cargo fmt --all -- --check && cargo clippy --workspace --all-targets --locked -- -D warnings
 }
 
 suite_rust() {
