@@ -229,7 +229,9 @@ start_etcd() {
 etcd_healthy() { curl -fsS "http://127.0.0.1:$etcd_port/health" | grep '"health":"true"' >/dev/null; }
 
 # The loopback advertise address cannot go into Endpoints (validation forbids loopback),
-# hence --endpoint-reconciler-type=none: nothing in these tests uses the kubernetes Service.
+# hence --endpoint-reconciler-type=none (tests/node/ routes the Service's ClusterIP itself).
+# kubelets are reached at their InternalIP first (as kubeadm does): test nodes' names resolve
+# nowhere.
 start_kube-apiserver() {
     pick_port apiserver_port "${FLASHVOL_APISERVER_PORT:-16443}"
     component_ports=("$apiserver_port")
@@ -245,6 +247,7 @@ start_kube-apiserver() {
         --client-ca-file="$pki/ca.crt" \
         --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
         --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
+        --kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname \
         --requestheader-client-ca-file="$pki/front-proxy-ca.crt" \
         --requestheader-allowed-names=front-proxy-client \
         --requestheader-username-headers=X-Remote-User \
