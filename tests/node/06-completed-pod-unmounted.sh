@@ -18,7 +18,7 @@ blk_array="$(array_holding "$blk_volume")" || fail "$blk_volume is on no array"
 
 # shellcheck disable=SC2016
 run_pod "$ns" job 'for d in /data/*; do echo done > "$d/result"; done; sync' blk fil -- '{"spec":{"restartPolicy":"Never"}}'
-wait_for "$NODE_TIMEOUT" "pod job to succeed" test "$(pod_phase "$ns" job)" = Succeeded
+wait_for "$NODE_TIMEOUT" "pod job to succeed" pod_phase_is "$ns" job Succeeded
 uid="$(pod_uid "$ns" job)"
 unmounted() {
     ! is_mount_point "$NODE_KUBELET_ROOT/pods/$uid/volumes/pure~flex/$blk_pv" &&

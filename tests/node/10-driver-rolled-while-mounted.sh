@@ -26,6 +26,9 @@ container="$(kubectl -n "$ns" get pod app -o 'jsonpath={.status.containerStatuse
 driver="$NODE_PLUGIN_DIR/pure~flex/flex"
 old_sum="$(sha256sum "$driver" | cut -d' ' -f1)"
 kubelet_pid="$(cat "$NODE_STATE/pids/kubelet")"
+# kubelet logs this each time its prober (re)loads the driver from the plugin dir.
+loads() { grep -c 'Loaded volume plugin.*pure/flex' "$NODE_STATE/logs/kubelet.log" || true; }
+loads_before="$(loads)"
 
 tag="$NODE_FLASHVOL_IMAGE_TAG-roll$$"
 new_sum="$(flashvol_image_rebuilt "$tag")"
@@ -37,7 +40,9 @@ installed_is_new() { [[ "$(sha256sum "$driver" | cut -d' ' -f1)" == "$new_sum" ]
 wait_for "$NODE_TIMEOUT" "the new DaemonSet pod to install the new driver" installed_is_new
 kubectl -n "$NODE_SYSTEM_NAMESPACE" rollout status daemonset/pure-flex --timeout="${NODE_TIMEOUT}s" >/dev/null ||
     fail "the DaemonSet did not roll out"
-step "the new build is installed at $driver (sha256 ${new_sum:0:12}…)"
+reprobed() { (($(loads) > loads_before)); }
+wait_for "$NODE_TIMEOUT" "kubelet to load the driver again (\"Loaded volume plugin\" pure/flex)" reprobed
+step "the new build is installed at $driver (sha256 ${new_sum:0:12}…); kubelet re-probed it"
 
 expect_eq "container of app after the roll" "$(kubectl -n "$ns" get pod app -o 'jsonpath={.status.containerStatuses[0].containerID}')" "$container"
 for claim in blk fil; do

@@ -37,7 +37,8 @@ pid="$(node_ctr tasks ls | awk -v id="${container#containerd://}" '$1 == id { pr
 [[ -n "$pid" && "$(readlink "/proc/$pid/exe")" == */flashvol-provisioner ]] ||
     fail "no flashvol-provisioner process for container $container"
 kill -KILL "$pid"
-wait_for "$NODE_TIMEOUT" "kubelet to restart the provisioner container" test "$(pod_restarts "$NODE_SYSTEM_NAMESPACE" "$second")" -ge 1
+restarted() { (($(pod_restarts "$NODE_SYSTEM_NAMESPACE" "$second") >= 1)); }
+wait_for "$NODE_TIMEOUT" "kubelet to restart the provisioner container" restarted
 
 for claim in "${claims[@]}"; do wait_pvc_bound "$ns" "$claim" 240; done
 expected=()

@@ -43,6 +43,13 @@ fail() {
     exit 1
 }
 expect_eq() { [[ "$2" == "$3" ]] || fail "$1: expected '$3', got '$2'"; }
+# fail_later TEXT: the scenario fails, but only at scenario_end, so that what follows (the rest
+# of the outcome, the cleanup) still runs and is reported.
+NODE_LATER_FAILURES=()
+fail_later() {
+    printf '  FAIL (reported at the end): %s\n' "$*" >&2
+    NODE_LATER_FAILURES+=("$*")
+}
 
 # wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND (quietly) until it succeeds; fails the
 # scenario with the description after SECONDS.
@@ -132,6 +139,7 @@ run_pod() {
 pod_phase() { kubectl -n "$1" get pod "$2" -o 'jsonpath={.status.phase}' 2>/dev/null; }
 pod_uid() { kubectl -n "$1" get pod "$2" -o 'jsonpath={.metadata.uid}'; }
 pod_is_running() { [[ "$(pod_phase "$1" "$2")" == Running ]]; }
+pod_phase_is() { [[ "$(pod_phase "$1" "$2")" == "$3" ]]; }
 pod_gone() { ! kubectl -n "$1" get pod "$2" >/dev/null 2>&1; }
 wait_pod_running() { wait_for "${3:-$NODE_TIMEOUT}" "pod $1/$2 to run" pod_is_running "$1" "$2"; }
 # pod_log_has NS POD TEXT: the pod's output has a line equal to TEXT.
@@ -225,6 +233,22 @@ live_volumes() {
     sim_admin "$1" state | jq -r '(.volumes // .file_systems) | to_entries[]
         | select(.value.destroyed_at == null and (.value.snapshot_of // null) == null) | .key' | sort
 }
+# fa_rest ARRAY METHOD PATH [JSON]: one FlashArray REST call with a fresh session, as an
+# administrator's script would make it (behind Kubernetes' back).
+fa_rest() {
+    local array="$1" method="$2" path="$3" body="${4:-}" base version jar ca rc=0
+    base="https://$(sim_field "$array" endpoint)"
+    ca="$(sim_field "$array" ca_cert)"
+    version="$(curl -fsS --cacert "$ca" "$base/api/api_version" | jq -r '.version[-1]')"
+    jar="$(mktemp "$NODE_STATE/cookies.XXXXXX")"
+    curl -fsS --cacert "$ca" -c "$jar" -H 'Content-Type: application/json' \
+        -d "{\"api_token\": \"node-token-$array\"}" "$base/api/$version/auth/session" >/dev/null &&
+        curl -fsS --cacert "$ca" -b "$jar" -H 'Content-Type: application/json' \
+            -X "$method" ${body:+-d "$body"} "$base/api/$version/$path" >/dev/null || rc=$?
+    rm -f "$jar"
+    return "$rc"
+}
+
 # sim_faults ARRAY JSON: replaces the array's fault set ('{}' clears it).
 sim_faults() { sim_admin "$1" faults -X PUT -H 'Content-Type: application/json' -d "$2" >/dev/null; }
 
@@ -258,12 +282,34 @@ scenario_on_exit() {
     return "$rc"
 }
 
+# node_reset: after a failed scenario, what it left behind is removed (the failure has been
+# reported), so that the next scenario starts on a clean node: the scenarios' namespaces, flex
+# and staging mounts, volume records, this node's array connections and the fabric's devices.
+node_reset() {
+    local ns array host volume mount_point
+    for ns in $(kubectl get namespaces -o name | sed -n 's|^namespace/\(node-[0-9][0-9]\)$|\1|p'); do
+        kubectl delete namespace "$ns" --wait=true --timeout=240s >/dev/null 2>&1 || log "namespace $ns is stuck"
+    done
+    awk -v r="$NODE_KUBELET_ROOT/" 'index($5, r) == 1 && $5 ~ /pure~flex|flexvolume\/pure/ { print length($5), $5 }' \
+        /proc/self/mountinfo | sort -rn | cut -d' ' -f2- | while read -r mount_point; do
+        umount -l "$mount_point" 2>/dev/null || true
+    done
+    rm -f "$(dirname "$(record_file x)")"/*.json
+    for array in fa-a fa-b; do
+        sim_admin "$array" state | jq -r '.connections[] | "\(.host) \(.volume)"' | while read -r host volume; do
+            fa_rest "$array" DELETE "host/$host/volume/$volume" || log "could not disconnect $volume from $host on $array"
+        done
+    done
+    "$NODE_STATE/fabric/iscsiadm" -m session --rescan >/dev/null 2>&1 || true
+}
+
 # node_is_clean: nothing of any claim is left on the node: no flex mount, no staging mount,
-# no loop device, no array connection to this node. Prints what is left.
+# no loop device, no volume record, no array connection. Prints what is left.
 node_is_clean() {
     local left=() array
     mapfile -t -O "${#left[@]}" left < <(awk -v r="$NODE_KUBELET_ROOT/" 'index($5, r) == 1 && $5 ~ /pure~flex|flexvolume\/pure/ { print "mount " $5 }' /proc/self/mountinfo)
     mapfile -t -O "${#left[@]}" left < <(node_loop_devices | sed 's/^/loop device /')
+    mapfile -t -O "${#left[@]}" left < <(ls "$(dirname "$(record_file x)")" 2>/dev/null | sed 's/^/volume record /')
     for array in fa-a fa-b; do
         mapfile -t -O "${#left[@]}" left < <(sim_admin "$array" state | jq -r '.connections[] | "connection \(.host) -> \(.volume) on '"$array"'"')
     done
@@ -273,11 +319,12 @@ node_is_clean() {
 }
 
 # --- pod scripts (busybox sh) -----------------------------------------------------------
-# WRITE_SCRIPT: writes 4 MiB of random data to every mounted claim, syncs, prints
+# WRITE_SCRIPT: writes 4 MiB of random data to every mounted claim that has none yet (a
+# restarted container must not overwrite what it wrote before), syncs, prints
 # "sha-<claim>=<sha256>" per claim and "ready", then waits to be stopped.
 # shellcheck disable=SC2016 # expanded by the pod's shell
 WRITE_SCRIPT='set -e
-for d in /data/*; do dd if=/dev/urandom of="$d/payload" bs=1M count=4 2>/dev/null; done
+for d in /data/*; do [ -e "$d/payload" ] || dd if=/dev/urandom of="$d/payload" bs=1M count=4 2>/dev/null; done
 sync
 for d in /data/*; do echo "sha-${d##*/}=$(sha256sum "$d/payload" | cut -d" " -f1)"; done
 echo ready
@@ -307,6 +354,7 @@ scenario_end() {
     local left
     left="$(node_is_clean)" || fail "left on the node after the scenario: $left"
     step "nothing left on the node: no flex mount, no loop device, no array connection"
+    ((${#NODE_LATER_FAILURES[@]} == 0)) || fail "$(printf '%s; ' "${NODE_LATER_FAILURES[@]}")"
 }
 
 # mounts_at DIR: how many mounts are stacked at exactly DIR.

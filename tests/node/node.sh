@@ -63,9 +63,19 @@ node_launch() {
     local name="$1" binary="$2"
     shift 2
     printf '%q ' "$binary" "$@" >"$NODE_STATE/logs/$name.cmdline"
-    setsid env -i PATH="$NODE_PATH" HOME=/root "$binary" "$@" </dev/null >>"$NODE_STATE/logs/$name.log" 2>&1 &
-    echo "$!" >"$NODE_STATE/pids/$name"
     echo "$binary" >"$NODE_STATE/pids/$name.binary"
+    # From a subshell, so that the caller's shell does not track it as a job (no "Killed" notes).
+    (
+        setsid env -i PATH="$NODE_PATH" HOME=/root "$binary" "$@" </dev/null >>"$NODE_STATE/logs/$name.log" 2>&1 &
+        echo "$!" >"$NODE_STATE/pids/$name"
+    )
+    # Until setsid and env have exec'd the binary, the pid does not look like it: wait for that.
+    local waited=0 pid
+    pid="$(cat "$NODE_STATE/pids/$name")"
+    until node_running "$name" || ! kill -0 "$pid" 2>/dev/null || ((waited > 100)); do
+        sleep 0.05
+        waited=$((waited + 1))
+    done
 }
 
 # node_running NAME: the recorded pid is alive (not a zombie) and still runs the binary started

@@ -59,8 +59,7 @@ for version in "${versions[@]}"; do
             echo "fail $version $name $((SECONDS - start))" >>"$results"
             printf 'FAIL %s %s (%ss)\n' "$version" "$name" "$((SECONDS - start))"
             # Whatever the scenario left must not fail the next one.
-            (node_load "$NODE_STATE" && kubectl delete namespace "node-${name:0:2}" --ignore-not-found \
-                --wait=true --timeout=180s >/dev/null 2>&1) || true
+            (node_load "$NODE_STATE" && node_reset) || log "could not reset the node after $name"
         fi
     done
     start=$SECONDS
