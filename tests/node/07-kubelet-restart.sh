@@ -32,7 +32,7 @@ node_kubelet_start
 node_wait_ready
 # kubelet reconstructs the pod's volumes and reports the pod again; give its volume manager a
 # few reconcile rounds (it acts every 100 ms) before looking.
-wait_for "$NODE_TIMEOUT" "pod app to be reported Ready again" kubectl -n "$ns" wait pod/app --for=condition=Ready --timeout=1s
+wait_for "$NODE_LONG_TIMEOUT" "pod app to be reported Ready again" kubectl -n "$ns" wait pod/app --for=condition=Ready --timeout=1s
 sleep 10
 expect_eq "container of app after the restart" "$(kubectl -n "$ns" get pod app -o 'jsonpath={.status.containerStatuses[0].containerID}')" "$container"
 expect_eq "restarts of app's container" "$(pod_restarts "$ns" app)" 0
@@ -52,8 +52,7 @@ expect_eq "mounts of $blk_pv (staging + the pod's bind)" "$(mount_count "$blk_pv
 step "same container, no restart, one mount per pod dir, data intact and writable (kubelet re-called mount $again time(s))"
 
 log_mark="$(flex_log_lines)"
-# kubelet 1.24 can wait out its 2m3s volume timeout here (kubelet.md): allow for it.
-delete_pod "$ns" app 240
+delete_pod "$ns" app "$NODE_LONG_TIMEOUT"
 expect_eq "times $blk_volume was released" "$(flex_count_since "$log_mark" "released $blk_volume ($blk_pv)")" 1
 not_connected "$blk_array" "$blk_volume" || fail "$blk_volume is still connected"
 step "delete --wait: unmounted and released once"

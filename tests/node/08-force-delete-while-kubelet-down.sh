@@ -83,11 +83,11 @@ watch_pid=$!
 step "start kubelet: it unmounts the orphaned pod's volume and kills its container"
 node_kubelet_start
 node_wait_ready
-wait_for "$NODE_TIMEOUT" "$volume to be released" not_connected "$array" "$volume"
+wait_for "$NODE_LONG_TIMEOUT" "$volume to be released" not_connected "$array" "$volume"
 wait "$watch_pid" || true
 watch_pid=""
 observed="$(cat "$NODE_STATE/scenario-08-watch")"
-wait_for "$NODE_TIMEOUT" "kubelet to remove the pod dir" test ! -e "$NODE_KUBELET_ROOT/pods/$uid"
+wait_for "$NODE_LONG_TIMEOUT" "kubelet to remove the pod dir" test ! -e "$NODE_KUBELET_ROOT/pods/$uid"
 kill "$tail_pid" 2>/dev/null || true
 last_ack="$(sed -n 's/.*ack=\([0-9]*\)$/\1/p' "$acks" | tail -n 1)"
 [[ -n "$last_ack" ]] || fail "no acknowledged write was seen"

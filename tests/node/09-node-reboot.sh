@@ -48,7 +48,7 @@ node_power_cut
 expect_eq "mounts under the kubelet root after the cut" "$(awk -v r="$NODE_KUBELET_ROOT" 'index($5, r) == 1' /proc/self/mountinfo | wc -l)" 0
 expect_eq "loop devices after the cut" "$(node_loop_devices | wc -l)" 0
 booted_again
-wait_for "$NODE_TIMEOUT" "pod keep to run again with its data" data_intact keep
+wait_for "$NODE_LONG_TIMEOUT" "pod keep to run again with its data" data_intact keep
 flex_logged_since "$log_mark" "formatting $blk_volume " && fail "$blk_volume was formatted again after the reboot"
 flex_logged_since "$log_mark" "$blk_volume already has a xfs file system: not formatting" ||
     fail "the driver did not log finding $blk_volume's file system"
@@ -66,8 +66,8 @@ kubectl -n "$ns" delete pod leaving --wait=false >/dev/null
 node_wait_ready
 wait_for "$NODE_TIMEOUT" "the DaemonSet pod to reinstall the driver" test -x "$NODE_PLUGIN_DIR/pure~flex/flex"
 step "the DaemonSet pod reinstalled $NODE_PLUGIN_DIR/pure~flex/flex"
-wait_for "$NODE_TIMEOUT" "pod keep to run again with its data" data_intact keep
-wait_for "$NODE_TIMEOUT" "pod leaving to be deleted" pod_gone "$ns" leaving
+wait_for "$NODE_LONG_TIMEOUT" "pod keep to run again with its data" data_intact keep
+wait_for "$NODE_LONG_TIMEOUT" "pod leaving to be deleted" pod_gone "$ns" leaving
 expect_eq "kubelet's pid (never restarted)" "$(cat "$NODE_STATE/pids/kubelet")" "$kubelet_pid"
 missing="$(grep -c 'no volume plugin matched' "$NODE_STATE/logs/kubelet.log" || true)"
 step "without a kubelet restart: keep is back with its data, leaving is gone (kubelet logged a missing plugin $missing time(s))"

@@ -69,7 +69,7 @@ run_pod "$ns" c "$WRITE_SCRIPT" half
 wait_for "$NODE_TIMEOUT" "a FailedMount event on pod c" pod_has_event "$ns" c FailedMount
 message="$(pod_events "$ns" c FailedMount | tail -n 1)"
 step "event: ${message:0:160}…"
-delete_pod "$ns" c
+delete_pod "$ns" c "$NODE_LONG_TIMEOUT"
 sim_faults fa-a '{}'
 # A driver may roll back at once or collect such leftovers on its next call: give it one.
 run_pod "$ns" d "$READ_SCRIPT" down

@@ -31,6 +31,10 @@ NODE_SYSTEM_NAMESPACE=pure-system
 NODE_OWNER_FILE=/run/flashvol-node.owner
 # Bounded waits (seconds).
 NODE_TIMEOUT="${FLASHVOL_NODE_TIMEOUT:-120}"
+# Waits kubelet 1.24 stretches by its 2m3s volume wait ("unmounted volumes=[...]: timed out
+# waiting for the condition"): after a kubelet restart it does not see volumes it mounted again
+# for a reconstructed pod until then, and a pod whose mount keeps failing is deleted only then.
+NODE_LONG_TIMEOUT="${FLASHVOL_NODE_LONG_TIMEOUT:-300}"
 
 # --- output ------------------------------------------------------------------------
 log() { printf '[node %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
