@@ -294,10 +294,10 @@ node_kill_containers() {
         [[ -n "$pid" && "$pid" != 0 ]] && inodes+="$(stat -L -c %i "/proc/$pid/ns/net" 2>/dev/null) "
         node_ctr tasks kill --signal SIGKILL "$id" >/dev/null 2>&1 || true
     done
-    for id in $ids; do
-        local waited=0
-        until node_ctr tasks delete "$id" >/dev/null 2>&1 || ((waited > 50)); do sleep 0.1; waited=$((waited + 1)); done
-    done
+    # containerd's CRI plugin deletes a task once it has exited; delete what it has not.
+    local waited=0
+    while [[ -n "$(node_ctr tasks ls -q 2>/dev/null)" ]] && ((waited < 100)); do sleep 0.1; waited=$((waited + 1)); done
+    for id in $(node_ctr tasks ls -q 2>/dev/null); do node_ctr tasks delete --force "$id" >/dev/null 2>&1 || true; done
     for ns in /run/netns/cni-*; do
         [[ -e "$ns" ]] || continue
         if [[ "$inodes" == *" $(stat -L -c %i "$ns" 2>/dev/null) "* ]]; then
@@ -472,13 +472,14 @@ node_remove_shared_paths() {
     find /var/log/containers -xtype l -delete 2>/dev/null || true
     rm -f /var/lib/cni/results/flashvol-node-* 2>/dev/null || true
     rm -f /var/lib/kubelet/device-plugins/kubelet.sock
-    [[ -f "$NODE_STATE/.created-var-lib-kubelet" ]] && rm -rf /var/lib/kubelet
-    [[ -f "$NODE_STATE/.created-var-log-pods" ]] && rmdir /var/log/pods 2>/dev/null
-    [[ -f "$NODE_STATE/.created-var-log-containers" ]] && rmdir /var/log/containers 2>/dev/null
-    [[ -f "$NODE_STATE/.created-var-lib-cni" ]] && rm -rf /var/lib/cni
-    [[ -f "$NODE_STATE/.created-run-containerd" ]] && rm -rf /run/containerd
-    [[ -f "$NODE_STATE/.created-run-netns" ]] && rmdir /run/netns 2>/dev/null
-    return 0
+    if [[ -f "$NODE_STATE/.created-var-lib-kubelet" ]]; then rm -rf /var/lib/kubelet; fi
+    if [[ -f "$NODE_STATE/.created-var-lib-cni" ]]; then rm -rf /var/lib/cni; fi
+    if [[ -f "$NODE_STATE/.created-run-containerd" ]]; then rm -rf /run/containerd; fi
+    # Empty dirs only: what other programs put there stays.
+    local made
+    for made in var-log-pods:/var/log/pods var-log-containers:/var/log/containers run-netns:/run/netns; do
+        if [[ -f "$NODE_STATE/.created-${made%%:*}" && -d "${made#*:}" ]]; then rmdir "${made#*:}" 2>/dev/null || true; fi
+    done
 }
 
 # node_teardown: stops and removes everything the node made, in dependency order; safe after a
@@ -486,22 +487,15 @@ node_remove_shared_paths() {
 node_teardown() {
     [[ -n "${NODE_STATE:-}" && -d "$NODE_STATE" ]] || return 0
     log "stopping the node (state $NODE_STATE)"
-    node_stop kubelet
-    node_kill_containers
-    node_stop containerd
-    node_kill_shims
-    node_unmount_under "$NODE_STATE"
-    node_stop fabric-udevd
-    node_detach_loops
-    node_stop arraysim
-    if [[ -n "${FLASHVOL_CLUSTER_STATE:-}" && -d "$FLASHVOL_CLUSTER_STATE/pids" ]]; then
-        "$REPO_ROOT/tests/cluster/down.sh" --keep "$FLASHVOL_CLUSTER_STATE" >/dev/null 2>&1 ||
-            log "tests/cluster/down.sh failed"
-    fi
-    node_network_down
-    node_remove_cgroups
-    node_remove_shared_paths
-    node_restore_sysctls
+    local timings="" step start
+    for step in "node_stop kubelet" node_kill_containers "node_stop containerd" node_kill_shims \
+        "node_unmount_under $NODE_STATE" "node_stop fabric-udevd" node_detach_loops "node_stop arraysim" \
+        node_stop_cluster node_network_down node_remove_cgroups node_remove_shared_paths node_restore_sysctls; do
+        start=$SECONDS
+        $step
+        timings+="${step%% $NODE_STATE} $((SECONDS - start))s, "
+    done
+    log "teardown steps: ${timings%, }"
     local left
     left="$(node_footprint)"
     [[ -z "$left" ]] || log "left behind: $left"
@@ -513,6 +507,12 @@ node_teardown() {
         rm -rf "$NODE_STATE"
     fi
     [[ -z "$left" ]]
+}
+
+node_stop_cluster() {
+    [[ -n "${FLASHVOL_CLUSTER_STATE:-}" && -d "$FLASHVOL_CLUSTER_STATE/pids" ]] || return 0
+    "$REPO_ROOT/tests/cluster/down.sh" --keep "$FLASHVOL_CLUSTER_STATE" >/dev/null 2>&1 ||
+        log "tests/cluster/down.sh failed"
 }
 
 # node_processes: processes (not scripts: their arguments may name the state dir) that run
