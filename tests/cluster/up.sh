@@ -272,20 +272,26 @@ apiserver_ready() {
         "https://127.0.0.1:$apiserver_port/readyz" | grep -x ok >/dev/null
 }
 
-# /healthz is on the always-allowed path list, so no credentials are needed; the serving
-# certificate is self-signed into --cert-dir.
+# own_client_flags NAME PORT: what kube-controller-manager and kube-scheduler share: their own
+# kubeconfig (<state>/NAME.kubeconfig) for API calls and delegated authentication and
+# authorization, and a secure port on 127.0.0.1 with a certificate self-signed into <state>/NAME.
+# /healthz is on the always-allowed path list, so the probes need no credentials.
+own_client_flags() {
+    printf '%s\n' --kubeconfig="$state_dir/$1.kubeconfig" \
+        --authentication-kubeconfig="$state_dir/$1.kubeconfig" \
+        --authorization-kubeconfig="$state_dir/$1.kubeconfig" \
+        --bind-address=127.0.0.1 --secure-port="$2" --cert-dir="$state_dir/$1"
+}
+
 start_kube-controller-manager() {
     pick_port kcm_port "${FLASHVOL_KCM_PORT:-10357}"
     component_ports=("$kcm_port")
     log "starting kube-controller-manager on 127.0.0.1:$kcm_port (flex plugins: $flex_dir;" \
         "extra flags: ${KCM_EXTRA_ARGS[*]:-none})"
+    local own
+    mapfile -t own < <(own_client_flags controller-manager "$kcm_port")
     launch kube-controller-manager "$bin_dir/kube-controller-manager" \
-        --kubeconfig="$state_dir/controller-manager.kubeconfig" \
-        --authentication-kubeconfig="$state_dir/controller-manager.kubeconfig" \
-        --authorization-kubeconfig="$state_dir/controller-manager.kubeconfig" \
-        --bind-address=127.0.0.1 \
-        --secure-port="$kcm_port" \
-        --cert-dir="$state_dir/controller-manager" \
+        "${own[@]}" \
         --controllers='*' \
         --flex-volume-plugin-dir="$flex_dir" \
         --service-account-private-key-file="$pki/sa.key" \
@@ -302,18 +308,15 @@ start_kube-controller-manager() {
 }
 kcm_healthy() { curl -fsSk "https://127.0.0.1:$kcm_port/healthz" | grep -x ok >/dev/null; }
 
-# /healthz is always allowed here too. No leader election: one scheduler per cluster.
+# No leader election: one scheduler per cluster.
 start_kube-scheduler() {
     pick_port scheduler_port "${FLASHVOL_SCHEDULER_PORT:-10359}"
     component_ports=("$scheduler_port")
     log "starting kube-scheduler on 127.0.0.1:$scheduler_port"
+    local own
+    mapfile -t own < <(own_client_flags scheduler "$scheduler_port")
     launch kube-scheduler "$bin_dir/kube-scheduler" \
-        --kubeconfig="$state_dir/scheduler.kubeconfig" \
-        --authentication-kubeconfig="$state_dir/scheduler.kubeconfig" \
-        --authorization-kubeconfig="$state_dir/scheduler.kubeconfig" \
-        --bind-address=127.0.0.1 \
-        --secure-port="$scheduler_port" \
-        --cert-dir="$state_dir/scheduler" \
+        "${own[@]}" \
         --leader-elect=false \
         --profiling=false \
         --v=1

@@ -9,14 +9,7 @@ set -euo pipefail
 scenario_begin "02 pod deleted: pod dir, staging mount, devices and array connection gone"
 
 ns=node-02
-make_namespace "$ns"
-create_pvc "$ns" blk pure-block 1Gi
-create_pvc "$ns" fil pure-file 1Gi ReadWriteMany
-wait_pvc_bound "$ns" blk
-wait_pvc_bound "$ns" fil
-blk_pv="$(pv_of "$ns" blk)" fil_pv="$(pv_of "$ns" fil)"
-blk_volume="$(array_volume_of "$blk_pv")"
-blk_array="$(array_holding "$blk_volume")" || fail "$blk_volume is on no array"
+scenario_claims "$ns"
 
 run_pod "$ns" user "$WRITE_SCRIPT" blk fil
 wait_pod_running "$ns" user

@@ -8,14 +8,7 @@ set -euo pipefail
 scenario_begin "03 two pods, one volume (RWO block, RWX file): one staging mount, released after the last pod"
 
 ns=node-03
-make_namespace "$ns"
-create_pvc "$ns" blk pure-block 1Gi
-create_pvc "$ns" fil pure-file 1Gi ReadWriteMany
-wait_pvc_bound "$ns" blk
-wait_pvc_bound "$ns" fil
-blk_pv="$(pv_of "$ns" blk)" fil_pv="$(pv_of "$ns" fil)"
-blk_volume="$(array_volume_of "$blk_pv")"
-blk_array="$(array_holding "$blk_volume")" || fail "$blk_volume is on no array"
+scenario_claims "$ns"
 
 # shellcheck disable=SC2016 # the pod's shell expands it
 script='for d in /data/*; do hostname > "$d/from-$(hostname)"; done; sync; echo ready; exec sleep 3600'

@@ -7,11 +7,7 @@ set -euo pipefail
 scenario_begin "04 readOnly claims: data readable, writes fail with EROFS"
 
 ns=node-04
-make_namespace "$ns"
-create_pvc "$ns" blk pure-block 1Gi
-create_pvc "$ns" fil pure-file 1Gi ReadWriteMany
-wait_pvc_bound "$ns" blk
-wait_pvc_bound "$ns" fil
+scenario_claims "$ns"
 
 run_pod "$ns" writer "$WRITE_SCRIPT" blk fil
 wait_pod_log "$ns" writer ready

@@ -8,11 +8,7 @@ set -euo pipefail
 scenario_begin "05 fsGroup + non-root runAsUser: the pod writes; volume root group-owned and setgid"
 
 ns=node-05
-make_namespace "$ns"
-create_pvc "$ns" blk pure-block 1Gi
-create_pvc "$ns" fil pure-file 1Gi ReadWriteMany
-wait_pvc_bound "$ns" blk
-wait_pvc_bound "$ns" fil
+scenario_claims "$ns"
 
 # shellcheck disable=SC2016 # the pod's shell expands it
 script='echo "id=$(id -u):$(id -g)"

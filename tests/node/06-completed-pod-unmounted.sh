@@ -7,14 +7,7 @@ set -euo pipefail
 scenario_begin "06 a completed pod is unmounted while it still exists"
 
 ns=node-06
-make_namespace "$ns"
-create_pvc "$ns" blk pure-block 1Gi
-create_pvc "$ns" fil pure-file 1Gi ReadWriteMany
-wait_pvc_bound "$ns" blk
-wait_pvc_bound "$ns" fil
-blk_pv="$(pv_of "$ns" blk)" fil_pv="$(pv_of "$ns" fil)"
-blk_volume="$(array_volume_of "$blk_pv")"
-blk_array="$(array_holding "$blk_volume")" || fail "$blk_volume is on no array"
+scenario_claims "$ns"
 
 # shellcheck disable=SC2016
 run_pod "$ns" job 'for d in /data/*; do echo done > "$d/result"; done; sync' blk fil -- '{"spec":{"restartPolicy":"Never"}}'

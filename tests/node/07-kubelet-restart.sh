@@ -9,14 +9,7 @@ set -euo pipefail
 scenario_begin "07 kubelet restarted while a pod uses volumes: container untouched, one mount, one release"
 
 ns=node-07
-make_namespace "$ns"
-create_pvc "$ns" blk pure-block 1Gi
-create_pvc "$ns" fil pure-file 1Gi ReadWriteMany
-wait_pvc_bound "$ns" blk
-wait_pvc_bound "$ns" fil
-blk_pv="$(pv_of "$ns" blk)" fil_pv="$(pv_of "$ns" fil)"
-blk_volume="$(array_volume_of "$blk_pv")"
-blk_array="$(array_holding "$blk_volume")" || fail "$blk_volume is on no array"
+scenario_claims "$ns"
 
 run_pod "$ns" app "$WRITE_SCRIPT" blk fil
 wait_pod_log "$ns" app ready

@@ -68,6 +68,7 @@ watch_release() {
     done
     echo "released with $held container mount namespace(s) still holding $dev"
 }
+# shellcheck disable=SC2154 # rc is set by the trap itself
 trap 'rc=$?; kill "$tail_pid" "${watch_pid:-}" 2>/dev/null || true; scenario_on_exit "$rc"' EXIT
 
 step "stop kubelet; force-delete pod writer; its container keeps writing"

@@ -12,12 +12,9 @@ set -euo pipefail
 scenario_begin "09 node reboot: pods come back with their data, also when kubelet starts before the driver is reinstalled"
 
 ns=node-09
-make_namespace "$ns"
-create_pvc "$ns" blk pure-block 1Gi
-create_pvc "$ns" fil pure-file 1Gi ReadWriteMany
+scenario_claims "$ns"
 create_pvc "$ns" other pure-block 1Gi
-for claim in blk fil other; do wait_pvc_bound "$ns" "$claim"; done
-blk_volume="$(array_volume_of "$(pv_of "$ns" blk)")"
+wait_pvc_bound "$ns" other
 other_pv="$(pv_of "$ns" other)"
 other_volume="$(array_volume_of "$other_pv")"
 other_array="$(array_holding "$other_volume")" || fail "$other_volume is on no array"
@@ -69,8 +66,8 @@ step "the DaemonSet pod reinstalled $NODE_PLUGIN_DIR/pure~flex/flex"
 wait_for "$NODE_LONG_TIMEOUT" "pod keep to run again with its data" data_intact keep
 wait_for "$NODE_LONG_TIMEOUT" "pod leaving to be deleted" pod_gone "$ns" leaving
 expect_eq "kubelet's pid (never restarted)" "$(cat "$NODE_STATE/pids/kubelet")" "$kubelet_pid"
-missing="$(grep -c 'no volume plugin matched' "$NODE_STATE/logs/kubelet.log" || true)"
-step "without a kubelet restart: keep is back with its data, leaving is gone (kubelet logged a missing plugin $missing time(s))"
+unmatched="$(grep -c 'no volume plugin matched' "$NODE_STATE/logs/kubelet.log" || true)"
+step "without a kubelet restart: keep is back with its data, leaving is gone (kubelet logged "no volume plugin matched" $unmatched time(s))"
 # kubelet could not reconstruct leaving's volume without the driver and only removed its empty
 # dir: nobody calls `unmount` for it, yet the volume must not stay connected to this node.
 released() { not_connected "$other_array" "$other_volume" && [[ ! -e "$(record_file "$other_pv")" ]]; }

@@ -11,13 +11,9 @@ set -euo pipefail
 scenario_begin "10 DaemonSet rolled to a new driver build while volumes are mounted"
 
 ns=node-10
-make_namespace "$ns"
-create_pvc "$ns" blk pure-block 1Gi
-create_pvc "$ns" fil pure-file 1Gi ReadWriteMany
+scenario_claims "$ns"
 create_pvc "$ns" later pure-block 1Gi
-for claim in blk fil later; do wait_pvc_bound "$ns" "$claim"; done
-blk_pv="$(pv_of "$ns" blk)"
-blk_volume="$(array_volume_of "$blk_pv")"
+wait_pvc_bound "$ns" later
 
 run_pod "$ns" app "$WRITE_SCRIPT" blk fil
 wait_pod_log "$ns" app ready

@@ -17,6 +17,7 @@ create_pvc "$ns" down pure-block 1Gi ReadWriteOnce '{"matchLabels":{"rack":"a"}}
 create_pvc "$ns" missing pure-block 1Gi ReadWriteOnce '{"matchLabels":{"rack":"b"}}'
 create_pvc "$ns" half pure-block 1Gi ReadWriteOnce '{"matchLabels":{"rack":"a"}}'
 for claim in down missing half; do wait_pvc_bound "$ns" "$claim"; done
+# shellcheck disable=SC2154 # rc is set by the trap itself
 trap 'rc=$?; sim_faults fa-a "{}" 2>/dev/null || true; scenario_on_exit "$rc"' EXIT
 
 # leftovers_of CLAIM ARRAY: prints what of the claim's volume is on the node or connected to it:

@@ -14,6 +14,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/lib.sh"
 . "$here/node.sh"
 
+# Read by node_teardown.
+# shellcheck disable=SC2034
 NODE_KEEP_STATE="${FLASHVOL_KEEP_STATE:-0}"
 state=""
 while (($#)); do

@@ -87,7 +87,7 @@ fabric_install() {
 flashvol_values() {
     local fs="$NODE_STATE/node-fs" fabric="$NODE_STATE/fabric"
     jq -n --slurpfile arrays <(jq -s . "$NODE_STATE/sim/arrays.jsonl") \
-        --arg image "$NODE_FLASHVOL_IMAGE_NAME" --arg tag "${1:-$NODE_FLASHVOL_IMAGE_TAG}" \
+        --arg image "$NODE_FLASHVOL_IMAGE_NAME" --arg tag "$NODE_FLASHVOL_IMAGE_TAG" \
         --arg plugins "$NODE_PLUGIN_DIR" --arg node "$NODE_NAME" --arg log "$NODE_FLEX_LOG" \
         --arg fs "$fs" --arg fabric "$fabric" --arg ip "$NODE_IP" '
         ($arrays[0] | map({key: .name, value: .endpoint}) | from_entries) as $ep

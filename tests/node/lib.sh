@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # settings are for the scripts that source this file
 # Shared helpers of the real-node suite (tests/node/): settings, the node's state file, output,
 # bounded waits, and what the scenarios ask of the cluster, the node and the simulated arrays.
 # The machinery that starts and stops the node is in node.sh, flashvol's part in flashvol.sh.
@@ -107,6 +107,21 @@ pvc_phase() { kubectl -n "$1" get pvc "$2" -o 'jsonpath={.status.phase}' 2>/dev/
 pvc_is_bound() { [[ "$(pvc_phase "$1" "$2")" == Bound ]]; }
 wait_pvc_bound() { wait_for "${3:-$NODE_TIMEOUT}" "PVC $1/$2 to be Bound" pvc_is_bound "$1" "$2"; }
 pv_of() { kubectl -n "$1" get pvc "$2" -o 'jsonpath={.spec.volumeName}'; }
+
+# scenario_claims NS: a fresh namespace NS with two Bound claims, blk (pure-block,
+# ReadWriteOnce) and fil (pure-file, ReadWriteMany), the pair most scenarios use. Sets blk_pv,
+# fil_pv, blk_volume (the volume's name on its array) and blk_array (fa-a or fa-b).
+scenario_claims() {
+    make_namespace "$1"
+    create_pvc "$1" blk pure-block 1Gi
+    create_pvc "$1" fil pure-file 1Gi ReadWriteMany
+    wait_pvc_bound "$1" blk
+    wait_pvc_bound "$1" fil
+    blk_pv="$(pv_of "$1" blk)"
+    fil_pv="$(pv_of "$1" fil)"
+    blk_volume="$(array_volume_of "$blk_pv")"
+    blk_array="$(array_holding "$blk_volume")" || fail "$blk_volume is on no array"
+}
 pv_gone() { ! kubectl get pv "$1" >/dev/null 2>&1; }
 # array_volume_of PV: the volume's (or file system's) name on the array.
 array_volume_of() {
@@ -313,7 +328,7 @@ node_is_clean() {
     local left=() array
     mapfile -t -O "${#left[@]}" left < <(awk -v r="$NODE_KUBELET_ROOT/" 'index($5, r) == 1 && $5 ~ /pure~flex|flexvolume\/pure/ { print "mount " $5 }' /proc/self/mountinfo)
     mapfile -t -O "${#left[@]}" left < <(node_loop_devices | sed 's/^/loop device /')
-    mapfile -t -O "${#left[@]}" left < <(ls "$(dirname "$(record_file x)")" 2>/dev/null | sed 's/^/volume record /')
+    mapfile -t -O "${#left[@]}" left < <(find "$(dirname "$(record_file x)")" -name '*.json' -printf 'volume record %f\n' 2>/dev/null)
     for array in fa-a fa-b; do
         mapfile -t -O "${#left[@]}" left < <(sim_admin "$array" state | jq -r '.connections[] | "connection \(.host) -> \(.volume) on '"$array"'"')
     done
