@@ -118,6 +118,11 @@ flashvol_install() {
         -f "$NODE_STATE/values.yaml" >"$NODE_STATE/logs/helm.log" 2>&1 ||
         die "helm install failed: $(tail -n 5 "$NODE_STATE/logs/helm.log")"
     flashvol_wait_ready
+    # The driver under test: the DaemonSet installed exactly the binary built from this checkout.
+    local built
+    built="$(sha256sum "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/x86_64-unknown-linux-gnu/release/flashvol-flex" | cut -d' ' -f1)"
+    [[ "$(sha256sum "$NODE_PLUGIN_DIR/pure~flex/flex" | cut -d' ' -f1)" == "$built" ]] ||
+        die "the driver the DaemonSet installed is not the flashvol-flex built from this checkout"
 }
 
 # flashvol_wait_ready: the DaemonSet's pod has installed the driver into kubelet's plugin dir and

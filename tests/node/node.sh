@@ -459,17 +459,18 @@ node_record_shared_paths() {
     [[ -d /var/log/containers ]] || touch "$NODE_STATE/.created-var-log-containers"
     [[ -d /var/lib/cni ]] || touch "$NODE_STATE/.created-var-lib-cni"
     [[ -d /run/netns ]] || touch "$NODE_STATE/.created-run-netns"
+    # Pod log dirs that exist already are another kubelet's (or a leftover): never removed.
+    ls -A /var/log/pods /var/log/containers >"$NODE_STATE/.var-log-before" 2>/dev/null || true
 }
 
 node_remove_shared_paths() {
-    local uid dir
-    # Pod log dirs are <namespace>_<pod>_<uid>; kubelet removes those of deleted pods itself.
-    for dir in "$NODE_KUBELET_ROOT"/pods/*/; do
-        [[ -d "$dir" ]] || continue
-        uid="$(basename "$dir")"
-        rm -rf /var/log/pods/*_"$uid"
+    local entry
+    # Pod log dirs <namespace>_<pod>_<uid> and their links: what appeared since the start is
+    # this node's (kubelet removes those of deleted pods itself; these are the pods still there).
+    for entry in /var/log/pods/* /var/log/containers/*; do
+        [[ -e "$entry" || -L "$entry" ]] || continue
+        grep -qxF "${entry##*/}" "$NODE_STATE/.var-log-before" 2>/dev/null || rm -rf "$entry"
     done
-    find /var/log/containers -xtype l -delete 2>/dev/null || true
     rm -f /var/lib/cni/results/flashvol-node-* 2>/dev/null || true
     rm -f /var/lib/kubelet/device-plugins/kubelet.sock
     if [[ -f "$NODE_STATE/.created-var-lib-kubelet" ]]; then rm -rf /var/lib/kubelet; fi
