@@ -83,7 +83,7 @@ fabric_install() {
 # fabric (node.tools.*, deviceDir, sysfsRoot, ...; flexDriver.nodeSettings).
 # tls.insecureSkipVerify: each simulated array has its own self-signed CA, and the chart has no
 # way to give one CA file to both the provisioner pod and the driver on the host (see
-# /work/coord/node-findings.md); PSO never verified array certificates at all.
+# tests/node/README.md, "TLS to the arrays"); PSO never verified array certificates at all.
 flashvol_values() {
     local fs="$NODE_STATE/node-fs" fabric="$NODE_STATE/fabric"
     jq -n --slurpfile arrays <(jq -s . "$NODE_STATE/sim/arrays.jsonl") \
