@@ -96,7 +96,7 @@ node_network_up
 log "starting the control plane ($NODE_K8S_VERSION)"
 FLASHVOL_CLUSTER_STATE="$FLASHVOL_CLUSTER_STATE" FLASHVOL_FLEX_PLUGIN_DIR="$NODE_PLUGIN_DIR" \
     "$REPO_ROOT/tests/cluster/up.sh" --version "$NODE_K8S_VERSION" >/dev/null
-# shellcheck disable=SC1091 # plain NAME=value lines written by up.sh
+# shellcheck disable=SC1090 # plain NAME=value lines written by tests/cluster/up.sh
 . <(grep -E '^(KUBECONFIG|FLASHVOL_APISERVER_URL|FLASHVOL_APISERVER_PORT)=' "$FLASHVOL_CLUSTER_STATE/env")
 export KUBECONFIG PATH="$NODE_K8S_BIN_DIR:$PATH"
 node_save KUBECONFIG FLASHVOL_APISERVER_URL FLASHVOL_APISERVER_PORT
