@@ -1,14 +1,19 @@
 # shellcheck shell=bash disable=SC2034 # settings are for the scripts that source this file
-# Shared helpers of the real-node suite (tests/node/): settings, the node's state file, output,
-# bounded waits, and what the scenarios ask of the cluster, the node and the simulated arrays.
-# The machinery that starts and stops the node is in node.sh, flashvol's part in flashvol.sh.
-# Sourced, never executed.
+# Shared helpers of the real-node suite (tests/node/): settings, the node's state file, and what
+# the scenarios ask of pods and the node. The machinery that starts and stops the node is in
+# node.sh, flashvol's part in flashvol.sh. Sourced, never executed.
+#
+# Output, verdicts and bounded waits (log_*, check_*), claims and events (kube_*) and the
+# simulated arrays (sim_*) come from the shell harness tests/lib (its README), which also loads
+# tests/cluster/lib.sh (apt_install, require_cmd, pki_*, the pinned Kubernetes versions). Every
+# name this suite defines starts with node_ (lib.sh, node.sh, cleanup.sh) or flashvol_
+# (flashvol.sh), so none collides with the harness's.
 
 NODE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$NODE_DIR/../.." && pwd)"
-# apt_install / require_cmd, pki_* and the pinned Kubernetes versions come from the cluster scripts.
-# shellcheck source=../cluster/lib.sh
-. "$REPO_ROOT/tests/cluster/lib.sh"
+# Log lines say "[node HH:MM:SS]" unless an entry point that runs the node (quickstart) named itself.
+export FLASHVOL_LOG_TAG="${FLASHVOL_LOG_TAG:-node}"
+# shellcheck source=../lib/harness.sh
+. "$NODE_DIR/../lib/harness.sh"
 
 # --- settings (environment, see README.md) -----------------------------------------
 NODE_NAME="${FLASHVOL_NODE_NAME:-flashvol-node-1}"
@@ -35,36 +40,16 @@ NODE_TIMEOUT="${FLASHVOL_NODE_TIMEOUT:-120}"
 # waiting for the condition"): after a kubelet restart it does not see volumes it mounted again
 # for a reconstructed pod until then, and a pod whose mount keeps failing is deleted only then.
 NODE_LONG_TIMEOUT="${FLASHVOL_NODE_LONG_TIMEOUT:-300}"
+# The harness's default bound (kube_wait_bound, ...) is the node's.
+CHECK_TIMEOUT="$NODE_TIMEOUT"
 
-# --- output ------------------------------------------------------------------------
-log() { printf '[node %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log_info "error: $*"; exit 1; }
-# step TEXT: one line of a scenario's progress, on stdout.
-step() { printf '  - %s\n' "$*"; }
-# fail TEXT: the scenario fails here, saying why.
-fail() {
-    printf '  FAIL: %s\n' "$*" >&2
-    exit 1
-}
-check_eq() { [[ "$2" == "$3" ]] || check_fail "$1: expected '$3', got '$2'"; }
+# --- verdicts ------------------------------------------------------------------------
 # node_fail_later TEXT: the scenario fails, but only at node_scenario_end, so that what follows (the rest
 # of the outcome, the cleanup) still runs and is reported.
 NODE_LATER_FAILURES=()
 node_fail_later() {
     printf '  FAIL (reported at the end): %s\n' "$*" >&2
     NODE_LATER_FAILURES+=("$*")
-}
-
-# check_within SECONDS DESCRIPTION COMMAND...: polls COMMAND (quietly) until it succeeds; fails the
-# scenario with the description after SECONDS.
-check_within() {
-    local limit="$1" what="$2" deadline
-    shift 2
-    deadline=$((SECONDS + limit))
-    until "$@" >/dev/null 2>&1; do
-        ((SECONDS < deadline)) || check_fail "timed out after ${limit}s waiting for: $what"
-        sleep 0.5
-    done
 }
 
 # --- the node's state file -----------------------------------------------------------
@@ -74,39 +59,27 @@ node_save() {
     for name in "$@"; do printf '%s=%q\n' "$name" "${!name}" >>"$NODE_STATE/node.env"; done
 }
 
-# node_load [STATE]: reads the state of a running node (default: FLASHVOL_NODE_STATE) and puts
-# the pinned kubectl first on PATH.
+# node_load [STATE]: reads the state of a running node (default: FLASHVOL_NODE_STATE), points
+# the harness's simulator queries (sim_*) at its simulator and puts the pinned kubectl first on
+# PATH.
 node_load() {
     NODE_STATE="${1:-${FLASHVOL_NODE_STATE:-}}"
     [[ -n "$NODE_STATE" && -f "$NODE_STATE/node.env" ]] ||
         log_die "no node state at '${NODE_STATE}' (start one with tests/node/up.sh; set FLASHVOL_NODE_STATE)"
     # shellcheck disable=SC1091
     . "$NODE_STATE/node.env"
+    SIM_DIR="$NODE_STATE/sim"
     export KUBECONFIG FLASHVOL_NODE_STATE="$NODE_STATE"
     [[ -z "${NODE_K8S_BIN_DIR:-}" ]] || export PATH="$NODE_K8S_BIN_DIR:$PATH"
 }
 
 # --- pods ------------------------------------------------------------------------------
+# node_make_namespace NS: a fresh namespace that takes pods.
 node_make_namespace() {
-    kubectl delete namespace "$1" --ignore-not-found --wait=true >/dev/null 2>&1 || true
-    kubectl create namespace "$1" >/dev/null
+    kube_make_namespace "$1"
     # Pods are refused until the ServiceAccount controller has made the namespace's default.
     check_within 30 "ServiceAccount $1/default" kubectl -n "$1" get serviceaccount default
 }
-
-# kube_create_pvc NS NAME CLASS SIZE [ACCESS_MODE] [SELECTOR_JSON]
-kube_create_pvc() {
-    local ns="$1" name="$2" class="$3" size="$4" mode="${5:-ReadWriteOnce}" selector="${6:-null}"
-    jq -n --arg ns "$ns" --arg name "$name" --arg class "$class" --arg size "$size" --arg mode "$mode" \
-        --argjson selector "$selector" '{
-        apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: {name: $name, namespace: $ns},
-        spec: ({storageClassName: $class, accessModes: [$mode], resources: {requests: {storage: $size}}}
-               + (if $selector then {selector: $selector} else {} end))}' | kubectl create -f - >/dev/null
-}
-kube_pvc_phase() { kubectl -n "$1" get pvc "$2" -o 'jsonpath={.status.phase}' 2>/dev/null; }
-kube_pvc_bound() { [[ "$(kube_pvc_phase "$1" "$2")" == Bound ]]; }
-kube_wait_bound() { check_within "${3:-$NODE_TIMEOUT}" "PVC $1/$2 to be Bound" kube_pvc_bound "$1" "$2"; }
-kube_pv_of() { kubectl -n "$1" get pvc "$2" -o 'jsonpath={.spec.volumeName}'; }
 
 # node_scenario_claims NS: a fresh namespace NS with two Bound claims, blk (pure-block,
 # ReadWriteOnce) and fil (pure-file, ReadWriteMany), the pair most scenarios use. Sets blk_pv,
@@ -121,11 +94,6 @@ node_scenario_claims() {
     fil_pv="$(kube_pv_of "$1" fil)"
     blk_volume="$(kube_array_name_of_pv "$blk_pv")"
     blk_array="$(sim_array_holding "$blk_volume")" || check_fail "$blk_volume is on no array"
-}
-kube_pv_gone() { ! kubectl get pv "$1" >/dev/null 2>&1; }
-# kube_array_name_of_pv PV: the volume's (or file system's) name on the array.
-kube_array_name_of_pv() {
-    kubectl get pv "$1" -o json | jq -er '.spec.flexVolume.options | .arrayVolume // "\(.namespace)-\(.volumeName)"'
 }
 
 # node_run_pod NS NAME SCRIPT [CLAIM[:ro]]... [-- POD_JSON_PATCH]: a pod of the test image running
@@ -172,12 +140,6 @@ node_pod_exec() { local ns="$1" pod="$2"; shift 2; kubectl -n "$ns" exec "$pod" 
 node_pod_restarts() { kubectl -n "$1" get pod "$2" -o 'jsonpath={.status.containerStatuses[0].restartCount}'; }
 # node_delete_pod NS POD: `kubectl delete --wait` (kubelet has unmounted its volumes when it returns).
 node_delete_pod() { kubectl -n "$1" delete pod "$2" --wait=true --timeout="${3:-${NODE_TIMEOUT}}s" >/dev/null; }
-# kube_events_for NS POD REASON: messages of the pod's events with that reason.
-kube_events_for() {
-    kubectl -n "$1" get events --field-selector "involvedObject.name=$2,reason=$3" \
-        -o 'jsonpath={range .items[*]}{.message}{"\n"}{end}' 2>/dev/null
-}
-kube_has_event() { grep -Eq -- "${4:-.}" <<<"$(kube_events_for "$1" "$2" "$3")"; }
 
 # --- what is on the node ---------------------------------------------------------------
 # node_pod_volume_dir NS POD PV: where kubelet asks the driver to mount the PV for that pod.
@@ -219,65 +181,13 @@ node_flex_logged_since() { grep -qF -- "$2" <<<"$(node_flex_log_since "$1")"; }
 # node_flex_count_since MARK TEXT: how many lines containing TEXT the driver logged after line MARK.
 node_flex_count_since() { grep -cF -- "$2" <<<"$(node_flex_log_since "$1")" || true; }
 
-# --- the simulated arrays -----------------------------------------------------------
-# sim_field ARRAY FIELD: endpoint, admin_url or ca_cert of a simulated array.
-sim_field() {
-    jq -rs --arg n "$1" --arg f "$2" 'map(select(.name == $n))[0][$f] // empty' "$NODE_STATE/sim/arrays.jsonl"
-}
-# sim_admin ARRAY PATH [CURL_ARG...]: https://<array>/_sim/PATH.
-sim_admin() {
-    local array="$1" path="$2"
-    shift 2
-    curl -fsS --max-time 10 --cacert "$(sim_field "$array" ca_cert)" "$@" "$(sim_field "$array" admin_url)/$path"
-}
-# sim_volume_state ARRAY NAME: live, destroyed or absent (FlashArray volume or FlashBlade file system).
-sim_volume_state() {
-    sim_admin "$1" state | jq -r --arg v "$2" '((.volumes // .file_systems)[$v]) as $o
-        | if $o == null then "absent" elif $o.destroyed_at == null then "live" else "destroyed" end'
-}
-# sim_array_holding NAME: the simulated array with a live object of that name.
-sim_array_holding() {
-    local array
-    for array in fa-a fa-b fb-1; do
-        [[ "$(sim_volume_state "$array" "$1")" == live ]] && { echo "$array"; return 0; }
-    done
-    return 1
-}
-# sim_connections_of ARRAY VOLUME: hosts the volume is connected to, one per line.
-sim_connections_of() {
-    sim_admin "$1" state | jq -r --arg v "$2" '.connections[] | select(.volume == $v) | .host'
-}
-# sim_live_volumes ARRAY: names of the live volumes / file systems (snapshots excluded), sorted.
-sim_live_volumes() {
-    sim_admin "$1" state | jq -r '(.volumes // .file_systems) | to_entries[]
-        | select(.value.destroyed_at == null and (.value.snapshot_of // null) == null) | .key' | sort
-}
-# sim_fa_rest ARRAY METHOD PATH [JSON]: one FlashArray REST call with a fresh session, as an
-# administrator's script would make it (behind Kubernetes' back).
-sim_fa_rest() {
-    local array="$1" method="$2" path="$3" body="${4:-}" base version jar ca rc=0
-    base="https://$(sim_field "$array" endpoint)"
-    ca="$(sim_field "$array" ca_cert)"
-    version="$(curl -fsS --cacert "$ca" "$base/api/api_version" | jq -r '.version[-1]')"
-    jar="$(mktemp "$NODE_STATE/cookies.XXXXXX")"
-    curl -fsS --cacert "$ca" -c "$jar" -H 'Content-Type: application/json' \
-        -d "{\"api_token\": \"node-token-$array\"}" "$base/api/$version/auth/session" >/dev/null &&
-        curl -fsS --cacert "$ca" -b "$jar" -H 'Content-Type: application/json' \
-            -X "$method" ${body:+-d "$body"} "$base/api/$version/$path" >/dev/null || rc=$?
-    rm -f "$jar"
-    return "$rc"
-}
-
-# sim_set_faults_on ARRAY JSON: replaces the array's fault set ('{}' clears it).
-sim_set_faults_on() { sim_admin "$1" faults -X PUT -H 'Content-Type: application/json' -d "$2" >/dev/null; }
-
 # --- scenario frame ------------------------------------------------------------------
 # Scenarios that stop kubelet (node.sh) start it again when they fail midway, so the next
 # scenario finds a working node.
 # node_scenario_begin TITLE: loads the node, prints the title; on failure prints what helps.
 node_scenario_begin() {
     NODE_SCENARIO_TITLE="$1"
-    node_load
+    node_load "${FLASHVOL_NODE_STATE:-}"
     printf '%s\n' "$1"
     trap node_scenario_on_exit EXIT
 }
@@ -378,6 +288,3 @@ node_scenario_end() {
 
 # node_mounts_at DIR: how many mounts are stacked at exactly DIR.
 node_mounts_at() { awk -v d="$1" '$5 == d { n++ } END { print n + 0 }' /proc/self/mountinfo; }
-# connected ARRAY VOLUME: the volume is connected to some host on the array.
-connected() { [[ -n "$(sim_connections_of "$1" "$2")" ]]; }
-sim_not_connected() { ! sim_connected "$1" "$2"; }

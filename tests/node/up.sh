@@ -83,7 +83,7 @@ on_exit() {
     NODE_KEEP_STATE=1 node_teardown || true
 }
 trap on_exit EXIT
-trap 'log "failed: $BASH_COMMAND (${BASH_SOURCE[0]##*/} line $LINENO)"' ERR
+trap 'log_info "failed: $BASH_COMMAND (${BASH_SOURCE[0]##*/} line $LINENO)"' ERR
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
