@@ -10,21 +10,22 @@ NODE_FLASHVOL_IMAGE_NAME=ghcr.io/flashvol/flashvol
 
 helm() { "$REPO_ROOT/install/tools/helm.sh" "$@"; }
 
-# flashvol_build: the simulator (debug build, like the e2e suite's) and flashvol's image
-# (install/images/build.sh: the static release binaries of this checkout).
+# flashvol_build LOG: the simulator (debug build, like the e2e suite's) and flashvol's image
+# (install/images/build.sh: the static release binaries of this checkout), into target/; the
+# image build's output goes to LOG. Needs no node: up.sh and quickstart.sh build before they
+# start anything.
 flashvol_build() {
     log_info "building flashvol-arraysim and flashvol's image from this checkout"
     (cd "$REPO_ROOT" && cargo build -q --locked -p flashvol-arraysim) || log_die "cargo build -p flashvol-arraysim failed"
-    "$REPO_ROOT/install/images/build.sh" >"$NODE_STATE/logs/image-build.log" 2>&1 ||
-        log_die "install/images/build.sh failed: $(tail -n 5 "$NODE_STATE/logs/image-build.log")"
+    "$REPO_ROOT/install/images/build.sh" >"$1" 2>&1 || log_die "install/images/build.sh failed: $(tail -n 5 "$1")"
+}
+
+# flashvol_arrays: the simulator (a copy of the build in the state dir) and the fabric.
+flashvol_arrays() {
     mkdir -p "$NODE_STATE/bin"
     install -m 0755 "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/flashvol-arraysim" "$NODE_STATE/bin/"
-    local version
-    version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -n1)"
-    NODE_FLASHVOL_IMAGE_TAG="$version"
-    NODE_FLASHVOL_IMAGE_TAR="$NODE_STATE/images/flashvol.oci.tar"
-    cp "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/images/flashvol-$version.oci.tar" "$NODE_FLASHVOL_IMAGE_TAR"
-    node_save NODE_FLASHVOL_IMAGE_TAG NODE_FLASHVOL_IMAGE_TAR
+    flashvol_sim_start
+    flashvol_fabric_install
 }
 
 # --- simulator --------------------------------------------------------------------------------
@@ -111,7 +112,16 @@ flashvol_values() {
         >"$NODE_STATE/values.yaml"
 }
 
+# flashvol_install: flashvol's image (a copy in the state dir) imported into the node's
+# containerd, then the chart installed and its pods ready, with the driver of this checkout.
 flashvol_install() {
+    local version
+    version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -n1)"
+    NODE_FLASHVOL_IMAGE_TAG="$version"
+    NODE_FLASHVOL_IMAGE_TAR="$NODE_STATE/images/flashvol.oci.tar"
+    cp "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/images/flashvol-$version.oci.tar" "$NODE_FLASHVOL_IMAGE_TAR"
+    node_save NODE_FLASHVOL_IMAGE_TAG NODE_FLASHVOL_IMAGE_TAR
+    node_import_image "$NODE_FLASHVOL_IMAGE_TAR"
     flashvol_values
     log_info "helm install $NODE_RELEASE $NODE_CHART -n $NODE_SYSTEM_NAMESPACE -f $NODE_STATE/values.yaml"
     helm install "$NODE_RELEASE" "$NODE_CHART" --namespace "$NODE_SYSTEM_NAMESPACE" --create-namespace \

@@ -26,6 +26,54 @@ node_prerequisites() {
     modprobe loop 2>/dev/null || true
     [[ -e /dev/loop-control ]] || log_die "no /dev/loop-control: loop devices are required"
 }
+# node_can_run_here: whether this machine can run the node's containers, without changing it (a
+# test mount aside). Prints one line: what it found, or what is missing (and returns 1). The
+# last proof is the node starting (up.sh); quickstart.sh asks this first.
+node_can_run_here() {
+    [[ $(id -u) == 0 ]] || { echo "not root"; return 1; }
+    local owner
+    owner="$(cat "$NODE_OWNER_FILE" 2>/dev/null)" || owner=""
+    if [[ -n "$owner" && -d "$owner" ]]; then
+        echo "a test node already runs on this machine (state $owner), and there can be one only"
+        return 1
+    fi
+    local cgroups controller
+    if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+        cgroups="cgroup v2"
+        for controller in cpu memory pids; do
+            grep -qw "$controller" /sys/fs/cgroup/cgroup.controllers ||
+                { echo "no $controller controller in the cgroup v2 hierarchy"; return 1; }
+        done
+    else
+        cgroups="cgroup v1"
+        for controller in cpu memory pids; do
+            awk '$3 == "cgroup" { print $4 }' /proc/self/mounts | tr ',' '\n' | grep -qx "$controller" ||
+                { echo "no cgroup $controller controller mounted"; return 1; }
+        done
+    fi
+    # containerd's snapshotter: an overlay mount must work here (it does not in many containers).
+    local probe overlay=ok
+    probe="$(mktemp -d "${TMPDIR:-/tmp}/flashvol-overlay-probe.XXXXXX")"
+    mkdir -p "$probe"/{lower,upper,work,merged}
+    if mount -t overlay overlay -o "lowerdir=$probe/lower,upperdir=$probe/upper,workdir=$probe/work" "$probe/merged" 2>/dev/null; then
+        umount "$probe/merged"
+    else
+        overlay=""
+    fi
+    rm -rf "$probe"
+    [[ -n "$overlay" ]] || { echo "overlayfs cannot be mounted here"; return 1; }
+    local runtime
+    if command -v containerd >/dev/null && command -v runc >/dev/null; then
+        runtime="$(containerd --version 2>/dev/null | awk '{ print $1, $3 }'), runc $(runc --version 2>/dev/null | awk 'NR == 1 { print $3 }')"
+    elif command -v apt-get >/dev/null; then
+        runtime="containerd and runc to be installed (apt-get)"
+    else
+        echo "no containerd and runc, and no apt-get to install them"
+        return 1
+    fi
+    echo "$cgroups (cpu, memory, pids), overlayfs mounts, $runtime"
+}
+
 # node_file_is_static FILE: ldd says so (it exits 1 for a static non-PIE binary, hence no pipe).
 node_file_is_static() {
     local out

@@ -67,7 +67,7 @@ FLASHVOL_CLUSTER_STATE="$NODE_STATE/cluster"
 node_save NODE_STATE NODE_K8S_VERSION NODE_K8S_BIN_DIR NODE_NAME NODE_IP NODE_POD_CIDR \
     NODE_KUBELET_ROOT NODE_PLUGIN_DIR NODE_FLEX_LOG FLASHVOL_CLUSTER_STATE
 
-if $with_flashvol; then flashvol_build; fi
+if $with_flashvol; then flashvol_build "$NODE_STATE/logs/image-build.log"; fi
 
 started_ok=false
 on_exit() {
@@ -117,9 +117,7 @@ node_wait_ready
 log_info "node $NODE_NAME is Ready ($((SECONDS - start))s since start)"
 
 if $with_flashvol; then
-    node_import_image "$NODE_FLASHVOL_IMAGE_TAR"
-    flashvol_sim_start
-    flashvol_fabric_install
+    flashvol_arrays
     flashvol_install
     log_info "flashvol installed: driver in $NODE_PLUGIN_DIR/pure~flex, provisioner running"
 fi
