@@ -14,6 +14,8 @@
 //!   - [`decide::plan`]: what a claim's volume will be: name, size, file system defaults.
 //!   - [`decide::placement`]: which array gets a new volume: labels, then free space.
 //!   - [`decide::pv`]: the PV of a provisioned volume.
+//!   - [`decide::source`]: where a claim's data comes from (snapshot, clone, adoption), and
+//!     whether that source may be used.
 //!   - [`decide::volume`]: is a PV ours to delete, or only our finalizer to release.
 //!   - [`decide::backoff`]: per-object retry delays.
 //! - [`reconcile`]: one pass over a claim or PV, the I/O that acts on the decisions:

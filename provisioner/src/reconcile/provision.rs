@@ -277,6 +277,7 @@ async fn provision(
             nfs_endpoint: nfs_endpoint.as_deref(),
             capacity,
         },
+        adopted: None,
     });
     let pvs: Api<PersistentVolume> = Api::all(ctx.client.clone());
     match pvs.create(&PostParams::default(), &pv).await {
