@@ -28,7 +28,8 @@
 //!   - [`reconcile::events`]: Kubernetes Events on claims and PVs.
 //!   - [`reconcile::finished`]: PVs this process deleted, so stale copies are ignored.
 //! - [`arrays`]: the configured arrays as async operations, with metrics and a space cache.
-//! - [`snapshot`]: the array operations on snapshots and copies that restores and clones use.
+//! - [`snapshot`]: the `snapshot` CLI (PSO 2.x's, in the provisioner image) and the array
+//!   operations on snapshots and copies that restores and clones use.
 //! - [`k8s`]: Kubernetes plumbing:
 //!   - [`k8s::cache`]: what the watch caches keep of each claim and PV.
 //!   - [`k8s::leader`]: leader election on a Lease (the pure rule: `decide_lease`).
