@@ -465,7 +465,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::tests::fixtures::{pv_of, pvc};
+    use crate::tests::fixtures::{annotated_pvc, pv_of, pvc};
 
     const OURS: Ours<'static> = Ours {
         provisioner: "pure-provisioner",
@@ -474,13 +474,7 @@ mod tests {
     };
 
     fn annotated(key: &str, value: &str) -> PersistentVolumeClaim {
-        let mut claim = pvc("new", "pure-block", "10Gi");
-        claim
-            .metadata
-            .annotations
-            .get_or_insert_default()
-            .insert(key.into(), value.into());
-        claim
+        annotated_pvc("new", "pure-block", "10Gi", key, value)
     }
 
     fn with_data_source(group: Option<&str>, kind: &str, name: &str) -> PersistentVolumeClaim {

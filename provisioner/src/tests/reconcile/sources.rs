@@ -6,6 +6,7 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaimStatus, TypedLocalObjectRe
 
 use super::*;
 use crate::decide::source::{ANN_ADOPT, ANN_ADOPTED, ANN_RESTORE};
+use crate::tests::fixtures::annotated_pvc;
 
 /// A claim whose PV the PV controller has bound: `volumeName` set, phase `Bound`.
 fn bind(h: &Harness, claim: &PersistentVolumeClaim) -> PersistentVolumeClaim {
@@ -18,16 +19,6 @@ fn bind(h: &Harness, claim: &PersistentVolumeClaim) -> PersistentVolumeClaim {
     });
     h.add_claim(&bound);
     bound
-}
-
-fn annotated(name: &str, class: &str, size: &str, key: &str, value: &str) -> PersistentVolumeClaim {
-    let mut claim = pvc(name, class, size);
-    claim
-        .metadata
-        .annotations
-        .get_or_insert_default()
-        .insert(key.into(), value.into());
-    claim
 }
 
 fn clone_of(name: &str, size: &str, source: &str) -> PersistentVolumeClaim {
@@ -62,7 +53,7 @@ async fn a_restore_copies_the_snapshot_on_its_array_and_grows_a_bigger_claim() {
         .create_snapshot(&volume, Some("883661"))
         .expect("snapshot");
 
-    let restored = annotated("restored", "pure", "2Gi", ANN_RESTORE, &snapshot.name);
+    let restored = annotated_pvc("restored", "pure", "2Gi", ANN_RESTORE, &snapshot.name);
     h.add_claim(&restored);
     let outcome = provision_claim(&restored, &ctx).await.expect("restores");
     assert!(
@@ -141,15 +132,15 @@ async fn refused_sources_are_events_and_never_a_blank_volume() {
 
     let cases = [
         (
-            annotated("small", "pure", "512Mi", ANN_RESTORE, &snapshot.name),
+            annotated_pvc("small", "pure", "512Mi", ANN_RESTORE, &snapshot.name),
             "less than the 1Gi",
         ),
         (
-            annotated("foreign", "pure", "1Gi", ANN_RESTORE, "oracle-prod.nightly"),
+            annotated_pvc("foreign", "pure", "1Gi", ANN_RESTORE, "oracle-prod.nightly"),
             "not a volume flashvol manages",
         ),
         (
-            annotated(
+            annotated_pvc(
                 "gone",
                 "pure",
                 "1Gi",
@@ -159,7 +150,7 @@ async fn refused_sources_are_events_and_never_a_blank_volume() {
             "snapshot k8s-pvc-70c5d7f4",
         ),
         (
-            annotated("blade", "pure-file", "1Gi", ANN_RESTORE, &snapshot.name),
+            annotated_pvc("blade", "pure-file", "1Gi", ANN_RESTORE, &snapshot.name),
             "FlashBlade",
         ),
         (clone_of("unbound", "1Gi", "data"), "not bound"),
@@ -168,7 +159,7 @@ async fn refused_sources_are_events_and_never_a_blank_volume() {
             "does not exist",
         ),
         (
-            annotated("adopt", "pure", "1Gi", ANN_ADOPT, "legacy-db"),
+            annotated_pvc("adopt", "pure", "1Gi", ANN_ADOPT, "legacy-db"),
             "allowAdoption",
         ),
     ];
@@ -212,7 +203,7 @@ async fn an_adopted_volume_keeps_its_name_and_size_is_retained_and_is_adopted_on
         .create_volume("legacy-db", 5 << 30, &Qos::default())
         .expect("an administrator's volume");
 
-    let claim = annotated("db", "adopting", "4Gi", ANN_ADOPT, "legacy-db");
+    let claim = annotated_pvc("db", "adopting", "4Gi", ANN_ADOPT, "legacy-db");
     h.add_claim(&claim);
     provision_claim(&claim, &ctx).await.expect("adopts");
     let pv = h.pv_of(&claim).expect("PV");
@@ -238,7 +229,7 @@ async fn an_adopted_volume_keeps_its_name_and_size_is_retained_and_is_adopted_on
         "nothing created"
     );
 
-    let second = annotated("db-again", "adopting", "1Gi", ANN_ADOPT, "legacy-db");
+    let second = annotated_pvc("db-again", "adopting", "1Gi", ANN_ADOPT, "legacy-db");
     h.add_claim(&second);
     let err = provision_claim(&second, &ctx).await.expect_err("in use");
     assert!(
