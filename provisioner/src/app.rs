@@ -79,10 +79,7 @@ async fn shutdown_signal() {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     args.validate()?;
     let env = |k: &str| std::env::var(k).ok();
-    let path = args
-        .config
-        .clone()
-        .unwrap_or_else(|| Config::default_path(env));
+    let path = args.instance.config_path();
     let config = Config::load(&path, env)?;
     log::info!(
         "config {}: {} FlashArray(s), {} FlashBlade(s), name prefix {:?}",
@@ -128,11 +125,11 @@ pub async fn run_with(
         arrays,
         settings: config.settings.clone(),
         identity: Identity {
-            provisioner: args.provisioner_name.clone(),
-            driver: args.driver.clone(),
+            provisioner: args.instance.provisioner_name.clone(),
+            driver: args.instance.driver.clone(),
         },
         clock: Arc::new(SystemClock),
-        events: Recorder::new(client.clone(), &args.provisioner_name, &identity),
+        events: Recorder::new(client.clone(), &args.instance.provisioner_name, &identity),
         metrics: Arc::clone(&metrics),
         claim_backoff: Context::default_backoff(),
         volume_backoff: Context::default_backoff(),
