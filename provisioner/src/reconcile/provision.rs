@@ -118,14 +118,12 @@ pub async fn provision_claim(
         Ok(ClaimOutcome::Provisioned { pv, array, reused }) => {
             ctx.metrics
                 .provision_done(true, if *reused { "reused" } else { "created" });
-            ctx.events
-                .publish(
-                    &object,
-                    Kind::Normal,
-                    events::PROVISIONING_SUCCEEDED,
-                    &format!("Successfully provisioned volume {pv} on {array}"),
-                )
-                .await;
+            ctx.events.publish(
+                &object,
+                Kind::Normal,
+                events::PROVISIONING_SUCCEEDED,
+                &format!("Successfully provisioned volume {pv} on {array}"),
+            );
             log::info!(
                 "claim {}: provisioned {pv} on {array}",
                 claim_key(&pvc.metadata)
@@ -134,14 +132,12 @@ pub async fn provision_claim(
         Ok(_) => {}
         Err(e) => {
             ctx.metrics.provision_done(false, e.reason);
-            ctx.events
-                .publish(
-                    &object,
-                    Kind::Warning,
-                    events::PROVISIONING_FAILED,
-                    &e.message,
-                )
-                .await;
+            ctx.events.publish(
+                &object,
+                Kind::Warning,
+                events::PROVISIONING_FAILED,
+                &e.message,
+            );
             log::warn!(
                 "claim {}: provisioning failed: {}",
                 claim_key(&pvc.metadata),
@@ -191,17 +187,15 @@ async fn provision(
         .map_err(|e| fail("claim", e.to_string()))?;
     let array_name = &plan.array_name;
 
-    ctx.events
-        .publish(
-            &pvc.object_ref(&()),
-            Kind::Normal,
-            events::PROVISIONING,
-            &format!(
-                "External provisioner is provisioning volume for claim \"{}\"",
-                claim_key(&pvc.metadata)
-            ),
-        )
-        .await;
+    ctx.events.publish(
+        &pvc.object_ref(&()),
+        Kind::Normal,
+        events::PROVISIONING,
+        &format!(
+            "External provisioner is provisioning volume for claim \"{}\"",
+            claim_key(&pvc.metadata)
+        ),
+    );
 
     let arrays: Vec<&Array> = ctx.arrays.of(plan.params.backend).collect();
     let placement = if let Source::Adopt(object) = &source {

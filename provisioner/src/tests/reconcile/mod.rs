@@ -175,7 +175,9 @@ impl Harness {
             .get::<PersistentVolume>(None, &format!("pvc-{uid}"))
     }
 
-    pub(crate) fn events(&self, reason: &str) -> Vec<String> {
+    /// The messages of the `reason` events `ctx` has published, once its sink has written them.
+    pub(crate) async fn events(&self, ctx: &Context, reason: &str) -> Vec<String> {
+        ctx.events.flush().await;
         self.fake
             .list::<Event>()
             .into_iter()
