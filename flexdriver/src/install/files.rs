@@ -12,7 +12,7 @@ use super::{InstallError, io_error};
 use crate::node::settings::SETTINGS_FILE_NAME;
 
 /// The driver executable, named after the driver as kubelet requires.
-const DRIVER_FILE: &str = "flex";
+pub(super) const DRIVER_FILE: &str = "flex";
 /// Temporary name of the driver while it is written; kubelet ignores it.
 const DRIVER_TEMP_FILE: &str = ".flex";
 /// Temporary name of the settings file while it is written.

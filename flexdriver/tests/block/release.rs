@@ -280,3 +280,68 @@ fn collect_releases_the_leftovers_of_a_kubelet_root_and_names_them() {
     fab.flex(&["collect", root, "pure"]).assert_failure();
 }
 
+#[test]
+fn the_node_installer_collects_leftovers_when_it_starts() {
+    if skip_unless_root() {
+        return;
+    }
+    let fab = Fabric::new();
+    let pv = "pvc-1f311111-2222-4333-8444-555555555555";
+    let serial = fab.create_block_volume(pv, GIB);
+    let pod = fab.pod_dir(UID_A, pv);
+    fab.flex(&[
+        "mount",
+        pod.to_str().unwrap(),
+        &block_options(&fab, pv, &[]),
+    ])
+    .assert_success();
+    leave_behind(&fab, pv, &pod);
+    std::fs::remove_dir_all(fab.kubelet_root.join("pods")).unwrap();
+
+    // The DaemonSet pod after a reboot: kubelet runs (hostPID shows it, with its --root-dir);
+    // its mount namespace is this one.
+    let plugins = fab.root().join("volume-plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let proc = FakeProc::new(&fab.root().join("host-proc"));
+    proc.add(&FakeProcess {
+        pid: 812,
+        namespace: "/proc/self/ns/mnt",
+        comm: "kubelet",
+        cmdline: &[
+            "/usr/bin/kubelet",
+            &format!("--root-dir={}", fab.kubelet_root.display()),
+            &format!("--volume-plugin-dir={}", plugins.display()),
+        ],
+        mountinfo: "",
+    });
+    let out = std::process::Command::new(flex_binary())
+        .arg("install")
+        .arg("--once")
+        .arg("--plugin-dir")
+        .arg(&plugins)
+        .arg("--config")
+        .arg(&fab.settings_path)
+        .arg("--source")
+        .arg(flex_binary())
+        .arg("--proc")
+        .arg(&proc.root)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains(&format!(
+            "leftover volumes in {}: collected {pv}",
+            fab.kubelet_root.display()
+        )),
+        "{log}"
+    );
+    assert_released(&fab, pv, &serial);
+    assert!(
+        fab.log_text()
+            .contains(&format!("collecting leftover volume k8s-{pv}")),
+        "the installed driver did the work, in its own log"
+    );
+}
