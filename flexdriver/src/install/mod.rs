@@ -165,24 +165,36 @@ fn install(options: &Options, log: &Logger) -> Result<(), InstallError> {
         path: options.config.clone(),
         source,
     })?;
+    let ca = options.ca_file.as_deref().map(read_ca).transpose()?;
+    let binary = fs::read(&options.source).map_err(io_error("reading", &options.source))?;
+    let (choice, kubelet) = resolve_plugin_dir(options, log)?;
+    let host_dir = choice.host.as_deref().unwrap_or(&choice.local);
+    let driver_dir = host_dir.join(driver_dir_name(&options.driver)?);
+    let ca_on_host = ca.as_ref().map(|_| driver_dir.join(files::CA_FILE));
     let settings = settings_document(
         &options.config,
         &pure_json,
         options.node_settings.as_deref(),
+        ca_on_host.as_deref(),
         env,
     )?;
-    let binary = fs::read(&options.source).map_err(io_error("reading", &options.source))?;
-    let (choice, kubelet) = resolve_plugin_dir(options, log)?;
-    let report = install_files(&choice.local, &options.driver, &binary, &settings)?;
-    let host_dir = choice.host.as_deref().unwrap_or(&choice.local);
+    let report = install_files(
+        &choice.local,
+        &options.driver,
+        &binary,
+        &settings,
+        ca.as_deref(),
+    )?;
     log.info(&format!(
-        "driver {} in {}: binary {:?}, settings {:?} (kubelet sees {}/{})",
+        "driver {} in {}: binary {:?}, settings {:?}, CA {} (kubelet sees {})",
         options.driver,
         report.driver_dir.display(),
         report.binary,
         report.settings,
-        host_dir.display(),
-        driver_dir_name(&options.driver)?,
+        report
+            .ca
+            .map_or_else(|| "none".to_owned(), |c| format!("{c:?}")),
+        driver_dir.display(),
     ));
     let collection = collect::plan(
         kubelet.as_ref(),
@@ -215,6 +227,19 @@ fn install(options: &Options, log: &Logger) -> Result<(), InstallError> {
         log.info(&format!("removed {removed:?}"));
     }
     Ok(())
+}
+
+/// The arrays' CA from `--ca-file`, refused unless it holds PEM certificates: a garbage CA would
+/// fail every call-out on the node with a TLS error far from its cause.
+fn read_ca(path: &Path) -> Result<Vec<u8>, InstallError> {
+    let pem = fs::read(path).map_err(io_error("reading the arrays' CA", path))?;
+    flashvol_common::config::ca_certificates_in(&pem).map_err(|problem| {
+        InstallError::NodeSettings(format!(
+            "the arrays' CA {} (chart value flashvol.tls.caCert) {problem}",
+            path.display()
+        ))
+    })?;
+    Ok(pem)
 }
 
 fn uninstall(options: &Options, log: &Logger) -> Result<(), InstallError> {
