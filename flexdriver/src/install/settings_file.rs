@@ -193,31 +193,23 @@ mod tests {
 
     #[test]
     fn the_installed_ca_replaces_the_pods_ca_path_and_keeps_the_other_tls_keys() {
-        let pure_json = r#"{"FlashArrays":[{"MgmtEndPoint":"a1","APIToken":"t"}],
+        let with_tls = r#"{"FlashArrays":[{"MgmtEndPoint":"a1","APIToken":"t"}],
             "flashvol":{"tls":{"caFile":"/etc/pure/ca.pem","insecureSkipVerify":true},"namePrefix":"p"}}"#;
         let installed = Path::new("/var/lib/kubelet/volumeplugins/pure~flex/ca.pem");
-        let text = settings_document(
-            Path::new("pure.json"),
-            pure_json,
-            None,
-            Some(installed),
-            env_from(&[]),
-        )
-        .expect("valid");
-        let written = Config::parse(Path::new("flashvol.json"), &text).expect("parses");
-        assert_eq!(written.settings.client.ca_file.as_deref(), Some(installed));
-        assert!(written.settings.client.insecure_skip_verify);
-        assert_eq!(written.settings.name_prefix, "p");
-        let without_section = settings_document(
-            Path::new("pure.json"),
-            SAMPLE_CONFIG,
-            None,
-            Some(installed),
-            env_from(&[]),
-        )
-        .expect("valid");
-        let written = Config::parse(Path::new("flashvol.json"), &without_section).expect("parses");
-        assert_eq!(written.settings.client.ca_file.as_deref(), Some(installed));
+        for (pure_json, kept_tls_keys) in [(with_tls, true), (SAMPLE_CONFIG, false)] {
+            let text = settings_document(
+                Path::new("pure.json"),
+                pure_json,
+                None,
+                Some(installed),
+                env_from(&[]),
+            )
+            .expect("valid");
+            let written = Config::parse(Path::new("flashvol.json"), &text).expect("parses");
+            assert_eq!(written.settings.client.ca_file.as_deref(), Some(installed));
+            assert_eq!(written.settings.client.insecure_skip_verify, kept_tls_keys);
+            assert_eq!(written.settings.name_prefix == "p", kept_tls_keys);
+        }
     }
 
     #[test]

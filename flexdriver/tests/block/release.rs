@@ -252,6 +252,18 @@ fn leftovers_are_collected_by_later_calls_once_kubelet_forgot_them_and_nothing_h
     assert!(fab.hosts_connected_to(&format!("k8s-{other}")).is_empty());
 }
 
+/// A volume mounted for a pod, then left behind and the pod's dir removed by kubelet: only the
+/// record and the connection remain, and no call will come for them. Returns its serial.
+fn forgotten_leftover(fab: &Fabric, pv: &str) -> String {
+    let serial = fab.create_block_volume(pv, GIB);
+    let pod = fab.pod_dir(UID_A, pv);
+    fab.flex(&["mount", pod.to_str().unwrap(), &block_options(fab, pv, &[])])
+        .assert_success();
+    leave_behind(fab, pv, &pod);
+    std::fs::remove_dir_all(fab.kubelet_root.join("pods")).unwrap();
+    serial
+}
+
 #[test]
 fn collect_releases_the_leftovers_of_a_kubelet_root_and_names_them() {
     if skip_unless_root() {
@@ -259,16 +271,7 @@ fn collect_releases_the_leftovers_of_a_kubelet_root_and_names_them() {
     }
     let fab = Fabric::new();
     let pv = "pvc-1f211111-2222-4333-8444-555555555555";
-    let serial = fab.create_block_volume(pv, GIB);
-    let pod = fab.pod_dir(UID_A, pv);
-    fab.flex(&[
-        "mount",
-        pod.to_str().unwrap(),
-        &block_options(&fab, pv, &[]),
-    ])
-    .assert_success();
-    leave_behind(&fab, pv, &pod);
-    std::fs::remove_dir_all(fab.kubelet_root.join("pods")).unwrap();
+    let serial = forgotten_leftover(&fab, pv);
     let root = fab.kubelet_root.to_str().unwrap();
 
     let out = fab.flex(&["collect", root, "pure/flex"]);
@@ -287,16 +290,7 @@ fn the_node_installer_collects_leftovers_when_it_starts() {
     }
     let fab = Fabric::new();
     let pv = "pvc-1f311111-2222-4333-8444-555555555555";
-    let serial = fab.create_block_volume(pv, GIB);
-    let pod = fab.pod_dir(UID_A, pv);
-    fab.flex(&[
-        "mount",
-        pod.to_str().unwrap(),
-        &block_options(&fab, pv, &[]),
-    ])
-    .assert_success();
-    leave_behind(&fab, pv, &pod);
-    std::fs::remove_dir_all(fab.kubelet_root.join("pods")).unwrap();
+    let serial = forgotten_leftover(&fab, pv);
 
     // The DaemonSet pod after a reboot: kubelet runs (hostPID shows it, with its --root-dir);
     // its mount namespace is this one.
