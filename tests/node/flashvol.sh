@@ -82,12 +82,12 @@ flashvol_fabric_install() {
 # flashvol_values: the values file a user of this node would write: the arrays, the image built
 # here (never pulled), kubelet's plugin dir, and the node settings that make the driver use the
 # fabric (node.tools.*, deviceDir, sysfsRoot, ...; flexDriver.nodeSettings).
-# tls.insecureSkipVerify: each simulated array has its own self-signed CA, and the chart has no
-# way to give one CA file to both the provisioner pod and the driver on the host (see
-# tests/node/README.md, "TLS to the arrays"); PSO never verified array certificates at all.
+# flashvol.tls.caCert: the simulated arrays' CAs (each array makes its own), which the chart gives
+# to the provisioner pod and the installer to the driver on the host: both verify every array.
 flashvol_values() {
     local fs="$NODE_STATE/node-fs" fabric="$NODE_STATE/fabric"
     jq -n --slurpfile arrays <(jq -s . "$NODE_STATE/sim/arrays.jsonl") \
+        --rawfile cas <(jq -r .ca_cert "$NODE_STATE/sim/arrays.jsonl" | xargs -d '\n' cat) \
         --arg image "$NODE_FLASHVOL_IMAGE_NAME" --arg tag "$NODE_FLASHVOL_IMAGE_TAG" \
         --arg plugins "$NODE_PLUGIN_DIR" --arg node "$NODE_NAME" --arg log "$NODE_FLEX_LOG" \
         --arg fs "$fs" --arg fabric "$fabric" --arg ip "$NODE_IP" '
@@ -101,7 +101,7 @@ flashvol_values() {
            image: {name: $image, tag: $tag, pullPolicy: "Never"},
            flexPath: $plugins,
            app: {debug: true},
-           flashvol: {tls: {insecureSkipVerify: true}},
+           flashvol: {tls: {caCert: $cas}},
            flexDriver: {nodeSettings: {
              nodeName: $node, logFile: $log, logLevel: "debug", locksDir: "\($fs)/locks",
              deviceDir: "\($fs)/dev/disk/by-id", mapperDir: "\($fs)/dev/mapper", sysfsRoot: "\($fs)/sys",
