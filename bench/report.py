@@ -425,9 +425,11 @@ def settled_sentence(prov: dict, peers: dict) -> list[str]:
                 "cluster (results from before the harness waited); the previous subject's objects may "
                 "still have been in the controller-manager's work.", ""]
     window = waits[0][1]["window_s"]
-    detail = "; ".join(
-        f"{name} {settle['waited_s']:.1f} s ({settle['most_unsettled_objects']} claims/PVs unsettled at most, "
-        f"{settle['kcm_busy_windows']} busy controller-manager windows)" for name, settle in waits)
+    def one(name: str, settle: dict) -> str:
+        busy = settle["kcm_busy_windows"]
+        return (f"{name} {settle['waited_s']:.1f} s ({settle['most_unsettled_objects']} claims/PVs unsettled at most, "
+                f"{busy} busy controller-manager window{'' if busy == 1 else 's'})")
+    detail = "; ".join(one(name, settle) for name, settle in waits)
     return [f"Every subject, and every run, started on a settled cluster: the previous run's claims and PVs "
             f"gone or Bound, none being deleted, and the controller-manager caught up (its controllers "
             f"quiet for {window:.0f} s). Wait before each subject's first run: {detail}.", ""]

@@ -214,12 +214,12 @@ class SideBySideTests(unittest.TestCase):
         self.assertIn("| RSS with the memory phase's PVs and claims cached | 60.0 MiB | — | — |", table)
 
     def test_the_wait_for_a_settled_cluster_is_stated_for_every_subject(self):
-        ours = fake_result(90.0, 20480, settled=fake_settle(6.2))
+        ours = fake_result(90.0, 20480, settled=fake_settle(6.2, busy=1))
         peers = {"defaults": fake_result(4.0, 40960, {"args": ""}, fake_settle(41.0, 200, 3)),
                  "tuned": fake_result(180.0, 40960, {"args": "--threadiness 16"}, fake_settle(7.5))}
         table = "\n".join(report.side_by_side(ours, peers))
         self.assertIn("Every subject, and every run, started on a settled cluster", table)
-        self.assertIn("flashvol 6.2 s (0 claims/PVs unsettled at most, 0 busy controller-manager windows)", table)
+        self.assertIn("flashvol 6.2 s (0 claims/PVs unsettled at most, 1 busy controller-manager window)", table)
         self.assertIn("peer defaults 41.0 s (200 claims/PVs unsettled at most, 3 busy controller-manager windows)", table)
         self.assertIn("peer tuned 7.5 s", table)
         self.assertNotIn("Not comparable", table)
