@@ -17,10 +17,11 @@ use crate::node::mountinfo::{self, MountEntry};
 use crate::node::mounts;
 use crate::node::record::{self, VolumeRecord};
 use crate::node::san;
+use crate::node::superblock;
 use crate::runtime::crash::step_done;
 use crate::runtime::error::{FlexError, Result};
 
-fn mount_table() -> Result<Vec<MountEntry>> {
+pub(super) fn mount_table() -> Result<Vec<MountEntry>> {
     mountinfo::read().map_err(|e| FlexError::io("cannot read", "/proc/self/mountinfo", e))
 }
 
@@ -142,6 +143,7 @@ fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<
             )));
         }
         step_done("formatted");
+        fill_device(node, &device, &st.fs_type, Some(&staging));
         step_done("staging-mounted");
         return Ok(());
     }
@@ -152,6 +154,7 @@ fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<
         None => block.fs_type,
     };
     let found = mounts::probe(&node.tools, &device, d.mkfs)?;
+    let formatted_now = found.is_none();
     let fs_type = match found {
         Some(existing) => {
             log::info!(
@@ -178,6 +181,9 @@ fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<
         }
     };
     step_done("formatted");
+    if !formatted_now && fs_type != "xfs" {
+        fill_device(node, &device, &fs_type, None);
+    }
     mkdir(&staging)?;
     let options = mounts::block_mount_options(
         &fs_type,
@@ -194,8 +200,47 @@ fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<
         &options,
         d.mount,
     )?;
+    if !formatted_now && fs_type == "xfs" {
+        fill_device(node, &device, &fs_type, Some(&staging));
+    }
     step_done("staging-mounted");
     Ok(())
+}
+
+/// The safety net behind `expandfs`: a file system that leaves much of its device unused (the
+/// volume grew on the array while no pod used it here, or kubelet never called `expandfs`, as
+/// before Kubernetes 1.15 for volumes in use) is grown to fill it before any pod sees it. Its size
+/// comes from its superblock, the device's from the device. ext file systems are grown before
+/// they are mounted (`mounted_at` is `None`: checked, then resized offline, which needs no
+/// privilege beyond writing the device), xfs ones once mounted (xfs grows only online).
+///
+/// Best effort: a failure is logged and the mount goes on, since the pod's data is all there
+/// and a smaller file system beats no mount; `expandfs` is where a failure to grow is an error.
+fn fill_device(node: &Node, device: &Path, fs_type: &str, mounted_at: Option<&Path>) {
+    let d = node.deadlines();
+    let outcome = (|| -> Result<()> {
+        let Some(fs_bytes) = superblock::read(device, d.mkfs)? else {
+            return Ok(());
+        };
+        let device_bytes = devices::size_bytes(device, d.device_wait)?;
+        if !mounts::leaves_device_unused(fs_bytes, device_bytes) {
+            return Ok(());
+        }
+        log::info!(
+            "the {fs_type} file system on {} has {fs_bytes} bytes, its device {device_bytes}: growing it",
+            device.display()
+        );
+        match mounted_at {
+            Some(mount_point) => mounts::grow(&node.tools, fs_type, mount_point, device, d.mkfs),
+            None => mounts::grow_offline(&node.tools, fs_type, device, d.mkfs),
+        }
+    })();
+    if let Err(e) = outcome {
+        log::warn!(
+            "could not grow the {fs_type} file system on {} to fill its device: {e}",
+            device.display()
+        );
+    }
 }
 
 fn checked_wwid(fa: &Fa, volume: &Volume) -> Result<String> {
@@ -229,26 +274,7 @@ pub fn release_if_unused(node: &Node, vol: &PodVolume) -> Result<()> {
             );
             return Ok(());
         }
-        let on = devices::wwid_of_dev(sysfs, st.dev);
-        recorded = match (recorded, on) {
-            (Some(r), Some(w)) if r.wwid() == w => Some(r),
-            (Some(r), on) => {
-                return Err(FlexError::Refused(format!(
-                    "{} is mounted from a device with WWID {on:?}, but the volume record says {}: \
-                     refusing to remove devices that are not provably this volume's",
-                    staging.display(),
-                    r.wwid()
-                )));
-            }
-            (None, Some(w)) => Some(identify_by_wwid(node, &w)?),
-            (None, None) => {
-                return Err(FlexError::Refused(format!(
-                    "{} is mounted from a device without a FlashArray WWID and no volume record exists: \
-                     refusing to guess",
-                    staging.display()
-                )));
-            }
-        };
+        recorded = Some(prove_staged(node, &staging, st, recorded)?);
         // Stacked mounts (a staging mount repeated by an old crash) all go; bounded, in case
         // the table never empties.
         for _ in 0..16 {
@@ -269,17 +295,11 @@ pub fn release_if_unused(node: &Node, vol: &PodVolume) -> Result<()> {
     log::info!("removed SCSI devices {deleted:?} of {wwid}");
     step_done("devices-deleted");
 
-    let fas = array::flash_arrays(&node.config, d.array_call)?;
-    let fa = locate::by_endpoint(&fas, &rec.array_endpoint).ok_or_else(|| {
-        FlexError::Settings(format!(
-            "volume {} was mounted from FlashArray {}, which is no longer in the settings file",
-            rec.array_volume, rec.array_endpoint
-        ))
-    })?;
+    let fa = recorded_array(node, &rec)?;
     let mine = node.initiators()?;
     let registered = fa.call("listing hosts", |c| c.list_hosts())?;
     match hosts::find_host(&registered, &mine) {
-        Some(host) => hosts::disconnect(fa, &host.name, &rec.array_volume)?,
+        Some(host) => hosts::disconnect(&fa, &host.name, &rec.array_volume)?,
         None => log::warn!(
             "no host for this node on {}: nothing to disconnect",
             fa.endpoint
@@ -290,6 +310,48 @@ pub fn release_if_unused(node: &Node, vol: &PodVolume) -> Result<()> {
     let _ = std::fs::remove_dir(&staging);
     log::info!("released {} ({})", rec.array_volume, vol.pv_name);
     Ok(())
+}
+
+/// The volume staged at `staging` (mounted from `st`), proven: the staged device's WWID, read from
+/// sysfs, must be the record's (a lost record is rebuilt from the WWID). The driver removes,
+/// disconnects or grows only what it proved is this volume; anything else is refused.
+pub(super) fn prove_staged(
+    node: &Node,
+    staging: &Path,
+    st: &MountEntry,
+    recorded: Option<VolumeRecord>,
+) -> Result<VolumeRecord> {
+    match (
+        recorded,
+        devices::wwid_of_dev(&node.settings.sysfs_root, st.dev),
+    ) {
+        (Some(r), Some(w)) if r.wwid() == w => Ok(r),
+        (Some(r), on) => Err(FlexError::Refused(format!(
+            "{} is mounted from a device with WWID {on:?}, but the volume record says {}: \
+             refusing to act on devices that are not provably this volume's",
+            staging.display(),
+            r.wwid()
+        ))),
+        (None, Some(w)) => identify_by_wwid(node, &w),
+        (None, None) => Err(FlexError::Refused(format!(
+            "{} is mounted from a device without a FlashArray WWID and no volume record exists: \
+             refusing to guess",
+            staging.display()
+        ))),
+    }
+}
+
+/// The configured FlashArray a volume record names.
+pub(super) fn recorded_array(node: &Node, rec: &VolumeRecord) -> Result<Fa> {
+    let fas = array::flash_arrays(&node.config, node.deadlines().array_call)?;
+    locate::by_endpoint(&fas, &rec.array_endpoint)
+        .cloned()
+        .ok_or_else(|| {
+            FlexError::Settings(format!(
+                "volume {} was mounted from FlashArray {}, which is no longer in the settings file",
+                rec.array_volume, rec.array_endpoint
+            ))
+        })
 }
 
 /// Rebuilds a lost volume record from the staged device's WWID: the volume with that serial on a

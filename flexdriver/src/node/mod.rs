@@ -10,6 +10,7 @@ pub mod mounts;
 pub mod record;
 pub mod san;
 pub mod settings;
+pub mod superblock;
 pub mod tools;
 
 use std::time::Duration;

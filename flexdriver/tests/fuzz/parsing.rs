@@ -19,13 +19,17 @@ use crate::{
 #[test]
 fn argv_parsing_never_panics_and_explains_every_refusal() {
     let arg = prop_oneof![
-        proptest::sample::select(&["init", "mount", "unmount", "attach", "/x/y", "{}", ""][..])
-            .prop_map(OsString::from),
+        proptest::sample::select(
+            &[
+                "init", "mount", "unmount", "expandfs", "attach", "/x/y", "{}", "", "42"
+            ][..]
+        )
+        .prop_map(OsString::from),
         ".{0,40}".prop_map(OsString::from),
         invalid_utf8(),
         options_text().prop_map(OsString::from),
     ];
-    let argv = proptest::collection::vec(arg, 0..5);
+    let argv = proptest::collection::vec(arg, 0..7);
     runner(4096)
         .run(&argv, |args| {
             match invocation::parse(&args) {
@@ -38,8 +42,15 @@ fn argv_parsing_never_panics_and_explains_every_refusal() {
                     prop_assert_eq!(args.len(), 2);
                     prop_assert!(pod_dir.is_absolute());
                 }
+                Ok(Invocation::ExpandFs(call)) => {
+                    prop_assert_eq!(args.len(), 6);
+                    prop_assert!(call.mount_path.is_absolute());
+                    prop_assert!(call.device_path.is_none_or(|d| d.is_absolute()));
+                }
                 Ok(Invocation::NotSupported(call)) => {
-                    prop_assert!(!["init", "mount", "unmount"].contains(&call.as_str()));
+                    prop_assert!(
+                        !["init", "mount", "unmount", "expandfs"].contains(&call.as_str())
+                    );
                 }
                 Err(e) => prop_assert!(!e.to_string().trim().is_empty()),
             }
