@@ -2,7 +2,7 @@
 //! and in-process array simulators (`flashvol-arraysim`) reached through the real clients.
 //!
 //! This file holds the harness; the tests are in `provisioning`, `deleting` (including the orphan
-//! collector) and `watching` (the controllers fed by watches).
+//! collector), `resizing` (bound claims that grew) and `watching` (the controllers fed by watches).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -20,6 +20,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelecto
 
 mod deleting;
 mod provisioning;
+mod resizing;
 mod watching;
 
 use crate::arrays::{ArraySet, Lookup};
