@@ -33,6 +33,7 @@ can() { # expected(yes|no) serviceaccount verb resource [namespace]
 # The provisioner: what it does ...
 for verb in get list watch create delete patch; do can yes pure "${verb}" persistentvolumes; done
 for verb in get list watch; do can yes pure "${verb}" persistentvolumeclaims; can yes pure "${verb}" storageclasses.storage.k8s.io; done
+can yes pure patch persistentvolumeclaims/status
 can yes pure create events default
 can yes pure patch events default
 can yes pure create leases.coordination.k8s.io "${ns}"
@@ -44,6 +45,8 @@ can no pure list secrets
 can no pure update persistentvolumes
 can no pure update persistentvolumeclaims
 can no pure delete persistentvolumeclaims
+can no pure patch persistentvolumeclaims
+can no pure update persistentvolumeclaims/status
 can no pure create storageclasses.storage.k8s.io
 can no pure delete events default
 can no pure update leases.coordination.k8s.io/other-lease "${ns}"
