@@ -107,6 +107,12 @@ pvc_phase() { kubectl -n "$1" get pvc "$2" -o 'jsonpath={.status.phase}' 2>/dev/
 pvc_is_bound() { [[ "$(pvc_phase "$1" "$2")" == Bound ]]; }
 wait_pvc_bound() { wait_for "${3:-$NODE_TIMEOUT}" "PVC $1/$2 to be Bound" pvc_is_bound "$1" "$2"; }
 pv_of() { kubectl -n "$1" get pvc "$2" -o 'jsonpath={.spec.volumeName}'; }
+# pvc_capacity NS NAME: the claim's status.capacity (storage), which kubelet sets once a
+# resize is done on the node; pvc_capacity_is NS NAME QUANTITY.
+pvc_capacity() { kubectl -n "$1" get pvc "$2" -o 'jsonpath={.status.capacity.storage}' 2>/dev/null; }
+pvc_capacity_is() { [[ "$(pvc_capacity "$1" "$2")" == "$3" ]]; }
+# pvc_conditions NS NAME: the types of the claim's status conditions, space-separated.
+pvc_conditions() { kubectl -n "$1" get pvc "$2" -o json | jq -r '[.status.conditions[]?.type] | join(" ")'; }
 
 # scenario_claims NS: a fresh namespace NS with two Bound claims, blk (pure-block,
 # ReadWriteOnce) and fil (pure-file, ReadWriteMany), the pair most scenarios use. Sets blk_pv,
@@ -168,6 +174,8 @@ wait_pod_log() { wait_for "${4:-$NODE_TIMEOUT}" "pod $1/$2 to print '$3'" pod_lo
 pod_log_value() { kubectl -n "$1" logs "$2" 2>/dev/null | sed -n "s/^$3=//p" | tail -n 1; }
 # pod_exec NS POD COMMAND...: runs COMMAND in the pod's container.
 pod_exec() { local ns="$1" pod="$2"; shift 2; kubectl -n "$ns" exec "$pod" -c main -- "$@"; }
+# pod_df_bytes NS POD DIR: the size of the file system at DIR as `df` in the pod's container shows it.
+pod_df_bytes() { pod_exec "$1" "$2" df -P -k "$3" | awk 'NR == 2 { print $2 * 1024 }'; }
 # pod_restarts NS POD: how often kubelet restarted the container.
 pod_restarts() { kubectl -n "$1" get pod "$2" -o 'jsonpath={.status.containerStatuses[0].restartCount}'; }
 # delete_pod NS POD: `kubectl delete --wait` (kubelet has unmounted its volumes when it returns).
@@ -180,6 +188,15 @@ pod_events() {
 pod_has_event() { grep -Eq -- "${4:-.}" <<<"$(pod_events "$1" "$2" "$3")"; }
 
 # --- what is on the node ---------------------------------------------------------------
+# kubelet_volume_stat NAME NS CLAIM: the value of the kubelet metric NAME (e.g.
+# kubelet_volume_stats_capacity_bytes) for the claim, read from kubelet's metrics endpoint
+# through the apiserver's node proxy; empty while kubelet reports none. kubelet refreshes volume
+# stats once per volumeStatsAggPeriod (1 min by default).
+kubelet_volume_stat() {
+    kubectl get --raw "/api/v1/nodes/$NODE_NAME/proxy/metrics" 2>/dev/null |
+        awk -v m="$1" -v ns="namespace=\"$2\"" -v c="persistentvolumeclaim=\"$3\"" \
+            '!done && index($1, m "{") == 1 && index($1, ns) && index($1, c) { printf "%.0f\n", $2; done = 1 }'
+}
 # pod_volume_dir NS POD PV: where kubelet asks the driver to mount the PV for that pod.
 pod_volume_dir() { echo "$NODE_KUBELET_ROOT/pods/$(pod_uid "$1" "$2")/volumes/pure~flex/$3"; }
 staging_dir() { echo "$NODE_KUBELET_ROOT/plugins/kubernetes.io/flexvolume/pure/flex/mounts/$1"; }
@@ -247,6 +264,9 @@ array_holding() {
 connections_of() {
     sim_admin "$1" state | jq -r --arg v "$2" '.connections[] | select(.volume == $v) | .host'
 }
+# volume_size ARRAY NAME: bytes of a FlashArray volume; volume_size_is ARRAY NAME BYTES.
+volume_size() { sim_admin "$1" state | jq -r --arg v "$2" '.volumes[$v].size // empty'; }
+volume_size_is() { [[ "$(volume_size "$1" "$2")" == "$3" ]]; }
 # live_volumes ARRAY: names of the live volumes / file systems (snapshots excluded), sorted.
 live_volumes() {
     sim_admin "$1" state | jq -r '(.volumes // .file_systems) | to_entries[]
