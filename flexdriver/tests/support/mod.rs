@@ -31,19 +31,22 @@ pub const GIB: u64 = 1 << 30;
 /// stderr, past the test harness's capture, so the reason is seen.
 #[track_caller]
 pub fn skip_unless_root() -> bool {
-    use std::io::Write;
     if nix::unistd::geteuid().is_root() {
         return false;
     }
+    say_skipped("needs root (loop devices, mounts)");
+    true
+}
+
+/// Tells, past the test harness's capture, that the calling test is skipped and why.
+#[track_caller]
+fn say_skipped(why: &str) {
+    use std::io::Write;
     let thread = std::thread::current();
     let test = thread
         .name()
         .map_or_else(|| std::panic::Location::caller().to_string(), str::to_owned);
-    let _ = writeln!(
-        std::io::stderr(),
-        "{test}: skipped: needs root (loop devices, mounts)"
-    );
-    true
+    let _ = writeln!(std::io::stderr(), "{test}: skipped: {why}");
 }
 
 /// Whether the calling test must be skipped because growing a *mounted* ext4 file system is
@@ -52,7 +55,6 @@ pub fn skip_unless_root() -> bool {
 /// capability and is tested everywhere.
 #[track_caller]
 pub fn skip_unless_ext4_grows_online() -> bool {
-    use std::io::Write;
     const CAP_SYS_RESOURCE: u32 = 24;
     let effective = std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -65,14 +67,7 @@ pub fn skip_unless_ext4_grows_online() -> bool {
     if effective & (1 << CAP_SYS_RESOURCE) != 0 {
         return false;
     }
-    let thread = std::thread::current();
-    let test = thread
-        .name()
-        .map_or_else(|| std::panic::Location::caller().to_string(), str::to_owned);
-    let _ = writeln!(
-        std::io::stderr(),
-        "{test}: skipped: needs CAP_SYS_RESOURCE (online ext4 resize), which this process lacks"
-    );
+    say_skipped("needs CAP_SYS_RESOURCE (online ext4 resize), which this process lacks");
     true
 }
 
