@@ -161,6 +161,8 @@ kube_bytes() {
                                Pi: 1125899906842624}[.u // ""]) | floor'
 }
 
+# kube_pvc_conditions NS NAME: the types of the claim's status conditions, space-separated.
+kube_pvc_conditions() { kubectl -n "$1" get pvc "$2" -o json | jq -r '[.status.conditions[]?.type] | join(" ")'; }
 # kube_pvc_has_condition NS NAME TYPE: the claim's status has a condition of that type.
 kube_pvc_has_condition() {
     kubectl -n "$1" get pvc "$2" -o json |

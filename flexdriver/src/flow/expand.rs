@@ -25,7 +25,7 @@ use flashvol_common::options::Backend;
 use flashvol_common::sizes::{Growth, format_bytes, plan_growth};
 
 use crate::array::{self, locate};
-use crate::flow::block;
+use crate::flow::release;
 use crate::kubelet::layout::StagedVolume;
 use crate::kubelet::request::MountRequest;
 use crate::node::Node;
@@ -56,7 +56,7 @@ pub fn expand(node: &Node, vol: &StagedVolume, req: &ExpandRequest<'_>) -> Resul
 fn expand_block(node: &Node, vol: &StagedVolume, req: &ExpandRequest<'_>) -> Result<String> {
     let d = node.deadlines();
     let staging = vol.staging_dir();
-    let table = block::mount_table()?;
+    let table = release::mount_table()?;
     let st = mountinfo::mounted_at(&table, &staging)
         .cloned()
         .ok_or_else(|| {
@@ -67,7 +67,7 @@ fn expand_block(node: &Node, vol: &StagedVolume, req: &ExpandRequest<'_>) -> Res
                 staging.display()
             ))
         })?;
-    let rec = block::prove_staged(node, &staging, &st, record::load(&vol.record_path())?)?;
+    let rec = release::proven_record(node, &staging, &st, record::load(&vol.record_path())?)?;
     let wanted = &req.request.volume.array_volume;
     if &rec.array_volume != wanted {
         return Err(FlexError::Refused(format!(
@@ -76,7 +76,7 @@ fn expand_block(node: &Node, vol: &StagedVolume, req: &ExpandRequest<'_>) -> Res
             rec.array_volume
         )));
     }
-    let fa = block::recorded_array(node, &rec)?;
+    let fa = release::recorded_array(node, &rec)?;
     let name = rec.array_volume.clone();
     let current = fa.call(&format!("looking up volume {name}"), {
         let name = name.clone();
@@ -330,6 +330,8 @@ mod tests {
             options: "rw".into(),
             fs_type: "xfs".into(),
             source: source.into(),
+            shared: None,
+            master: None,
         };
         for source in ["/dev/null", "/nonexistent", "/etc/passwd", "tmpfs"] {
             assert!(staged_device(&entry(source)).is_err(), "{source}");

@@ -1,5 +1,5 @@
-//! argv → [`Invocation`], with no side effects: what kubelet asked for, or why the request is
-//! malformed.
+//! argv → [`Invocation`], with no side effects: what kubelet (or, for `collect`, the node
+//! installer) asked for, or why the request is malformed.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -23,6 +23,12 @@ pub enum Invocation {
     /// `expandfs <json> <device path> <device mount path> <new bytes> <old bytes>`: the claim
     /// grew; the array object, the node's view of it and the file system follow.
     ExpandFs(ExpandFs),
+    /// `collect <kubelet root> <vendor/driver>`: not kubelet's, the node installer's. Releases
+    /// leftover volumes (see `flow::collect`).
+    Collect {
+        kubelet_root: PathBuf,
+        driver: String,
+    },
     /// Any other call-out (attach, waitforattach, getvolumename, expandvolume, ... or one added
     /// to kubelet later): answered `Not supported`, which kubelet caches for the driver.
     NotSupported(String),
@@ -100,6 +106,16 @@ pub fn parse(args: &[OsString]) -> Result<Invocation> {
                 new_bytes: byte_count("new size", &rest[3])?,
                 old_bytes: byte_count("old size", &rest[4])?,
             }))
+        }
+        "collect" => {
+            expect_args(command, rest, 2)?;
+            let driver = rest[1]
+                .to_str()
+                .ok_or_else(|| bad("collect: the driver name is not UTF-8"))?;
+            Ok(Invocation::Collect {
+                kubelet_root: absolute("kubelet root", text_arg("kubelet root", &rest[0])?)?,
+                driver: driver.to_owned(),
+            })
         }
         other => Ok(Invocation::NotSupported(other.to_owned())),
     }
@@ -199,6 +215,13 @@ mod tests {
             parse(&args(&["unmount", "/x"])).expect("unmount"),
             Invocation::Unmount { .. }
         ));
+        assert_eq!(
+            parse(&args(&["collect", "/var/lib/kubelet", "pure/flex"])).expect("collect"),
+            Invocation::Collect {
+                kubelet_root: "/var/lib/kubelet".into(),
+                driver: "pure/flex".into()
+            }
+        );
     }
 
     #[test]
@@ -267,6 +290,8 @@ mod tests {
         assert!(msg(&[]).contains("no call-out"));
         assert!(msg(&["init", "extra"]).contains("expected 0"));
         assert!(msg(&["mount", "/x"]).contains("expected 2"));
+        assert!(msg(&["collect", "/var/lib/kubelet"]).contains("expected 2"));
+        assert!(msg(&["collect", "kubelet", "pure/flex"]).contains("absolute"));
         assert!(msg(&["mount", "rel/dir", "{}"]).contains("absolute"));
         assert!(msg(&["mount", "/x", "{"]).contains("not valid JSON"));
         assert!(msg(&["mount", "/x", "[]"]).contains("JSON object"));

@@ -21,7 +21,17 @@ fn argv_parsing_never_panics_and_explains_every_refusal() {
     let arg = prop_oneof![
         proptest::sample::select(
             &[
-                "init", "mount", "unmount", "expandfs", "attach", "/x/y", "{}", "", "42"
+                "init",
+                "mount",
+                "unmount",
+                "expandfs",
+                "collect",
+                "attach",
+                "/x/y",
+                "pure/flex",
+                "{}",
+                "",
+                "42"
             ][..]
         )
         .prop_map(OsString::from),
@@ -47,9 +57,14 @@ fn argv_parsing_never_panics_and_explains_every_refusal() {
                     prop_assert!(call.mount_path.is_absolute());
                     prop_assert!(call.device_path.is_none_or(|d| d.is_absolute()));
                 }
+                Ok(Invocation::Collect { kubelet_root, .. }) => {
+                    prop_assert_eq!(args.len(), 3);
+                    prop_assert!(kubelet_root.is_absolute());
+                }
                 Ok(Invocation::NotSupported(call)) => {
                     prop_assert!(
-                        !["init", "mount", "unmount", "expandfs"].contains(&call.as_str())
+                        !["init", "mount", "unmount", "expandfs", "collect"]
+                            .contains(&call.as_str())
                     );
                 }
                 Err(e) => prop_assert!(!e.to_string().trim().is_empty()),

@@ -9,4 +9,5 @@ pub mod plan;
 pub mod pv;
 pub mod quantity;
 pub mod resize;
+pub mod source;
 pub mod volume;

@@ -11,3 +11,4 @@ pub mod locate;
 pub mod orphans;
 pub mod provision;
 pub mod resize;
+pub mod source;

@@ -74,14 +74,12 @@ pub async fn resize_claim(
         Err(e) if e.reason == "conflict" => log::debug!("claim {key}: {}", e.message),
         Err(e) => {
             ctx.metrics.resize_done(false, e.reason);
-            ctx.events
-                .publish(
-                    &pvc.object_ref(&()),
-                    Kind::Warning,
-                    events::VOLUME_RESIZE_FAILED,
-                    &e.message,
-                )
-                .await;
+            ctx.events.publish(
+                &pvc.object_ref(&()),
+                Kind::Warning,
+                events::VOLUME_RESIZE_FAILED,
+                &e.message,
+            );
             log::warn!("claim {key}: {}", e.message);
         }
     }
@@ -167,19 +165,17 @@ async fn resize(
                 )
             })?;
             growth.fits(space.free).map_err(refused)?;
-            ctx.events
-                .publish(
-                    &object,
-                    Kind::Normal,
-                    events::RESIZING,
-                    &format!(
-                        "External resizer is resizing volume {pv_name}: {name} on {} from {} to {}",
-                        array.describe(),
-                        format_bytes(from),
-                        format_bytes(to)
-                    ),
-                )
-                .await;
+            ctx.events.publish(
+                &object,
+                Kind::Normal,
+                events::RESIZING,
+                &format!(
+                    "External resizer is resizing volume {pv_name}: {name} on {} from {} to {}",
+                    array.describe(),
+                    format_bytes(from),
+                    format_bytes(to)
+                ),
+            );
             let now = array.grow(&name, to).await.map_err(|e| {
                 failed(
                     "array",
@@ -204,20 +200,18 @@ async fn resize(
             let Some((from, to)) = grew else {
                 return Ok(ResizeOutcome::UpToDate);
             };
-            ctx.events
-                .publish(
-                    &object,
-                    Kind::Normal,
-                    events::FILE_SYSTEM_RESIZE_REQUIRED,
-                    &format!(
-                        "Require file system resize of volume on node: {name} on {} is {}; \
+            ctx.events.publish(
+                &object,
+                Kind::Normal,
+                events::FILE_SYSTEM_RESIZE_REQUIRED,
+                &format!(
+                    "Require file system resize of volume on node: {name} on {} is {}; \
                          kubelet has the driver grow the file system where the volume is mounted \
                          (on a running pod from Kubernetes 1.15, else when a pod next mounts it)",
-                        array.describe(),
-                        format_bytes(to)
-                    ),
-                )
-                .await;
+                    array.describe(),
+                    format_bytes(to)
+                ),
+            );
             Ok(ResizeOutcome::Grown { from, to })
         }
         Finish::WaitForPv => Ok(ResizeOutcome::Waiting(format!(
@@ -225,18 +219,16 @@ async fn resize(
         ))),
         Finish::Now { capacity } => {
             finish_file_claim(pvc, &capacity, ctx).await?;
-            ctx.events
-                .publish(
-                    &object,
-                    Kind::Normal,
-                    events::VOLUME_RESIZE_SUCCESSFUL,
-                    &format!(
-                        "Resize volume succeeded: {name} on {} is {}; NFS clients see the new size",
-                        array.describe(),
-                        format_bytes(size_now)
-                    ),
-                )
-                .await;
+            ctx.events.publish(
+                &object,
+                Kind::Normal,
+                events::VOLUME_RESIZE_SUCCESSFUL,
+                &format!(
+                    "Resize volume succeeded: {name} on {} is {}; NFS clients see the new size",
+                    array.describe(),
+                    format_bytes(size_now)
+                ),
+            );
             Ok(ResizeOutcome::Finished)
         }
     }

@@ -108,8 +108,8 @@ async fn a_grown_block_claim_gets_a_larger_volume_and_kubelet_finishes_the_claim
         h.flash_array(0).get_volume(&name).expect("volume").size,
         3 * GIB
     );
-    assert_eq!(h.events("Resizing").len(), 1);
-    let required = h.events("FileSystemResizeRequired");
+    assert_eq!(h.events(&ctx, "Resizing").await.len(), 1);
+    let required = h.events(&ctx, "FileSystemResizeRequired").await;
     assert_eq!(required.len(), 1, "{required:?}");
     assert!(required[0].contains("3Gi"), "{required:?}");
     assert_eq!(
@@ -123,7 +123,11 @@ async fn a_grown_block_claim_gets_a_larger_volume_and_kubelet_finishes_the_claim
         resize_claim(&h.current(&claim), &ctx).await,
         Ok(ResizeOutcome::UpToDate)
     );
-    assert_eq!(h.events("Resizing").len(), 1, "no second resize");
+    assert_eq!(
+        h.events(&ctx, "Resizing").await.len(),
+        1,
+        "no second resize"
+    );
     assert!(
         !h.fake
             .requests()
@@ -165,8 +169,8 @@ async fn a_grown_file_claim_is_finished_once_the_controller_manager_raised_its_p
     assert_eq!(status.capacity, storage("3Gi"));
     assert_eq!(status.conditions, None, "resize conditions cleared");
     assert_eq!(status.allocated_resource_statuses, Some(BTreeMap::new()));
-    assert_eq!(h.events("VolumeResizeSuccessful").len(), 1);
-    assert_eq!(h.events("Resizing").len(), 1);
+    assert_eq!(h.events(&ctx, "VolumeResizeSuccessful").await.len(), 1);
+    assert_eq!(h.events(&ctx, "Resizing").await.len(), 1);
     assert!(matches!(
         resize_claim(&h.current(&claim), &ctx).await,
         Ok(ResizeOutcome::Ignored(_))
@@ -187,7 +191,7 @@ async fn a_resize_beyond_four_pebibytes_or_the_free_space_is_refused_with_nothin
         let asked = request(&h, &claim, size);
         let err = resize_claim(&asked, &ctx).await.expect_err("refused");
         assert_eq!(err.reason, "refused");
-        let failed = h.events("VolumeResizeFailed");
+        let failed = h.events(&ctx, "VolumeResizeFailed").await;
         assert!(
             failed
                 .iter()
@@ -199,7 +203,10 @@ async fn a_resize_beyond_four_pebibytes_or_the_free_space_is_refused_with_nothin
             GIB
         );
     }
-    assert!(h.events("Resizing").is_empty(), "nothing was started");
+    assert!(
+        h.events(&ctx, "Resizing").await.is_empty(),
+        "nothing was started"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,7 +244,10 @@ async fn a_provisioner_killed_after_growing_converges_in_its_next_life() {
     );
     assert_eq!(h.capacity_of(&file).as_deref(), Some("2Gi"));
     assert_eq!(h.capacity_of(&block).as_deref(), Some("1Gi"));
-    assert!(h.events("Resizing").is_empty(), "nothing grew twice");
+    assert!(
+        h.events(&next_life, "Resizing").await.is_empty(),
+        "nothing grew twice"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,7 +267,7 @@ async fn a_file_claim_changed_meanwhile_is_finished_on_its_next_pass_without_a_w
         .await
         .expect_err("lost the race");
     assert_eq!(err.reason, "conflict");
-    assert!(h.events("VolumeResizeFailed").is_empty());
+    assert!(h.events(&ctx, "VolumeResizeFailed").await.is_empty());
     assert_eq!(
         resize_claim(&h.current(&claim), &ctx).await,
         Ok(ResizeOutcome::Finished)
