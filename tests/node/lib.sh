@@ -136,8 +136,9 @@ node_wait_pod_log() { check_within "${4:-$NODE_TIMEOUT}" "pod $1/$2 to print '$3
 node_pod_log_value() { kubectl -n "$1" logs "$2" 2>/dev/null | sed -n "s/^$3=//p" | tail -n 1; }
 # node_pod_exec NS POD COMMAND...: runs COMMAND in the pod's container.
 node_pod_exec() { local ns="$1" pod="$2"; shift 2; kubectl -n "$ns" exec "$pod" -c main -- "$@"; }
-# node_pod_df_bytes NS POD DIR: the size of the file system at DIR as `df` in the pod's container shows it.
-node_pod_df_bytes() { node_pod_exec "$1" "$2" df -P -k "$3" | awk 'NR == 2 { print $2 * 1024 }'; }
+# node_pod_df_bytes NS POD DIR: the size of the file system at DIR as `df` in the pod's container shows it
+# (printf, not print: mawk prints numbers past 2^31 as 3.15412e+09).
+node_pod_df_bytes() { node_pod_exec "$1" "$2" df -P -k "$3" | awk 'NR == 2 { printf "%.0f\n", $2 * 1024 }'; }
 # node_pod_restarts NS POD: how often kubelet restarted the container.
 node_pod_restarts() { kubectl -n "$1" get pod "$2" -o 'jsonpath={.status.containerStatuses[0].restartCount}'; }
 # node_delete_pod NS POD: `kubectl delete --wait` (kubelet has unmounted its volumes when it returns).
