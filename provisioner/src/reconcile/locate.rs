@@ -1,14 +1,16 @@
 //! Which configured array holds a PV's volume, by the one rule of [`flashvol_common::locate`] (the
 //! driver follows it too): the PV's array id, else its endpoint, else (PSO 2.x PVs name no array)
-//! a search by name on every array of its backend. Asked through the provisioner's arrays; used
-//! by delete, which skips the question to an array the PV names (its destroy finds out anyway),
-//! and by resize, which needs the answer (the object's size).
+//! a search by name on every array of its backend. Asked through the provisioner's arrays with the
+//! one search loop ([`crate::snapshot::array_ops::locate_volume_lookup`]); used by delete, which skips
+//! the question to an array the PV names (its destroy finds out anyway), and by resize, which
+//! needs the answer (the object's size).
 
-use flashvol_common::locate::{LocateError, Presence, Problem, Question, Search};
+use flashvol_common::locate::{LocateError, Problem};
 use flashvol_common::options::VolumeOptions;
 
 use crate::arrays::{Array, Lookup};
 use crate::reconcile::context::Context;
+use crate::snapshot::array_ops::locate_volume_lookup;
 
 /// Where a PV's volume is.
 pub struct Located<'a> {
@@ -25,32 +27,18 @@ pub async fn locate<'a>(
     ask_named_array: bool,
 ) -> Result<Option<Located<'a>>, LocateError> {
     let arrays: Vec<&Array> = ctx.arrays.of(opts.backend).collect();
-    let mut answers: Vec<Option<Lookup>> = vec![None; arrays.len()];
-    let mut search = Search::new(
+    let found = locate_volume_lookup(
+        &arrays,
         &opts.array_volume,
         opts.backend,
         opts.array.as_ref(),
-        arrays.iter().map(|a| &a.endpoint),
-    );
-    if !ask_named_array {
-        search = search.without_lookup_on_named_array();
-    }
-    while let Some(question) = search.next_question() {
-        match question {
-            Question::ArrayId(i) => search.answer_id(i, arrays[i].id().await),
-            Question::Volume(i) => {
-                let answer = arrays[i].lookup(&opts.array_volume).await;
-                if let Ok(lookup) = answer {
-                    answers[i] = Some(lookup);
-                }
-                search.answer_volume(i, answer.map(Presence::from));
-            }
-        }
-    }
-    match search.conclusion() {
-        Ok(located) => Ok(Some(Located {
+        ask_named_array,
+    )
+    .await;
+    match found {
+        Ok((located, lookup)) => Ok(Some(Located {
             array: arrays[located.array()],
-            lookup: answers[located.array()],
+            lookup,
         })),
         Err(LocateError {
             problem: Problem::NotFound { .. },
