@@ -273,8 +273,8 @@ pub async fn locate_snapshot<'a>(
 }
 
 /// [`locate`] for a volume or file system, by the PV's locator (or by name).
-pub async fn locate_volume<'a>(
-    arrays: &[&'a Array],
+pub async fn locate_volume(
+    arrays: &[&Array],
     name: &str,
     backend: Backend,
     locator: Option<&ArrayLocator>,
