@@ -38,7 +38,7 @@ for verb in get list watch; do
     can "$p" "$verb" storageclasses.storage.k8s.io
 done
 # A grown file claim's status is finished by the provisioner (block claims: by kubelet).
-can "$p" patch persistentvolumeclaims/status --all-namespaces
+can "$p" patch persistentvolumeclaims --subresource=status --all-namespaces
 can "$p" create events -n default
 can "$p" patch events -n default
 can "$p" create leases.coordination.k8s.io -n "$sys"
@@ -59,8 +59,8 @@ for verb in create update patch delete; do
     cannot "$p" "$verb" persistentvolumeclaims -n default
     cannot "$p" "$verb" storageclasses.storage.k8s.io
 done
-cannot "$p" update persistentvolumeclaims/status -n default
-cannot "$p" get persistentvolumeclaims/status -n default
+cannot "$p" update persistentvolumeclaims --subresource=status -n default
+cannot "$p" get persistentvolumeclaims --subresource=status -n default
 for verb in get list create delete; do
     cannot "$p" "$verb" pods -n default
     cannot "$p" "$verb" nodes
