@@ -29,8 +29,9 @@ WAIT_LIMIT_S = 900
 # schema) sent at most this many requests in one window. Busy, it sends 20/s at upstream limits.
 SETTLE_WINDOW_S = 3.0
 SETTLE_QUIET_REQUESTS = 3
-# Binding 10,000 pre-bound pairs at the controller-manager's 20 requests/s takes half an hour.
-SETTLE_LIMIT_S = 2400
+# The memory phase's 10,000 pre-bound pairs cost the controller-manager about 8 requests each
+# to bind: over an hour at its default 20 requests/s, which the next subject must wait out.
+SETTLE_LIMIT_S = 5400
 
 
 class Tracker:
