@@ -25,6 +25,13 @@ CLIENT_THREADS = 32
 STORAGE_PROVISIONER_KEY = "volume.kubernetes.io/storage-provisioner"
 PROVISIONER_NAME = "pure-provisioner"
 WAIT_LIMIT_S = 900
+# A settled cluster: the controller-manager's controllers (the kube-system-service-accounts flow
+# schema) sent at most this many requests in one window. Busy, it sends 20/s at upstream limits.
+SETTLE_WINDOW_S = 3.0
+SETTLE_QUIET_REQUESTS = 3
+# The memory phase's 10,000 pre-bound pairs cost the controller-manager about 8 requests each
+# to bind: over an hour at its default 20 requests/s, which the next subject must wait out.
+SETTLE_LIMIT_S = 5400
 
 
 class Tracker:
@@ -108,6 +115,58 @@ class ApiCounter:
         return {"by_verb_resource": by_verb, "by_flow_schema": flows, "benchmark_own_requests": own}
 
 
+def unsettled_objects(claims: list[dict], pvs: list[dict]) -> list[str]:
+    """What keeps the cluster from being settled: a claim or PV that is not Bound (pending,
+    released, lost) or is being deleted. A run leaves none when it and the controller-manager
+    are done; the memory phase's pairs count as settled once the controller-manager bound them."""
+    out = []
+    for kind, items in (("claim", claims), ("PV", pvs)):
+        for item in items:
+            meta = item["metadata"]
+            name = f"{meta['namespace']}/{meta['name']}" if "namespace" in meta else meta["name"]
+            phase = (item.get("status") or {}).get("phase", "Pending")
+            if meta.get("deletionTimestamp"):
+                out.append(f"{kind} {name} being deleted")
+            elif phase != "Bound":
+                out.append(f"{kind} {name} {phase}")
+    return out
+
+
+def settle(kube: benchlib.Endpoint, what: str) -> dict:
+    """Waits until the previous run's (or subject's) claims and PVs are gone or Bound and the
+    controller-manager has caught up (a quiet window on its flow schema), so that every run
+    starts on the same idle cluster. Returns how long that took and what it waited for."""
+    t0 = time.monotonic()
+    most_unsettled, example, busy_windows = 0, [], 0
+    while True:
+        if time.monotonic() - t0 > SETTLE_LIMIT_S:
+            raise RuntimeError(f"the cluster did not settle within {SETTLE_LIMIT_S}s before {what}: "
+                               f"{most_unsettled} claims/PVs unsettled at most (e.g. {example}), "
+                               f"{busy_windows} busy controller-manager windows")
+        claims = kube.json("GET", "/api/v1/persistentvolumeclaims")["items"]
+        pvs = kube.json("GET", "/api/v1/persistentvolumes")["items"]
+        unsettled = unsettled_objects(claims, pvs)
+        if unsettled:
+            if len(unsettled) > most_unsettled:
+                most_unsettled, example = len(unsettled), unsettled[:3]
+            time.sleep(2.0)
+            continue
+        before = kube.request("GET", "/metrics").decode()
+        time.sleep(SETTLE_WINDOW_S)
+        after = kube.request("GET", "/metrics").decode()
+        flows = benchlib.counter_delta(before, after, "apiserver_flowcontrol_dispatched_requests_total", ("flow_schema",))
+        kcm_requests = flows.get("kube-system-service-accounts", 0.0)
+        if kcm_requests <= SETTLE_QUIET_REQUESTS:
+            waited = time.monotonic() - t0
+            print(f"provisioner: cluster settled before {what} after {waited:.1f} s "
+                  f"({most_unsettled} claims/PVs unsettled at most, {busy_windows} busy controller-manager windows)",
+                  file=sys.stderr)
+            return {"waited_s": waited, "most_unsettled_objects": most_unsettled, "unsettled_example": example,
+                    "kcm_busy_windows": busy_windows, "kcm_requests_in_quiet_window": kcm_requests,
+                    "window_s": SETTLE_WINDOW_S}
+        busy_windows += 1
+
+
 def provisioner_rss(pid_file: str) -> dict:
     with open(pid_file, encoding="utf-8") as handle:
         pid = int(handle.read().strip())
@@ -127,6 +186,7 @@ def run_claims(ctx: dict, namespace: str, count: int, rate: float | None, latenc
     the controller-manager's storage-provisioner annotation from the start, which takes the
     controller-manager's (rate-limited) step out of the provisioning path."""
     kube, arrays = ctx["kube"], ctx["arrays"]
+    settled = settle(kube, f"run {label}")
     ensure_namespace(kube, namespace)
     benchlib.sim_set_latency(arrays, latency_ms)
     tracker = Tracker()
@@ -187,6 +247,7 @@ def run_claims(ctx: dict, namespace: str, count: int, rate: float | None, latenc
         "count": count,
         "arrival_rate_per_s": rate,
         "preannotated": preannotated,
+        "settled": settled,
         "create": {
             "client_create_s": created_all - t0,
             "first_create_to_all_bound_s": bound_all - t0,
@@ -250,6 +311,7 @@ def run_memory(ctx: dict, count: int) -> dict:
     controller-manager to bind 10,000 pairs at its default 20 requests/s."""
     kube = ctx["kube"]
     namespace = "bench-memory"
+    settled = settle(kube, "the memory phase")
     ensure_namespace(kube, namespace)
     kube.request("POST", "/apis/storage.k8s.io/v1/storageclasses", {
         "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "bench-not-ours"},
@@ -291,6 +353,7 @@ def run_memory(ctx: dict, count: int) -> dict:
         samples.append(provisioner_rss(ctx["provisioner_pid_file"]))
     return {
         "objects": {"claims": count, "pvs": count},
+        "settled": settled,
         "create_s": created_s,
         "object_json_bytes": sizes,
         "rss_before_kib": rss_before,

@@ -407,6 +407,34 @@ def ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.2f}×" if theirs else "—"
 
 
+def first_settle(result: dict):
+    """How the subject's first run (or its memory phase, when it ran alone) waited for a settled
+    cluster; None for results from before the harness waited."""
+    first = result["runs"][0] if result.get("runs") else result.get("memory")
+    return (first or {}).get("settled")
+
+
+def settled_sentence(prov: dict, peers: dict) -> list[str]:
+    """Says that (and how long) each subject waited for the previous one's claims, PVs and
+    controller-manager work to be done: without it the rows do not compare like with like."""
+    subjects = [("flashvol", prov)] + [(f"peer {label}", peers[label]) for label in sorted(peers)]
+    waits = [(name, first_settle(result)) for name, result in subjects]
+    if any(settle is None for _, settle in waits):
+        missing = ", ".join(name for name, settle in waits if settle is None)
+        return [f"**Not comparable like with like:** {missing} started without waiting for a settled "
+                "cluster (results from before the harness waited); the previous subject's objects may "
+                "still have been in the controller-manager's work.", ""]
+    window = waits[0][1]["window_s"]
+    def one(name: str, settle: dict) -> str:
+        busy = settle["kcm_busy_windows"]
+        return (f"{name} {settle['waited_s']:.1f} s ({settle['most_unsettled_objects']} claims/PVs unsettled at most, "
+                f"{busy} busy controller-manager window{'' if busy == 1 else 's'})")
+    detail = "; ".join(one(name, settle) for name, settle in waits)
+    return [f"Every subject, and every run, started on a settled cluster: the previous run's claims and PVs "
+            f"gone or Bound, none being deleted, and the controller-manager caught up (its controllers "
+            f"quiet for {window:.0f} s). Wait before each subject's first run: {detail}.", ""]
+
+
 def side_by_side(prov: dict, peers: dict) -> list[str]:
     """The table REPORT.md opens with: flashvol against the Go peer (bench/peer) measured in the
     same bench/run.sh invocation, each peer setup in its own columns with the ratio flashvol/peer.
@@ -420,6 +448,7 @@ def side_by_side(prov: dict, peers: dict) -> list[str]:
         "(the library most Go provisioners use) returning PVs of flashvol's shape without array I/O; flashvol "
         "ran against the simulated arrays at 0 ms. Both ran on the same control plane in this one "
         "`bench/run.sh` invocation, one after the other, with the provisioner ServiceAccount's token.", "",
+        *settled_sentence(prov, peers),
         head, "|---|---|" + "---|---|" * len(labels)]
     kinds = [run_kind(r) for r in prov["runs"] if r["latency_ms"] == 0]
 

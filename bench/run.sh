@@ -14,8 +14,9 @@
 #               --name=value (FLASHVOL_KCM_EXTRA_ARGS of tests/cluster/up.sh), e.g.
 #               --kcm-args "--kube-api-qps=100 --kube-api-burst=200"; default: none (upstream
 #               defaults, client 20 QPS / burst 30). The report states the flags used.
-# Environment: BENCH_PHASES=burst,paced,memory (a subset of the provisioner phases);
-# BENCH_KEEP=1 keeps the work dir (provisioner and driver logs, simulator state).
+# Environment: BENCH_PHASES=burst,paced,memory (a subset of the provisioner phases, for flashvol
+# and the peer alike); BENCH_KEEP=1 keeps the work dir (provisioner, peer and driver logs,
+# simulator state, and the cluster's component logs in logs/cluster/).
 # Needs root (loop devices, mounts), like tests/e2e. Builds the release binaries (the flex
 # driver statically linked, as shipped), the Go peer (through the Go module proxy), a Python
 # venv with matplotlib in bench/.venv, and starts one cluster with tests/cluster/with-cluster.sh.
@@ -74,6 +75,14 @@ parse_args() {
     done
     QUICK_FLAG=()
     if ((QUICK)); then QUICK_FLAG=(--quick); fi
+    # BENCH_PHASES limits flashvol's provisioner phases and the peer's alike: same rows for both.
+    PHASE_ARGS=()
+    local phase
+    for phase in ${BENCH_PHASES:+${BENCH_PHASES//,/ }}; do
+        [[ "$phase" == burst || "$phase" == paced || "$phase" == memory ]] ||
+            log_die "BENCH_PHASES: unknown phase '$phase' (burst, paced, memory)"
+        PHASE_ARGS+=(--only "$phase")
+    done
     # Checked now, not minutes later when the cluster starts after the builds.
     parse_kcm_extra_args "$KCM_ARGS" --kcm-args
     mkdir -p "$OUT"
@@ -136,6 +145,13 @@ bench_on_exit() {
     for pidfile in "$WORKDIR"/pids/peer-*; do
         [[ -f "$pidfile" ]] && workdir_signal "$pidfile" "$BENCH_BIN/flashvol-bench-peer" KILL
     done
+    # With BENCH_KEEP=1 the cluster's component logs (the controller-manager's above all: what it
+    # was still working off when a run started) are kept with the work dir; down.sh removes them.
+    if [[ "${BENCH_KEEP:-0}" == 1 && -d "${FLASHVOL_CLUSTER_STATE:-}/logs" ]]; then
+        if ! (mkdir -p "$WORKDIR/logs/cluster" && cp -p "$FLASHVOL_CLUSTER_STATE"/logs/* "$WORKDIR/logs/cluster/"); then
+            log_info "could not keep the cluster's logs ($FLASHVOL_CLUSTER_STATE/logs)"
+        fi
+    fi
     (exit "$rc")
     workdir_on_exit
 }
@@ -191,13 +207,8 @@ bench_provisioner() {
         --arg pid "$WORKDIR/pids/provisioner-main" \
         '{cluster_state: $state, arrays_jsonl: $arrays, ca: $ca, provisioner_pid_file: $pid}' >"$WORKDIR/prov-setup.json"
     log_info "provisioner benchmark"
-    local phases=()
-    if [[ -n "${BENCH_PHASES:-}" ]]; then
-        local phase
-        for phase in ${BENCH_PHASES//,/ }; do phases+=(--only "$phase"); done
-    fi
     "$VENV/bin/python" "$bench_dir/provbench.py" --setup "$WORKDIR/prov-setup.json" --out "$OUT/provisioner.json" \
-        "${QUICK_FLAG[@]}" "${phases[@]}" || log_die "provisioner benchmark failed"
+        "${QUICK_FLAG[@]}" "${PHASE_ARGS[@]}" || log_die "provisioner benchmark failed"
 }
 
 # The same runs for the Go peer (bench/peer), once at the library's defaults and once with
@@ -240,7 +251,7 @@ peer_measure() {
         '.provisioner_pid_file = $pid | .subject = {name: "peer", label: $peer_label, args: $args, array_io: false}' \
         "$WORKDIR/prov-setup.json" >"$WORKDIR/peer-setup.json"
     "$VENV/bin/python" "$bench_dir/provbench.py" --setup "$WORKDIR/peer-setup.json" --out "$OUT/peer-$label.json" \
-        "${QUICK_FLAG[@]}" || log_die "Go peer benchmark ($label) failed (see $WORKDIR/logs/peer-$label.log)"
+        "${QUICK_FLAG[@]}" "${PHASE_ARGS[@]}" || log_die "Go peer benchmark ($label) failed (see $WORKDIR/logs/peer-$label.log)"
     workdir_signal "$pidfile" "$BENCH_BIN/flashvol-bench-peer" TERM || log_die "the Go peer ($label) did not stop"
 }
 

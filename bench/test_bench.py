@@ -7,6 +7,7 @@ import unittest
 
 import benchlib
 import flexbench
+import provbench
 import report
 
 
@@ -175,15 +176,18 @@ class ControllerManagerFlagsTests(unittest.TestCase):
         self.assertIn("this run started it with extra flags `--kube-api-qps=100 --kube-api-burst=200`", tuned)
 
 
-if __name__ == "__main__":
-    unittest.main()
+def fake_settle(waited_s: float, unsettled: int = 0, busy: int = 0) -> dict:
+    return {"waited_s": waited_s, "most_unsettled_objects": unsettled, "unsettled_example": [],
+            "kcm_busy_windows": busy, "kcm_requests_in_quiet_window": 0.0, "window_s": 3.0}
 
 
-def fake_result(pv_per_s: float, rss_kib: int, subject=None) -> dict:
+def fake_result(pv_per_s: float, rss_kib: int, subject=None, settled=None) -> dict:
     run = {"latency_ms": 0, "arrival_rate_per_s": None, "preannotated": False,
            "create": {"throughput_pv_per_s": pv_per_s, "throughput_pvc_per_s": pv_per_s / 2,
                       "claim_to_pv_s": {"p50": 0.5, "p99": 1.0}, "api_requests_per_claim_all_clients": 6.0},
            "provisioner_rss_kib": {"before": {"VmRSS": rss_kib}}}
+    if settled:
+        run["settled"] = settled
     result = {"runs": [run], "provisioner_final_rss_kib": {"VmHWM": rss_kib * 2},
               "memory": {"rss_after_kib": {"VmRSS": rss_kib * 3}}}
     if subject:
@@ -208,3 +212,50 @@ class SideBySideTests(unittest.TestCase):
         del peer["memory"]
         table = "\n".join(report.side_by_side(ours, {"defaults": peer}))
         self.assertIn("| RSS with the memory phase's PVs and claims cached | 60.0 MiB | — | — |", table)
+
+    def test_the_wait_for_a_settled_cluster_is_stated_for_every_subject(self):
+        ours = fake_result(90.0, 20480, settled=fake_settle(6.2, busy=1))
+        peers = {"defaults": fake_result(4.0, 40960, {"args": ""}, fake_settle(41.0, 200, 3)),
+                 "tuned": fake_result(180.0, 40960, {"args": "--threadiness 16"}, fake_settle(7.5))}
+        table = "\n".join(report.side_by_side(ours, peers))
+        self.assertIn("Every subject, and every run, started on a settled cluster", table)
+        self.assertIn("flashvol 6.2 s (0 claims/PVs unsettled at most, 1 busy controller-manager window)", table)
+        self.assertIn("peer defaults 41.0 s (200 claims/PVs unsettled at most, 3 busy controller-manager windows)", table)
+        self.assertIn("peer tuned 7.5 s", table)
+        self.assertNotIn("Not comparable", table)
+
+    def test_a_subject_that_did_not_wait_is_flagged_as_not_comparable(self):
+        ours = fake_result(90.0, 20480, settled=fake_settle(6.2))
+        peers = {"tuned": fake_result(0.5, 40960, {"args": "--threadiness 16"})}
+        table = "\n".join(report.side_by_side(ours, peers))
+        self.assertIn("**Not comparable like with like:** peer tuned started without waiting", table)
+        self.assertNotIn("Every subject", table)
+
+
+def kube_object(name: str, phase: str | None, namespace: str | None = None, deleting: bool = False) -> dict:
+    meta = {"name": name}
+    if namespace:
+        meta["namespace"] = namespace
+    if deleting:
+        meta["deletionTimestamp"] = "2026-12-06T12:00:00Z"
+    return {"metadata": meta, "status": {"phase": phase} if phase else {}}
+
+
+class SettledClusterTests(unittest.TestCase):
+    def test_bound_claims_and_pvs_are_settled(self):
+        claims = [kube_object("mem-00000", "Bound", "bench-memory")]
+        pvs = [kube_object("bench-pv-00000", "Bound")]
+        self.assertEqual(provbench.unsettled_objects(claims, pvs), [])
+
+    def test_pending_released_and_deleting_objects_are_named(self):
+        claims = [kube_object("burst0-00001", "Pending", "bench-burst-0"),
+                  kube_object("burst0-00002", None, "bench-burst-0"),
+                  kube_object("burst0-00003", "Bound", "bench-burst-0", deleting=True)]
+        pvs = [kube_object("pvc-1", "Released"), kube_object("pvc-2", "Bound", deleting=True)]
+        self.assertEqual(provbench.unsettled_objects(claims, pvs), [
+            "claim bench-burst-0/burst0-00001 Pending", "claim bench-burst-0/burst0-00002 Pending",
+            "claim bench-burst-0/burst0-00003 being deleted", "PV pvc-1 Released", "PV pvc-2 being deleted"])
+
+
+if __name__ == "__main__":
+    unittest.main()
