@@ -1,12 +1,14 @@
 //! FlashBlade file-system snapshots: create (`sources=` + suffix), list (`names`, `sources`,
 //! `names_or_sources`, `names_or_owner_names`), destroy/recover via PATCH, eradicate via DELETE.
-//! Snapshots carry metadata only; their data is not kept.
+//! Each snapshot keeps a copy of its file system's tree, taken at create, so a file system made
+//! from it (`POST file-systems` with `source`) holds the data as it was.
 
 use serde_json::Value;
 
 use super::model::{FbState, FsSnapshot};
 use super::{Call, FbError, FbResult, items_reply, list_reply};
 use crate::api::ApiReply;
+use crate::backing::{copy_tree, filesystem_path, fs_snapshot_path, remove_dir_if_present};
 
 fn missing(name: &str) -> FbError {
     FbError::bad("Snapshot does not exist.", name)
@@ -113,6 +115,12 @@ pub fn create(call: &Call<'_>, state: &mut FbState) -> FbResult {
         if state.snapshots.contains_key(&name) {
             return Err(FbError::bad("Snapshot already exists.", name));
         }
+        let state_dir = &call.ctx.spec.state_dir;
+        copy_tree(
+            &filesystem_path(state_dir, &source_id),
+            &fs_snapshot_path(state_dir, &id),
+        )
+        .map_err(|e| FbError::internal(e, &name))?;
         let snapshot = FsSnapshot {
             id,
             name: name.clone(),
@@ -176,6 +184,9 @@ pub fn delete(call: &Call<'_>, state: &mut FbState) -> FbResult {
             name,
         ));
     }
+    let id = snapshot.id.clone();
+    remove_dir_if_present(&fs_snapshot_path(&call.ctx.spec.state_dir, &id))
+        .map_err(|e| FbError::internal(e, &name))?;
     state.snapshots.remove(&name);
     Ok(ApiReply::empty(200))
 }
