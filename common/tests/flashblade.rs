@@ -255,14 +255,16 @@ fn snapshots_are_created_listed_destroyed_and_eradicated() {
 fn a_snapshot_is_copied_into_a_new_file_system_that_takes_the_claims_settings() {
     let sim = Sim::flashblade();
     let fb = client(&sim);
-    fb.create_file_system(&new_fs("k8s-pvc-src")).expect("create");
+    fb.create_file_system(&new_fs("k8s-pvc-src"))
+        .expect("create");
     let snap = fb
         .create_snapshot("k8s-pvc-src", Some("s1"))
         .expect("snapshot");
-    let copy = fb
-        .copy_snapshot(&snap.name, "k8s-pvc-copy")
-        .expect("copy");
-    assert_eq!((copy.name.as_str(), copy.provisioned), ("k8s-pvc-copy", GIB));
+    let copy = fb.copy_snapshot(&snap.name, "k8s-pvc-copy").expect("copy");
+    assert_eq!(
+        (copy.name.as_str(), copy.provisioned),
+        ("k8s-pvc-copy", GIB)
+    );
     let wanted = NewFileSystem {
         provisioned: 3 * GIB,
         nfs_rules: "10.0.0.0/8(rw,no_root_squash)".into(),
@@ -288,7 +290,8 @@ fn a_blade_older_than_rest_1_9_is_refused_a_copy_before_any_request() {
     let sim = Sim::flashblade();
     sim.set_versions(&["1.0", "1.8", "1.8.1"]);
     let fb = client(&sim);
-    fb.create_file_system(&new_fs("k8s-pvc-src")).expect("create");
+    fb.create_file_system(&new_fs("k8s-pvc-src"))
+        .expect("create");
     let snap = fb
         .create_snapshot("k8s-pvc-src", Some("s1"))
         .expect("snapshot");
@@ -296,7 +299,10 @@ fn a_blade_older_than_rest_1_9_is_refused_a_copy_before_any_request() {
     let err = fb
         .copy_snapshot(&snap.name, "k8s-pvc-copy")
         .expect_err("refused");
-    assert!(err.to_string().contains("needs FlashBlade REST 1.9"), "{err}");
+    assert!(
+        err.to_string().contains("needs FlashBlade REST 1.9"),
+        "{err}"
+    );
     assert!(err.to_string().contains("1.8.1"), "{err}");
     assert_eq!(sim.calls("POST file-systems"), before);
 }

@@ -5,7 +5,7 @@
 # snapshot.beta.purestorage.com/name mounts the *original* data; a claim with
 # spec.dataSource: PersistentVolumeClaim mounts a copy of the source that diverges from it; a
 # snapshot from a FlashArray protection group (an array-side schedule) restores too. Refusals
-# are ProvisioningFailed events (smaller claim, missing source, FlashBlade copy, VolumeSnapshot)
+# are ProvisioningFailed events (smaller claim, missing source, a block snapshot on a file class)
 # or CLI exit codes (3: no such claim, not bound; 2: usage). FlashBlade file systems snapshot,
 # list and delete through the CLI.
 set -euo pipefail
@@ -127,8 +127,8 @@ check_within "$CHECK_TIMEOUT" "too-small: event naming the snapshot's size" \
     kube_has_event "$ns" too-small ProvisioningFailed "less than the 1Gi of snapshot"
 check_within "$CHECK_TIMEOUT" "not-ours: event refusing a volume outside Kubernetes" \
     kube_has_event "$ns" not-ours ProvisioningFailed "not a volume flashvol manages"
-check_within "$CHECK_TIMEOUT" "on-blade: event saying FlashBlade cannot copy" \
-    kube_has_event "$ns" on-blade ProvisioningFailed "cannot be copied onto a FlashBlade"
+check_within "$CHECK_TIMEOUT" "on-blade: event saying no FlashBlade holds the block snapshot" \
+    kube_has_event "$ns" on-blade ProvisioningFailed "does not exist on any configured"
 check_within "$CHECK_TIMEOUT" "clone-of-nothing: event saying the source does not exist" \
     kube_has_event "$ns" clone-of-nothing ProvisioningFailed "no-such-claim does not exist"
 for claim in too-small not-ours on-blade clone-of-nothing; do

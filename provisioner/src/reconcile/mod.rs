@@ -3,6 +3,7 @@
 //! metrics), plus the orphan collector's rounds.
 
 pub mod context;
+pub mod copy;
 pub mod delete;
 pub mod events;
 pub mod finished;
