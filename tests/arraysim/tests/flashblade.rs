@@ -229,7 +229,11 @@ fn snapshots_are_created_from_sources_and_destroyed_before_eradication() {
     );
     assert_eq!(
         client
-            .call("GET", "/api/1.12/file-system-snapshots?names=fs.s1", None)
+            .call(
+                "GET",
+                "/api/1.12/file-system-snapshots?names_or_sources=fs.s1",
+                None
+            )
             .status,
         400
     );
