@@ -19,6 +19,9 @@ REWRITE_SCRIPT='set -e
 for d in "$@"; do dd if=/dev/urandom of="/data/$d/payload" bs=1M count=4 2>/dev/null; done
 sync
 for d in "$@"; do echo "sha-$d=$(sha256sum "/data/$d/payload" | cut -d" " -f1)"; done'
+# SUMS_SCRIPT: prints "sha-<claim>=<sha256>" of every mounted claim's payload.
+# shellcheck disable=SC2016 # expanded by the pod's shell
+SUMS_SCRIPT='for d in /data/*; do echo "sha-${d##*/}=$(sha256sum "$d/payload" | cut -d" " -f1)"; done'
 # rewrite POD CLAIM...: the pod replaces each claim's payload; prints "sha-<claim>=<sha256>" lines.
 rewrite() { local pod="$1"; shift; node_pod_exec "$ns" "$pod" sh -c "$REWRITE_SCRIPT" rewrite "$@"; }
 sha_in() { sed -n "s/^sha-$2=//p" <<<"$1"; }
@@ -86,7 +89,7 @@ done
 
 log_step "writing to the clones leaves their sources as they were"
 out="$(rewrite reader data-clone files-clone)" || check_fail "the reader could not write to the clones"
-now="$(node_pod_exec "$ns" writer sh -c 'for d in data files; do echo "sha-$d=$(sha256sum "/data/$d/payload" | cut -d" " -f1)"; done')"
+now="$(node_pod_exec "$ns" writer sh -c "$SUMS_SCRIPT")"
 for claim in data files; do
     [[ "$(sha_in "$out" "$claim-clone")" != "${after[$claim]}" ]] || check_fail "$claim-clone did not change"
     check_eq "sha256 in $claim after writing to its clone" "$(sha_in "$now" "$claim")" "${after[$claim]}"
