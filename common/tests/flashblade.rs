@@ -251,15 +251,21 @@ fn snapshots_are_created_listed_destroyed_and_eradicated() {
     assert!(matches!(gone, Err(ArrayError::NotFound { .. })), "{gone:?}");
 }
 
-#[test]
-fn a_snapshot_is_copied_into_a_new_file_system_that_takes_the_claims_settings() {
-    let sim = Sim::flashblade();
-    let fb = client(&sim);
+/// A client, and a snapshot `k8s-pvc-src.s1` of a new file system.
+fn blade_with_a_snapshot(sim: &Sim) -> (FlashBlade, flashvol_common::flashblade::FsSnapshot) {
+    let fb = client(sim);
     fb.create_file_system(&new_fs("k8s-pvc-src"))
         .expect("create");
     let snap = fb
         .create_snapshot("k8s-pvc-src", Some("s1"))
         .expect("snapshot");
+    (fb, snap)
+}
+
+#[test]
+fn a_snapshot_is_copied_into_a_new_file_system_that_takes_the_claims_settings() {
+    let sim = Sim::flashblade();
+    let (fb, snap) = blade_with_a_snapshot(&sim);
     let copy = fb.copy_snapshot(&snap.name, "k8s-pvc-copy").expect("copy");
     assert_eq!(
         (copy.name.as_str(), copy.provisioned),
@@ -289,12 +295,7 @@ fn a_snapshot_is_copied_into_a_new_file_system_that_takes_the_claims_settings() 
 fn a_blade_older_than_rest_1_9_is_refused_a_copy_before_any_request() {
     let sim = Sim::flashblade();
     sim.set_versions(&["1.0", "1.8", "1.8.1"]);
-    let fb = client(&sim);
-    fb.create_file_system(&new_fs("k8s-pvc-src"))
-        .expect("create");
-    let snap = fb
-        .create_snapshot("k8s-pvc-src", Some("s1"))
-        .expect("snapshot");
+    let (fb, snap) = blade_with_a_snapshot(&sim);
     let before = sim.calls("POST file-systems");
     let err = fb
         .copy_snapshot(&snap.name, "k8s-pvc-copy")

@@ -33,6 +33,18 @@ fn clone_of(name: &str, size: &str, source: &str) -> PersistentVolumeClaim {
     claim
 }
 
+/// A 2Gi claim `restored` annotated with `snapshot`, provisioned from it.
+async fn restore_2gi(h: &Harness, ctx: &Context, snapshot: &str) -> PersistentVolumeClaim {
+    let restored = annotated_pvc("restored", "pure", "2Gi", ANN_RESTORE, snapshot);
+    h.add_claim(&restored);
+    let outcome = provision_claim(&restored, ctx).await.expect("restores");
+    assert!(
+        matches!(&outcome, ClaimOutcome::Provisioned { array, .. } if array.contains(snapshot)),
+        "{outcome:?}"
+    );
+    restored
+}
+
 fn array_volume(pv: &PersistentVolume) -> String {
     pv.spec
         .as_ref()
@@ -55,13 +67,7 @@ async fn a_restore_copies_the_snapshot_on_its_array_and_grows_a_bigger_claim() {
         .create_snapshot(&volume, Some("883661"))
         .expect("snapshot");
 
-    let restored = annotated_pvc("restored", "pure", "2Gi", ANN_RESTORE, &snapshot.name);
-    h.add_claim(&restored);
-    let outcome = provision_claim(&restored, &ctx).await.expect("restores");
-    assert!(
-        matches!(&outcome, ClaimOutcome::Provisioned { array, .. } if array.contains(&snapshot.name)),
-        "{outcome:?}"
-    );
+    let restored = restore_2gi(&h, &ctx, &snapshot.name).await;
     let copy = h
         .flash_array(1)
         .get_volume(&Harness::volume_name(&restored))
@@ -144,13 +150,7 @@ async fn a_flashblade_restore_copies_the_file_system_snapshot_with_the_claims_se
     let err = provision_claim(&small, &ctx).await.expect_err("too small");
     assert!(err.message.contains("less than the 1Gi"), "{}", err.message);
 
-    let restored = annotated_pvc("restored", "pure", "2Gi", ANN_RESTORE, &snapshot.name);
-    h.add_claim(&restored);
-    let outcome = provision_claim(&restored, &ctx).await.expect("restores");
-    assert!(
-        matches!(&outcome, ClaimOutcome::Provisioned { array, .. } if array.contains(&snapshot.name)),
-        "{outcome:?}"
-    );
+    let restored = restore_2gi(&h, &ctx, &snapshot.name).await;
     let copy = h
         .flash_blade(0)
         .get_file_system(&Harness::volume_name(&restored))
