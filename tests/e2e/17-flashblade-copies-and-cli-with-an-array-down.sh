@@ -16,23 +16,6 @@ trap 'rc=$?; sim_set_faults_on fb-1 "{}" || true; scenario_on_exit "$rc"' EXIT
 ns=e2e-fb-copies
 kube_make_namespace "$ns"
 
-# write_data PV / read_data PV: a fresh pod writes 4 MiB / reads them back; prints the sha256.
-write_data() {
-    local pod sum
-    pod="$(cat /proc/sys/kernel/random/uuid)"
-    flex_mount "$pod" "$1" "$ns" writer
-    sum="$(flex_write_payload "$(flex_pod_dir "$pod" "$1")")"
-    flex_unmount "$pod" "$1"
-    echo "$sum"
-}
-read_data() {
-    local pod sum
-    pod="$(cat /proc/sys/kernel/random/uuid)"
-    flex_mount "$pod" "$1" "$ns" reader
-    sum="$(flex_read_payload "$(flex_pod_dir "$pod" "$1")")"
-    flex_unmount "$pod" "$1"
-    echo "$sum"
-}
 provisioned_of() { sim_fb_rest GET "file-systems?names=$1" | jq -r '.items[0].provisioned'; }
 
 log_step "a file claim with data, snapshotted with PSO's command, then changed"
@@ -40,10 +23,10 @@ kube_create_pvc "$ns" files pure-file 1Gi ReadWriteMany
 kube_wait_bound "$ns" files
 pv="$(kube_pv_of "$ns" files)"
 fs="$(kube_array_name_of_pv "$pv")"
-original="$(write_data "$pv")"
+original="$(flex_payload_in_new_pod write "$pv" "$ns")"
 snapshot="$(prov_snapshot_cli create -n "$ns" files)" || check_fail "snapshot create failed: $snapshot"
 [[ "$snapshot" == "$fs".* ]] || check_fail "file system snapshot $snapshot is not $fs.<suffix>"
-changed="$(write_data "$pv")"
+changed="$(flex_payload_in_new_pod write "$pv" "$ns")"
 [[ "$changed" != "$original" ]] || check_fail "new random data has the old checksum"
 log_step "$fs: ${original:0:12}… in snapshot $snapshot, ${changed:0:12}… now"
 
@@ -54,25 +37,16 @@ kube_wait_bound "$ns" restored
 restored_pv="$(kube_pv_of "$ns" restored)"
 restored_fs="$(kube_array_name_of_pv "$restored_pv")"
 check_eq "provisioned size of $restored_fs (the claim's, not the snapshot's)" "$(provisioned_of "$restored_fs")" "$((2 << 30))"
-check_eq "sha256 in the restored claim (the data at snapshot time)" "$(read_data "$restored_pv")" "$original"
-check_eq "sha256 in the source (untouched by the restore)" "$(read_data "$pv")" "$changed"
+check_eq "sha256 in the restored claim (the data at snapshot time)" "$(flex_payload_in_new_pod read "$restored_pv" "$ns")" "$original"
+check_eq "sha256 in the source (untouched by the restore)" "$(flex_payload_in_new_pod read "$pv" "$ns")" "$changed"
 
 log_step "clone: a claim with spec.dataSource {kind: PersistentVolumeClaim, name: files}"
-kubectl apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata: {name: copy, namespace: $ns}
-spec:
-  storageClassName: pure-file
-  accessModes: [ReadWriteMany]
-  resources: {requests: {storage: 1Gi}}
-  dataSource: {kind: PersistentVolumeClaim, name: files}
-EOF
+kube_create_clone "$ns" copy pure-file 1Gi ReadWriteMany files
 kube_wait_bound "$ns" copy
 copy_pv="$(kube_pv_of "$ns" copy)"
-check_eq "sha256 in the clone (the source's current data)" "$(read_data "$copy_pv")" "$changed"
-diverged="$(write_data "$copy_pv")"
-check_eq "sha256 in the source after writing to the clone" "$(read_data "$pv")" "$changed"
+check_eq "sha256 in the clone (the source's current data)" "$(flex_payload_in_new_pod read "$copy_pv" "$ns")" "$changed"
+diverged="$(flex_payload_in_new_pod write "$copy_pv" "$ns")"
+check_eq "sha256 in the source after writing to the clone" "$(flex_payload_in_new_pod read "$pv" "$ns")" "$changed"
 check_eq "snapshots of $fs (the clone's own snapshot dropped)" \
     "$(prov_snapshot_cli list -n "$ns" files --no-headers | cut -f3)" "$snapshot"
 log_step "the clone diverges from its source (${diverged:0:12}…) and left no snapshot behind"

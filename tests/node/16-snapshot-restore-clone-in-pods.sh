@@ -65,16 +65,7 @@ for claim in data files; do
     [[ "$claim" == files ]] && class=pure-file mode=ReadWriteMany
     kube_create_pvc "$ns" "$claim-restored" "$class" 1Gi "$mode" null \
         "$(jq -n --arg s "${snap[$claim]}" '{"snapshot.beta.purestorage.com/name": $s}')"
-    kubectl apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata: {name: $claim-clone, namespace: $ns}
-spec:
-  storageClassName: $class
-  accessModes: [$mode]
-  resources: {requests: {storage: 1Gi}}
-  dataSource: {kind: PersistentVolumeClaim, name: $claim}
-EOF
+    kube_create_clone "$ns" "$claim-clone" "$class" 1Gi "$mode" "$claim"
 done
 for claim in data-restored files-restored data-clone files-clone; do kube_wait_bound "$ns" "$claim"; done
 

@@ -45,6 +45,17 @@ async fn restore_2gi(h: &Harness, ctx: &Context, snapshot: &str) -> PersistentVo
     restored
 }
 
+/// A new process's pass over `claim` finishes the copy an earlier pass made.
+async fn completes_with_the_earlier_copy(h: &Harness, claim: &PersistentVolumeClaim) {
+    let outcome = provision_claim(claim, &h.context())
+        .await
+        .expect("completes");
+    assert!(
+        matches!(outcome, ClaimOutcome::Provisioned { reused: true, .. }),
+        "{outcome:?}"
+    );
+}
+
 fn array_volume(pv: &PersistentVolume) -> String {
     pv.spec
         .as_ref()
@@ -103,13 +114,7 @@ async fn a_clone_copies_the_source_claims_volume_and_crashing_before_the_pv_leav
     assert!(h.flash_array(0).get_volume(&name).is_ok(), "copied");
     drop(first);
 
-    let outcome = provision_claim(&claim, &h.context())
-        .await
-        .expect("completes");
-    assert!(
-        matches!(outcome, ClaimOutcome::Provisioned { reused: true, .. }),
-        "{outcome:?}"
-    );
+    completes_with_the_earlier_copy(&h, &claim).await;
     let volumes = h
         .flash_array(0)
         .list_volumes("k8s-pvc-*", true)
@@ -199,13 +204,7 @@ async fn a_flashblade_clone_copies_through_a_snapshot_it_drops_even_across_a_cra
     assert_eq!(leftover.len(), 1, "{leftover:?}");
     drop(first);
 
-    let outcome = provision_claim(&claim, &h.context())
-        .await
-        .expect("completes");
-    assert!(
-        matches!(outcome, ClaimOutcome::Provisioned { reused: true, .. }),
-        "{outcome:?}"
-    );
+    completes_with_the_earlier_copy(&h, &claim).await;
     let all = h
         .flash_blade(0)
         .list_file_systems("k8s-pvc-*")
