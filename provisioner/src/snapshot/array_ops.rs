@@ -282,17 +282,14 @@ fn wrong_kind<T>() -> Result<T, ArrayError> {
 /// One array's answer to "what do you hold under this name?".
 pub type PresenceAnswer<'a> = BoxFuture<'a, Result<Presence, ArrayError>>;
 
-/// Finds which of `arrays` holds `name`, by the one rule of [`flashvol_common::locate`]:
-/// `locator` (a PV's array id or endpoint) when given, else a search by name on all of them;
-/// `presence` answers for one array. Returns the index into `arrays`.
+/// Finds which of `arrays` holds the name `search` looks for, by the one rule of
+/// [`flashvol_common::locate`]: the PV's locator when the search has one, else a search by name
+/// on all of them; `presence` answers for one array. Returns the index into `arrays`.
 pub async fn locate<'a>(
     arrays: &[&'a Array],
-    name: &str,
-    backend: Backend,
-    locator: Option<&ArrayLocator>,
+    mut search: Search,
     presence: impl Fn(&'a Array) -> PresenceAnswer<'a>,
 ) -> Result<Located, LocateError> {
-    let mut search = Search::new(name, backend, locator, arrays.iter().map(|a| &a.endpoint));
     while let Some(question) = search.next_question() {
         match question {
             Question::ArrayId(i) => search.answer_id(i, arrays[i].id().await),
@@ -302,6 +299,16 @@ pub async fn locate<'a>(
     search.conclusion()
 }
 
+/// A search for `name` on `arrays`, by the PV's locator when there is one.
+fn new_search(
+    arrays: &[&Array],
+    name: &str,
+    backend: Backend,
+    locator: Option<&ArrayLocator>,
+) -> Search {
+    Search::new(name, backend, locator, arrays.iter().map(|a| &a.endpoint))
+}
+
 /// [`locate`] for a snapshot name, on the arrays of one backend.
 pub async fn locate_snapshot<'a>(
     arrays: &[&'a Array],
@@ -309,7 +316,8 @@ pub async fn locate_snapshot<'a>(
     backend: Backend,
 ) -> Result<Located, LocateError> {
     let owned = name.to_owned();
-    locate(arrays, name, backend, None, move |array: &'a Array| {
+    let search = new_search(arrays, name, backend, None).for_snapshot();
+    locate(arrays, search, move |array: &'a Array| {
         let name = owned.clone();
         Box::pin(async move {
             array
@@ -329,7 +337,8 @@ pub async fn locate_volume<'a>(
     locator: Option<&ArrayLocator>,
 ) -> Result<Located, LocateError> {
     let owned = name.to_owned();
-    locate(arrays, name, backend, locator, move |array: &'a Array| {
+    let search = new_search(arrays, name, backend, locator);
+    locate(arrays, search, move |array: &'a Array| {
         let name = owned.clone();
         Box::pin(async move { array.lookup(&name).await.map(Presence::from) })
     })
