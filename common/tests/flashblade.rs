@@ -251,6 +251,63 @@ fn snapshots_are_created_listed_destroyed_and_eradicated() {
     assert!(matches!(gone, Err(ArrayError::NotFound { .. })), "{gone:?}");
 }
 
+/// A client, and a snapshot `k8s-pvc-src.s1` of a new file system.
+fn blade_with_a_snapshot(sim: &Sim) -> (FlashBlade, flashvol_common::flashblade::FsSnapshot) {
+    let fb = client(sim);
+    fb.create_file_system(&new_fs("k8s-pvc-src"))
+        .expect("create");
+    let snap = fb
+        .create_snapshot("k8s-pvc-src", Some("s1"))
+        .expect("snapshot");
+    (fb, snap)
+}
+
+#[test]
+fn a_snapshot_is_copied_into_a_new_file_system_that_takes_the_claims_settings() {
+    let sim = Sim::flashblade();
+    let (fb, snap) = blade_with_a_snapshot(&sim);
+    let copy = fb.copy_snapshot(&snap.name, "k8s-pvc-copy").expect("copy");
+    assert_eq!(
+        (copy.name.as_str(), copy.provisioned),
+        ("k8s-pvc-copy", GIB)
+    );
+    let wanted = NewFileSystem {
+        provisioned: 3 * GIB,
+        nfs_rules: "10.0.0.0/8(rw,no_root_squash)".into(),
+        ..new_fs("k8s-pvc-copy")
+    };
+    let settled = fb.apply_settings(&wanted).expect("settings");
+    assert_eq!(settled.provisioned, 3 * GIB);
+    assert_eq!(settled.nfs.rules, "10.0.0.0/8(rw,no_root_squash)");
+    assert!(settled.nfs.v3_enabled && settled.hard_limit_enabled);
+    assert_eq!(fb.apply_settings(&wanted).expect("again"), settled);
+    assert!(matches!(
+        fb.copy_snapshot(&snap.name, "k8s-pvc-copy"),
+        Err(ArrayError::AlreadyExists { .. })
+    ));
+    assert!(matches!(
+        fb.copy_snapshot("k8s-pvc-src.nope", "k8s-pvc-other"),
+        Err(ArrayError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn a_blade_older_than_rest_1_9_is_refused_a_copy_before_any_request() {
+    let sim = Sim::flashblade();
+    sim.set_versions(&["1.0", "1.8", "1.8.1"]);
+    let (fb, snap) = blade_with_a_snapshot(&sim);
+    let before = sim.calls("POST file-systems");
+    let err = fb
+        .copy_snapshot(&snap.name, "k8s-pvc-copy")
+        .expect_err("refused");
+    assert!(
+        err.to_string().contains("needs FlashBlade REST 1.9"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("1.8.1"), "{err}");
+    assert_eq!(sim.calls("POST file-systems"), before);
+}
+
 #[test]
 fn data_vips_are_the_enabled_data_interfaces_only() {
     let sim = Sim::flashblade();

@@ -5,7 +5,7 @@
 # snapshot.beta.purestorage.com/name mounts the *original* data; a claim with
 # spec.dataSource: PersistentVolumeClaim mounts a copy of the source that diverges from it; a
 # snapshot from a FlashArray protection group (an array-side schedule) restores too. Refusals
-# are ProvisioningFailed events (smaller claim, missing source, FlashBlade copy, VolumeSnapshot)
+# are ProvisioningFailed events (smaller claim, missing source, a block snapshot on a file class)
 # or CLI exit codes (3: no such claim, not bound; 2: usage). FlashBlade file systems snapshot,
 # list and delete through the CLI.
 set -euo pipefail
@@ -23,33 +23,13 @@ cli_status() {
     echo "$rc"
 }
 
-# write_data PV: mounts PV into a fresh pod, writes 4 MiB, unmounts; prints the sha256.
-write_data() {
-    local pod sum
-    pod="$(cat /proc/sys/kernel/random/uuid)"
-    flex_mount "$pod" "$1" "$ns" writer
-    sum="$(flex_write_payload "$(flex_pod_dir "$pod" "$1")")"
-    flex_unmount "$pod" "$1"
-    echo "$sum"
-}
-
-# read_data PV: mounts PV into a fresh pod, prints the sha256 of its payload, unmounts.
-read_data() {
-    local pod sum
-    pod="$(cat /proc/sys/kernel/random/uuid)"
-    flex_mount "$pod" "$1" "$ns" reader
-    sum="$(flex_read_payload "$(flex_pod_dir "$pod" "$1")")"
-    flex_unmount "$pod" "$1"
-    echo "$sum"
-}
-
 log_step "a block claim with data"
 kube_create_pvc "$ns" data pure-block 1Gi
 kube_wait_bound "$ns" data
 pv="$(kube_pv_of "$ns" data)"
 volume="$(kube_array_name_of_pv "$pv")"
 array="$(sim_array_holding "$volume")" || check_fail "$volume is not live on any array"
-original="$(write_data "$pv")"
+original="$(flex_payload_in_new_pod write "$pv" "$ns")"
 log_step "$pv ($volume on $array) holds data ${original:0:12}…"
 
 log_step "snapshot create -n $ns data (PSO's command): prints the snapshot's name"
@@ -59,7 +39,7 @@ listed="$(prov_snapshot_cli list -n "$ns" data --no-headers)" || check_fail "sna
 check_eq "snapshot list -n $ns data (namespace, claim, snapshot)" "$(cut -f1-3 <<<"$listed")" "$(printf '%s\t%s\t%s' "$ns" data "$snapshot")"
 log_step "snapshot $snapshot created and listed"
 
-changed="$(write_data "$pv")"
+changed="$(flex_payload_in_new_pod write "$pv" "$ns")"
 [[ "$changed" != "$original" ]] || check_fail "new random data has the old checksum"
 log_step "data of $pv changed to ${changed:0:12}… after the snapshot"
 
@@ -69,29 +49,20 @@ kube_create_pvc "$ns" restored pure-block 1Gi ReadWriteOnce null \
 kube_wait_bound "$ns" restored
 restored_pv="$(kube_pv_of "$ns" restored)"
 check_eq "array of the restored volume" "$(sim_array_holding "$(kube_array_name_of_pv "$restored_pv")")" "$array"
-check_eq "sha256 in the restored claim (the data at snapshot time)" "$(read_data "$restored_pv")" "$original"
+check_eq "sha256 in the restored claim (the data at snapshot time)" "$(flex_payload_in_new_pod read "$restored_pv" "$ns")" "$original"
 log_step "the restored claim mounts the original data, on the snapshot's array"
 
 log_step "clone: a 2Gi claim with spec.dataSource {kind: PersistentVolumeClaim, name: data}"
-kubectl apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata: {name: copy, namespace: $ns}
-spec:
-  storageClassName: pure-block
-  accessModes: [ReadWriteOnce]
-  resources: {requests: {storage: 2Gi}}
-  dataSource: {kind: PersistentVolumeClaim, name: data}
-EOF
+kube_create_clone "$ns" copy pure-block 2Gi ReadWriteOnce data
 kube_wait_bound "$ns" copy
 copy_pv="$(kube_pv_of "$ns" copy)"
 copy_volume="$(kube_array_name_of_pv "$copy_pv")"
 check_eq "PV capacity of the clone" "$(kubectl get pv "$copy_pv" -o 'jsonpath={.spec.capacity.storage}')" 2Gi
 check_eq "size of $copy_volume on $array (grown after the copy)" \
     "$(sim_admin "$array" state | jq -r --arg v "$copy_volume" '.volumes[$v].size')" "$((2 << 30))"
-check_eq "sha256 in the clone" "$(read_data "$copy_pv")" "$changed"
-diverged="$(write_data "$copy_pv")"
-check_eq "sha256 in the source after writing to the clone" "$(read_data "$pv")" "$changed"
+check_eq "sha256 in the clone" "$(flex_payload_in_new_pod read "$copy_pv" "$ns")" "$changed"
+diverged="$(flex_payload_in_new_pod write "$copy_pv" "$ns")"
+check_eq "sha256 in the source after writing to the clone" "$(flex_payload_in_new_pod read "$pv" "$ns")" "$changed"
 log_step "the clone copied the source's current data, grew to 2Gi, and diverges from it (${diverged:0:12}…)"
 
 log_step "a protection group snapshot (an array-side schedule) of $volume restores too"
@@ -102,7 +73,7 @@ sim_fa_rest "$array" POST pgroup '{"source": ["e2e-daily"], "snap": true, "suffi
 kube_create_pvc "$ns" from-schedule pure-block 1Gi ReadWriteOnce null \
     "$(jq -n --arg s "e2e-daily.n1.$volume" '{"snapshot.beta.purestorage.com/name": $s}')"
 kube_wait_bound "$ns" from-schedule
-check_eq "sha256 in the claim restored from e2e-daily.n1.$volume" "$(read_data "$(kube_pv_of "$ns" from-schedule)")" "$changed"
+check_eq "sha256 in the claim restored from e2e-daily.n1.$volume" "$(flex_payload_in_new_pod read "$(kube_pv_of "$ns" from-schedule)" "$ns")" "$changed"
 all="$(prov_snapshot_cli list -n "$ns" data --no-headers | cut -f3 | sort | tr '\n' ' ')"
 check_eq "snapshot list -n $ns data" "$all" "$(printf '%s\n' "$snapshot" "e2e-daily.n1.$volume" | sort | tr '\n' ' ')"
 
@@ -113,22 +84,13 @@ kube_create_pvc "$ns" not-ours pure-block 1Gi ReadWriteOnce null \
     '{"snapshot.beta.purestorage.com/name": "oracle-prod.nightly"}'
 kube_create_pvc "$ns" on-blade pure-file 1Gi ReadWriteOnce null \
     "$(jq -n --arg s "$snapshot" '{"snapshot.beta.purestorage.com/name": $s}')"
-kubectl apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata: {name: clone-of-nothing, namespace: $ns}
-spec:
-  storageClassName: pure-block
-  accessModes: [ReadWriteOnce]
-  resources: {requests: {storage: 1Gi}}
-  dataSource: {kind: PersistentVolumeClaim, name: no-such-claim}
-EOF
+kube_create_clone "$ns" clone-of-nothing pure-block 1Gi ReadWriteOnce no-such-claim
 check_within "$CHECK_TIMEOUT" "too-small: event naming the snapshot's size" \
     kube_has_event "$ns" too-small ProvisioningFailed "less than the 1Gi of snapshot"
 check_within "$CHECK_TIMEOUT" "not-ours: event refusing a volume outside Kubernetes" \
     kube_has_event "$ns" not-ours ProvisioningFailed "not a volume flashvol manages"
-check_within "$CHECK_TIMEOUT" "on-blade: event saying FlashBlade cannot copy" \
-    kube_has_event "$ns" on-blade ProvisioningFailed "cannot be copied onto a FlashBlade"
+check_within "$CHECK_TIMEOUT" "on-blade: event saying no FlashBlade holds the block snapshot" \
+    kube_has_event "$ns" on-blade ProvisioningFailed "does not exist on any configured"
 check_within "$CHECK_TIMEOUT" "clone-of-nothing: event saying the source does not exist" \
     kube_has_event "$ns" clone-of-nothing ProvisioningFailed "no-such-claim does not exist"
 for claim in too-small not-ours on-blade clone-of-nothing; do

@@ -170,6 +170,22 @@ flex_write_payload() {
 }
 flex_read_payload() { sha256sum "$1/payload.bin" | cut -d' ' -f1; }
 
+# flex_payload_in_new_pod write|read PV NS: a fresh pod mounts PV, writes 4 MiB of random data
+# (write) or reads the payload (read), and unmounts; prints the payload's sha256.
+flex_payload_in_new_pod() {
+    local pod sum name=reader
+    pod="$(cat /proc/sys/kernel/random/uuid)"
+    [[ "$1" == write ]] && name=writer
+    flex_mount "$pod" "$2" "$3" "$name"
+    if [[ "$1" == write ]]; then
+        sum="$(flex_write_payload "$(flex_pod_dir "$pod" "$2")")"
+    else
+        sum="$(flex_read_payload "$(flex_pod_dir "$pod" "$2")")"
+    fi
+    flex_unmount "$pod" "$2"
+    echo "$sum"
+}
+
 # flex_check_remount PV NS: the pod-style data check of one PV: mount into pod A, write,
 # unmount, mount into pod B, data intact, unmount.
 flex_check_remount() {

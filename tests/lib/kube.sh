@@ -66,6 +66,16 @@ kube_create_pvc() {
       }' | kubectl create -f - >/dev/null
 }
 
+# kube_create_clone NS NAME CLASS SIZE ACCESS_MODE SOURCE: a claim whose spec.dataSource is the
+# claim SOURCE (a clone).
+kube_create_clone() {
+    jq -n --arg ns "$1" --arg name "$2" --arg class "$3" --arg size "$4" --arg mode "$5" --arg source "$6" '{
+        apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: {name: $name, namespace: $ns},
+        spec: {storageClassName: $class, accessModes: [$mode], resources: {requests: {storage: $size}},
+               dataSource: {kind: "PersistentVolumeClaim", name: $source}}
+      }' | kubectl create -f - >/dev/null
+}
+
 # kube_create_claims NS COUNT PREFIX: COUNT claims PREFIX-0... of 1Gi in one request (even:
 # pure-block, odd: pure-file).
 kube_create_claims() {

@@ -151,6 +151,50 @@ def test_snapshots_and_copies(fa, unique):
     raises_with("does not exist", fa.destroy_volume, source + ".s1")
 
 
+def test_snapshot_listings_with_pending_show_destroyed_snapshots(fa, unique):
+    """flashvol's GET volume/<v>?snap=true&pending=true (restores, `snapshot list`)."""
+    source = unique + "-src"
+    fa.create_volume(source, GIB)
+    fa.create_snapshot(source, suffix="live")
+    fa.create_snapshot(source, suffix="gone")
+    fa.destroy_volume(source + ".gone")
+    listed = {s["name"]: s for s in fa.get_volume(source, snap=True, pending=True)}
+    assert set(listed) == {source + ".live", source + ".gone"}
+    assert listed[source + ".gone"]["time_remaining"] and not listed[source + ".live"]["time_remaining"]
+    assert listed[source + ".live"]["size"] == GIB and listed[source + ".live"]["source"] == source
+    assert [s["name"] for s in fa.get_volume(source, snap=True)] == [source + ".live"]
+    raises_with("does not exist", fa.get_volume, unique + "-nothing", snap=True, pending=True)
+
+
+def test_protection_group_snapshots_are_volume_snapshots_that_copy(fa, unique):
+    """Array-side schedules: what a restore from `<pgroup>.<suffix>.<volume>` relies on."""
+    volume, group = unique + "-v", unique + "-pg"
+    fa.create_volume(volume, GIB)
+    created = fa.create_pgroup(group, vollist=[volume])
+    assert created["name"] == group and created["volumes"] == [volume]
+    raises_with("already exists", fa.create_pgroup, group, vollist=[volume])
+    raises_with("does not exist", fa.create_pgroup, unique + "-pg2", vollist=[unique + "-nothing"])
+    assert fa.get_pgroup(group)["volumes"] == [volume]
+    raises_with("does not exist", fa.get_pgroup, unique + "-nothing")
+
+    snap = fa.create_pgroup_snapshot(group, suffix="n1")
+    assert snap["name"] == group + ".n1" and snap["source"] == group
+    raises_with("already exists", fa.create_pgroup_snapshot, group, suffix="n1")
+    raises_with("does not exist", fa.create_pgroup_snapshot, unique + "-nothing", suffix="n1")
+    member = group + ".n1." + volume
+    assert member in [s["name"] for s in fa.get_volume(volume, snap=True, pending=True)]
+    copy = fa.copy_volume(member, unique + "-restored")
+    assert copy["size"] == GIB and copy["source"] == volume
+
+
+def test_volume_host_group_connections_list_empty_without_host_groups(fa, unique):
+    """flashvol's adoption safeguard reads GET volume/<v>/hgroup next to volume/<v>/host."""
+    fa.create_volume(unique, GIB)
+    assert fa.list_volume_shared_connections(unique) == []
+    assert fa.list_volume_private_connections(unique) == []
+    raises_with("does not exist", fa.list_volume_shared_connections, unique + "-nothing")
+
+
 def test_ports_name_iscsi_and_fc_targets(fa):
     ports = fa.list_ports()
     iscsi = [p for p in ports if p["iqn"]]

@@ -2,7 +2,7 @@
 
 import purity_fb
 import pytest
-from purity_fb import FileSystem, FileSystemSnapshot, NfsRule, ProtocolRule, SmbRule, SnapshotSuffix
+from purity_fb import FileSystem, FileSystemSnapshot, NfsRule, ProtocolRule, Reference, SmbRule, SnapshotSuffix
 from purity_fb.api_client.rest import ApiException
 
 GIB = 1 << 30
@@ -98,6 +98,48 @@ def test_snapshots(fb, unique):
     fb.file_system_snapshots.update_file_system_snapshots(name=unique + ".s1", attributes=FileSystemSnapshot(destroyed=True))
     fb.file_system_snapshots.delete_file_system_snapshots(name=unique + ".s1")
     assert fb.file_system_snapshots.list_file_system_snapshots(names_or_sources=[unique]).items == []
+
+
+def test_snapshots_named_by_the_blade_and_looked_up_by_name(fb, unique):
+    """flashvol's `snapshot create` (no suffix, as PSO's CLI) and its lookup of one snapshot by
+    name, which purity_fb sends as names_or_sources (REST 1.x has no names= here)."""
+    fb.file_systems.create_file_systems(new_fs(unique))
+    snap = fb.file_system_snapshots.create_file_system_snapshots(sources=[unique]).items[0]
+    assert snap.name.startswith(unique + ".") and snap.suffix and snap.name == unique + "." + snap.suffix
+    found = fb.file_system_snapshots.list_file_system_snapshots(names_or_sources=[snap.name]).items
+    assert [(s.name, s.source, s.destroyed) for s in found] == [(snap.name, unique, False)]
+    raises_with(400, "does not exist", fb.file_system_snapshots.list_file_system_snapshots,
+                names_or_sources=[unique + ".nothing"])
+    raises_with(400, "does not exist", fb.file_system_snapshots.create_file_system_snapshots,
+                sources=[unique + "-nothing"])
+    fb.file_system_snapshots.update_file_system_snapshots(name=snap.name, attributes=FileSystemSnapshot(destroyed=True))
+    assert fb.file_system_snapshots.list_file_system_snapshots(names_or_sources=[snap.name]).items[0].destroyed
+
+
+@pytest.mark.parametrize("version", ["1.9", "1.12"])
+def test_a_snapshot_is_copied_into_a_new_file_system(fb_sim, unique, version):
+    """flashvol's FlashBlade restores and clones: POST file-systems with a source (the SDK's 1.9
+    module is the first whose FileSystem has `source`), then PATCH the claim's settings. Never
+    overwrite=true (that reverts the source in place)."""
+    fb = purity_fb.PurityFb(fb_sim.endpoint, version=version, ca_certs_file_path=fb_sim.ca_cert)
+    fb.login("sim-token-fb")
+    fb.file_systems.create_file_systems(new_fs(unique))
+    snap = fb.file_system_snapshots.create_file_system_snapshots(sources=[unique], suffix=SnapshotSuffix("s1")).items[0]
+    copy_name = unique + "-copy"
+    copied = fb.file_systems.create_file_systems(
+        file_system=FileSystem(name=copy_name, source=Reference(name=snap.name))).items[0]
+    assert copied.name == copy_name and copied.provisioned == 10 * GIB and not copied.destroyed
+    settled = fb.file_systems.update_file_systems(name=copy_name, attributes=FileSystem(
+        provisioned=20 * GIB, hard_limit_enabled=True, snapshot_directory_enabled=True,
+        nfs=NfsRule(rules="10.0.0.0/8(rw,no_root_squash)", v3_enabled=True, v4_1_enabled=True))).items[0]
+    assert settled.provisioned == 20 * GIB and settled.nfs.rules == "10.0.0.0/8(rw,no_root_squash)"
+    raises_with(400, "already exists", fb.file_systems.create_file_systems,
+                file_system=FileSystem(name=copy_name, source=Reference(name=snap.name)))
+    raises_with(400, "does not exist", fb.file_systems.create_file_systems,
+                file_system=FileSystem(name=unique + "-x", source=Reference(name=unique + ".nothing")))
+    fb.file_system_snapshots.update_file_system_snapshots(name=snap.name, attributes=FileSystemSnapshot(destroyed=True))
+    raises_with(400, "destroyed", fb.file_systems.create_file_systems,
+                file_system=FileSystem(name=unique + "-y", source=Reference(name=snap.name)))
 
 
 def test_paging_and_filters(fb, unique):

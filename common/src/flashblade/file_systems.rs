@@ -1,5 +1,6 @@
 //! File systems: `file-systems`, named by `names=` to read and `name=` to change (the body on
-//! create), and listed by `filter=name='<glob>'`.
+//! create), and listed by `filter=name='<glob>'`. From REST 1.9 a create may copy a snapshot
+//! (`"source": {"name": <snapshot>}`).
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -8,7 +9,7 @@ use super::FlashBlade;
 use crate::client::call::Call;
 use crate::client::classify::Intent;
 use crate::client::transport::Method;
-use crate::client::wire;
+use crate::client::{version, wire};
 use crate::error::{ArrayError, Result};
 
 /// NFS settings of a file system.
@@ -47,25 +48,63 @@ pub struct NewFileSystem {
     pub nfs_v4_1: bool,
 }
 
+/// The REST version whose `POST file-systems` takes a `source` snapshot (purity_fb's
+/// `FileSystem.source` and `create_file_systems(overwrite=)` first appear in its 1.9 API).
+pub const COPY_SINCE: &[u32] = &[1, 9];
+
+/// The attributes a claim sets on its file system, as a create or PATCH body.
+fn settings_body(fs: &NewFileSystem) -> Value {
+    json!({
+        "provisioned": fs.provisioned,
+        "hard_limit_enabled": fs.hard_limit,
+        "snapshot_directory_enabled": fs.snapshot_directory,
+        "nfs": {
+            "rules": fs.nfs_rules,
+            "v3_enabled": fs.nfs_v3,
+            "v4_1_enabled": fs.nfs_v4_1,
+        },
+    })
+}
+
 impl FlashBlade {
     /// `POST file-systems` with the name in the body. A taken name is
     /// [`ArrayError::AlreadyExists`]. Not retried.
     pub fn create_file_system(&self, fs: &NewFileSystem) -> Result<FileSystem> {
         wire::check_name(self.endpoint(), "file system", &fs.name)?;
-        let body = json!({
-            "name": fs.name,
-            "provisioned": fs.provisioned,
-            "hard_limit_enabled": fs.hard_limit,
-            "snapshot_directory_enabled": fs.snapshot_directory,
-            "fast_remove_directory_enabled": true,
-            "nfs": {
-                "rules": fs.nfs_rules,
-                "v3_enabled": fs.nfs_v3,
-                "v4_1_enabled": fs.nfs_v4_1,
-            },
-        });
+        let mut body = settings_body(fs);
+        body["name"] = json!(fs.name);
+        body["fast_remove_directory_enabled"] = json!(true);
         let call = Call::new(Method::Post, "file-systems".into(), &fs.name).body(body);
         self.first_item::<FsWire>(&call).map(FileSystem::from)
+    }
+
+    /// A new file system `name` holding the data of `snapshot` (`POST file-systems`
+    /// `{"name", "source": {"name": snapshot}}`, REST ≥ 1.9; never `overwrite=true`, which would
+    /// revert an existing file system in place). It starts with its source's settings:
+    /// [`FlashBlade::apply_settings`] gives it a claim's. A taken name is
+    /// [`ArrayError::AlreadyExists`]; an older blade is refused before any request. Not retried.
+    pub fn copy_snapshot(&self, snapshot: &str, name: &str) -> Result<FileSystem> {
+        wire::check_name(self.endpoint(), "snapshot", snapshot)?;
+        wire::check_name(self.endpoint(), "file system", name)?;
+        let speaks = self.session.version()?;
+        if !version::at_least(&speaks, COPY_SINCE) {
+            return Err(ArrayError::InvalidInput {
+                endpoint: self.endpoint().to_owned(),
+                message: format!(
+                    "copying snapshot {snapshot} into a new file system needs FlashBlade REST 1.9 or later; this blade offers REST {speaks} at most (upgrade Purity//FB)"
+                ),
+            });
+        }
+        let body = json!({ "name": name, "source": { "name": snapshot } });
+        let call = Call::new(Method::Post, "file-systems".into(), name).body(body);
+        self.first_item::<FsWire>(&call).map(FileSystem::from)
+    }
+
+    /// `PATCH file-systems?name=<fs.name>` with a claim's settings (size, hard limit, snapshot
+    /// directory, NFS rules and versions): what a copy gets after [`FlashBlade::copy_snapshot`].
+    /// Converges when repeated. Retried.
+    pub fn apply_settings(&self, fs: &NewFileSystem) -> Result<FileSystem> {
+        self.patch_file_system(&fs.name, settings_body(fs), Intent::Other)
     }
 
     /// Live or destroyed (check `destroyed`); missing is [`crate::ArrayError::NotFound`].

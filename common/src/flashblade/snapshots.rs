@@ -1,5 +1,5 @@
-//! File system snapshots: `file-system-snapshots`, created from `sources=<fs>`, listed by
-//! `names_or_sources=<fs>`.
+//! File system snapshots: `file-system-snapshots`, created from `sources=<fs>`, listed (and
+//! looked up by name) with `names_or_sources=`.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -35,12 +35,14 @@ impl FlashBlade {
         self.first_item::<SnapshotWire>(&call).map(FsSnapshot::from)
     }
 
-    /// One snapshot, live or destroyed (`GET file-system-snapshots?names=<name>`); missing is
+    /// One snapshot, live or destroyed (`GET file-system-snapshots?names_or_sources=<name>`:
+    /// REST 1.x has no `names=` here, purity_fb's list call takes none; a file system that
+    /// happens to bear the name lists its snapshots, hence the pick by name); missing is
     /// [`crate::ArrayError::NotFound`].
     pub fn get_snapshot(&self, name: &str) -> Result<FsSnapshot> {
         wire::check_name(self.endpoint(), "snapshot", name)?;
-        let call =
-            Call::new(Method::Get, "file-system-snapshots".into(), name).query("names", name);
+        let call = Call::new(Method::Get, "file-system-snapshots".into(), name)
+            .query("names_or_sources", name);
         let found: Vec<SnapshotWire> = self.call_items(&call)?;
         found
             .into_iter()

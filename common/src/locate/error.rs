@@ -10,6 +10,9 @@ use crate::options::{ARRAY_ID, Backend};
 pub struct LocateError {
     pub volume: String,
     pub backend: Backend,
+    /// What was looked for, as the sentence names it: the backend's
+    /// [`Backend::object_kind`], or `snapshot` ([`super::Search::for_snapshot`]).
+    pub object: &'static str,
     pub problem: Problem,
 }
 
@@ -43,7 +46,7 @@ impl std::error::Error for LocateError {}
 
 impl fmt::Display for LocateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (what, name) = (self.backend.object_kind(), &self.volume);
+        let (what, name) = (self.object, &self.volume);
         let kind = self.backend.array_kind();
         match &self.problem {
             Problem::NoArrays => write!(

@@ -134,6 +134,8 @@ pub struct Search {
     targets: Option<Targets>,
     /// Ask the array the PV names whether it holds the volume (the default).
     look_up_named: bool,
+    /// What is looked for, as errors name it.
+    object: &'static str,
 }
 
 impl Search {
@@ -203,7 +205,15 @@ impl Search {
             id_order,
             targets,
             look_up_named: true,
+            object: backend.object_kind(),
         }
+    }
+
+    /// The name is a snapshot's, and errors say so ("snapshot <name> does not exist on ...");
+    /// the search itself is the same.
+    pub fn for_snapshot(mut self) -> Self {
+        self.object = "snapshot";
+        self
     }
 
     /// Concludes with [`Located::Named`] as soon as the PV's id or endpoint has named the array,
@@ -388,6 +398,7 @@ impl Search {
         LocateError {
             volume: self.volume.clone(),
             backend: self.backend,
+            object: self.object,
             problem,
         }
     }
@@ -615,6 +626,16 @@ mod tests {
         let mut s = search(None);
         drive(&mut s, &world);
         assert!(s.live_array().is_err());
+    }
+
+    #[test]
+    fn a_snapshot_search_names_a_snapshot_in_its_errors() {
+        let (_, result) = run(search(None).for_snapshot(), &World::holding([Absent; 3]));
+        let text = result.expect_err("nowhere").to_string();
+        assert!(
+            text.starts_with("snapshot k8s-pvc-1 does not exist on any configured FlashArray"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -85,10 +85,6 @@ pub enum SourceError {
         expected: &'static str,
     },
     #[error(
-        "{what} cannot be copied onto a FlashBlade: FlashBlade REST 1.x cannot create a file system from a snapshot or from another file system (it only rolls a file system back to its newest snapshot, in place); use a block class, or read old files under the file system's .snapshot directory"
-    )]
-    FileCopy { what: String },
-    #[error(
         "snapshot {snapshot} is of {volume}, which is not a volume flashvol manages (<prefix>-pvc-<uid> with prefix {prefix:?}); only snapshots of our volumes can be restored"
     )]
     NotOurSnapshot {
@@ -217,17 +213,16 @@ pub fn claim_source(pvc: &PersistentVolumeClaim) -> Result<Source, SourceError> 
     }
 }
 
-/// Copies exist on FlashArrays only: FlashBlade REST 1.x has no call that makes a new file
-/// system from a snapshot or another file system (Manila's FlashBlade driver says the same:
-/// `create_share_from_snapshot_support=False`; its only restore is in place, from the newest
-/// snapshot). Adoption works on both.
-pub fn check_backend(source: &Source, backend: Backend) -> Result<(), SourceError> {
-    match (source, backend) {
-        (Source::Snapshot(_) | Source::Clone(_), Backend::File) => Err(SourceError::FileCopy {
-            what: source.describe(),
-        }),
-        _ => Ok(()),
-    }
+/// The suffix of the snapshot a FlashBlade clone copies through (`<source fs>.<suffix>`; a blade
+/// copies snapshots, not live file systems): named after the new claim's PV, so a pass after a
+/// restart finds the snapshot an earlier pass took instead of taking another. Letters, digits
+/// and `-` only, as suffixes must be.
+pub fn clone_snapshot_suffix(pv_name: &str) -> String {
+    let safe: String = pv_name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("clone-{safe}")
 }
 
 /// A restore may use any snapshot of a volume we provisioned (`<prefix>-pvc-<uid>`), taken by
@@ -611,16 +606,16 @@ mod tests {
     }
 
     #[test]
-    fn copies_are_refused_on_flashblade_and_adoption_is_not() {
-        let restore = Source::Snapshot(format!("k8s-pvc-{UID}.1"));
-        let err = check_backend(&restore, Backend::File).expect_err("refused");
-        assert!(err.to_string().contains("FlashBlade REST 1.x"), "{err}");
-        assert!(check_backend(&Source::Clone("c".into()), Backend::File).is_err());
-        assert_eq!(check_backend(&restore, Backend::Block), Ok(()));
-        assert_eq!(
-            check_backend(&Source::Adopt("fs1".into()), Backend::File),
-            Ok(())
+    fn a_flashblade_clone_snapshot_is_named_after_the_new_claim() {
+        let suffix = clone_snapshot_suffix(&format!("pvc-{UID}"));
+        assert_eq!(suffix, format!("clone-pvc-{UID}"));
+        assert!(
+            suffix.len() <= 63
+                && suffix
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
         );
+        assert_eq!(clone_snapshot_suffix("pvc_a.b"), "clone-pvc-a-b");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! resized; a released PV is deleted.
 
 pub mod context;
+pub mod copy;
 pub mod delete;
 pub mod events;
 pub mod finished;

@@ -6,8 +6,8 @@
 //! before creating anything every array of the backend is asked for that name, so a crash between
 //! the array create and the PV create is completed on the next pass instead of leaving a second
 //! volume elsewhere. Copies get the same deterministic name, so a crash between the array copy and
-//! the PV create also leaves exactly one volume, which the next pass finds (and grows, if the
-//! crash came before the grow). A PV that already exists means the claim is done.
+//! the PV create also leaves exactly one volume, which the next pass finds and finishes
+//! ([`crate::reconcile::copy`]). A PV that already exists means the claim is done.
 
 use std::time::Instant;
 
@@ -26,10 +26,11 @@ use crate::decide::placement::{Candidate, choose_array};
 use crate::decide::plan::{NewVolume, Plan, plan_volume};
 use crate::decide::pv::{Placed, PvInputs, build_pv};
 use crate::decide::quantity::format_bytes;
-use crate::decide::source::{Source, check_backend, claim_source};
+use crate::decide::source::{Source, claim_source};
 use crate::reconcile::context::Context;
+use crate::reconcile::copy::{self, Earlier};
 use crate::reconcile::events::{self, Kind};
-use crate::reconcile::source::{self, Found};
+use crate::reconcile::source;
 
 /// How a pass over a claim ended without error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,9 +183,7 @@ async fn provision(
 ) -> Result<ClaimOutcome, ProvisionError> {
     let plan = plan_volume(pvc, class, &ctx.settings.name_prefix, pv_name)
         .map_err(|e| fail(e.reason(), e.to_string()))?;
-    let source = claim_source(pvc)
-        .and_then(|s| check_backend(&s, plan.params.backend).map(|()| s))
-        .map_err(|e| fail("claim", e.to_string()))?;
+    let source = claim_source(pvc).map_err(|e| fail("claim", e.to_string()))?;
     let array_name = &plan.array_name;
 
     ctx.events.publish(
@@ -214,10 +213,15 @@ async fn provision(
                     claim_key(&pvc.metadata),
                     array.endpoint
                 );
-                // A copy the earlier attempt made but did not grow yet.
-                let capacity = match source {
+                // A copy the earlier attempt made but did not finish yet.
+                let capacity = match &source {
                     Source::Snapshot(_) | Source::Clone(_) => {
-                        grow_copy(array, array_name, size, plan.size).await?
+                        let earlier = Earlier {
+                            array,
+                            size,
+                            source: &source,
+                        };
+                        copy::finish_earlier(ctx, pvc, &plan, &arrays, earlier, pv_name).await?
                     }
                     Source::Blank | Source::Adopt(_) => size,
                 };
@@ -233,12 +237,12 @@ async fn provision(
                     Source::Snapshot(snapshot) => {
                         let found =
                             source::snapshot_to_restore(ctx, pvc, &plan, &arrays, snapshot).await?;
-                        copy(found, &plan).await?
+                        copy::restore(ctx, found, &plan).await?
                     }
                     Source::Clone(claim) => {
                         let found =
                             source::volume_to_clone(ctx, pvc, &plan, &arrays, claim).await?;
-                        copy(found, &plan).await?
+                        copy::clone(ctx, found, &plan, pv_name).await?
                     }
                     Source::Blank | Source::Adopt(_) => create_blank(ctx, &plan, &arrays).await?,
                 };
@@ -354,54 +358,8 @@ async fn create_blank<'a>(
     Ok((array, capacity))
 }
 
-/// The new volume as a copy of the found source, on the source's array, grown to the planned
-/// size when the claim asks for more than the source holds (Cinder's create-from-snapshot does
-/// the same: copy, then extend).
-async fn copy<'a>(found: Found<'a>, plan: &Plan<'_>) -> Result<(&'a Array, u64), ProvisionError> {
-    let (array, array_name) = (found.array, &plan.array_name);
-    let size = match array.copy_volume(&found.object, array_name).await {
-        Ok(size) => size,
-        Err(ArrayError::AlreadyExists { .. }) => read_back(array, array_name).await?,
-        Err(e) => {
-            return Err(fail(
-                "array",
-                format!(
-                    "cannot copy {} to {array_name} on {}: {e}",
-                    found.object,
-                    array.describe()
-                ),
-            ));
-        }
-    };
-    array.charge(size);
-    let capacity = grow_copy(array, array_name, size, plan.size).await?;
-    Ok((array, capacity))
-}
-
-/// Grows a copy smaller than planned; converges when repeated.
-async fn grow_copy(
-    array: &Array,
-    array_name: &str,
-    size: u64,
-    planned: u64,
-) -> Result<u64, ProvisionError> {
-    if size >= planned {
-        return Ok(size);
-    }
-    array.grow_volume(array_name, planned).await.map_err(|e| {
-        fail(
-            "array",
-            format!(
-                "copied {array_name} on {} but cannot grow it to {}: {e}",
-                array.describe(),
-                format_bytes(planned)
-            ),
-        )
-    })
-}
-
 /// The size of a volume a create or copy said exists already.
-async fn read_back(array: &Array, array_name: &str) -> Result<u64, ProvisionError> {
+pub(crate) async fn read_back(array: &Array, array_name: &str) -> Result<u64, ProvisionError> {
     match array.lookup(array_name).await {
         Ok(Lookup::Live { size }) => Ok(size),
         Ok(other) => Err(fail(

@@ -55,9 +55,9 @@ fn requested(pvc: &PersistentVolumeClaim) -> Result<u64, ProvisionError> {
     requested_bytes(pvc).map_err(claim_fault)
 }
 
-/// The snapshot a restore copies: any snapshot of one of our volumes, on the FlashArray that
-/// holds it (found by name on every FlashArray, as PSO 2.x PVs are), live, no bigger than the
-/// claim.
+/// The snapshot a restore copies: any snapshot of one of our volumes, on the array of the claim's
+/// backend that holds it (found by name on every array, as PSO 2.x PVs are), live, no bigger
+/// than the claim.
 pub async fn snapshot_to_restore<'a>(
     ctx: &Context,
     pvc: &PersistentVolumeClaim,
@@ -84,10 +84,19 @@ pub async fn snapshot_to_restore<'a>(
             format!("cannot read {what} on {}: {e}", array.describe()),
         )
     })?;
-    let size = found.and_then(|s| s.size).ok_or_else(|| {
+    let found = found.ok_or_else(|| {
         fail(
             "array",
             format!("{what} vanished from {}", array.describe()),
+        )
+    })?;
+    let size = array.snapshot_size(&found).await.map_err(|e| {
+        fail(
+            "array",
+            format!(
+                "cannot read the size of {what} on {}: {e}",
+                array.describe()
+            ),
         )
     })?;
     check_size(requested(pvc)?, size, &what).map_err(claim_fault)?;

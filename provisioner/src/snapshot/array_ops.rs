@@ -4,8 +4,8 @@
 //!
 //! FlashArray: snapshots are volumes named `<volume>.<suffix>` (or `<pgroup>.<n>.<volume>` from a
 //! protection group), listed with their volume, copied with `POST volume/<new> {"source"}` and
-//! destroyed like volumes. FlashBlade: file system snapshots; REST 1.x cannot copy them into a new
-//! file system ([`crate::decide::source::check_backend`]).
+//! destroyed like volumes. FlashBlade: file system snapshots, copied into a new file system with
+//! `POST file-systems {"source"}` (REST 1.9 and later) and then given the claim's settings.
 
 use std::time::{Duration, SystemTime};
 
@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 
 use flashvol_common::ArrayError;
 use flashvol_common::flasharray::Volume;
-use flashvol_common::flashblade::FsSnapshot;
+use flashvol_common::flashblade::{FsSnapshot, NewFileSystem};
 use flashvol_common::locate::{LocateError, Located, Presence, Question, Search};
 use flashvol_common::names;
 use flashvol_common::options::{ArrayLocator, Backend};
@@ -86,13 +86,22 @@ fn not_on(array: &Array, operation: &str) -> ArrayError {
 }
 
 impl Array {
-    /// Snapshots `volume`, letting the array pick the suffix as PSO's CLI did
-    /// (`k8s-pvc-<uid>.883661`). Not retried: a repeat would make a second snapshot.
-    pub async fn create_snapshot(&self, volume: &str) -> Result<Snapshot, ArrayError> {
-        let volume = volume.to_owned();
+    /// Snapshots `volume` as `<volume>.<suffix>`; without a suffix the array picks one, as PSO's
+    /// CLI let it (`k8s-pvc-<uid>.883661`). Not retried: a repeat would make a second snapshot
+    /// (with a suffix, a taken name is [`ArrayError::AlreadyExists`]).
+    pub async fn create_snapshot(
+        &self,
+        volume: &str,
+        suffix: Option<&str>,
+    ) -> Result<Snapshot, ArrayError> {
+        let (volume, suffix) = (volume.to_owned(), suffix.map(str::to_owned));
         self.call("create_snapshot", move |c| match c {
-            Client::FlashArray(fa) => fa.create_snapshot(&volume, None).map(Snapshot::from),
-            Client::FlashBlade(fb) => fb.create_snapshot(&volume, None).map(Snapshot::from),
+            Client::FlashArray(fa) => fa
+                .create_snapshot(&volume, suffix.as_deref())
+                .map(Snapshot::from),
+            Client::FlashBlade(fb) => fb
+                .create_snapshot(&volume, suffix.as_deref())
+                .map(Snapshot::from),
         })
         .await
     }
@@ -163,19 +172,66 @@ impl Array {
         Ok(destroyed_now)
     }
 
-    /// Copies a volume or snapshot into the new volume `dest` (`POST volume/<dest>
+    /// Copies a FlashArray volume or snapshot into the new volume `dest` (`POST volume/<dest>
     /// {"source"}`); returns its size. Not retried: a lost reply surfaces as an error and the
     /// next pass finds `dest` by name.
     pub async fn copy_volume(&self, source: &str, dest: &str) -> Result<u64, ArrayError> {
         let (source, dest) = (source.to_owned(), dest.to_owned());
         self.call("copy_volume", move |c| match c {
             Client::FlashArray(fa) => fa.copy_volume(&source, &dest, false).map(|v| v.size),
-            Client::FlashBlade(_) => Err(ArrayError::InvalidInput {
-                endpoint: String::new(),
-                message: "FlashBlade REST 1.x cannot copy a file system".into(),
-            }),
+            Client::FlashBlade(_) => wrong_kind(),
         })
         .await
+    }
+
+    /// Copies a FlashBlade snapshot into the new file system `dest` (REST 1.9 and later); `false`
+    /// when `dest` exists already (made by a pass that raced this one). It still has its
+    /// source's settings: [`Array::apply_file_system_settings`] gives it the claim's. Not
+    /// retried.
+    pub async fn copy_snapshot_to_file_system(
+        &self,
+        snapshot: &str,
+        dest: &str,
+    ) -> Result<bool, ArrayError> {
+        let (snapshot, dest) = (snapshot.to_owned(), dest.to_owned());
+        let copied = self
+            .call("copy_snapshot", move |c| match c {
+                Client::FlashBlade(fb) => fb.copy_snapshot(&snapshot, &dest).map(drop),
+                Client::FlashArray(_) => wrong_kind(),
+            })
+            .await;
+        match copied {
+            Ok(()) => Ok(true),
+            Err(ArrayError::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives a FlashBlade file system a claim's settings (size, hard limit, snapshot directory,
+    /// NFS); returns its provisioned size. Converges when repeated.
+    pub async fn apply_file_system_settings(&self, fs: &NewFileSystem) -> Result<u64, ArrayError> {
+        let fs = fs.clone();
+        self.call("apply_settings", move |c| match c {
+            Client::FlashBlade(fb) => fb.apply_settings(&fs).map(|applied| applied.provisioned),
+            Client::FlashArray(_) => wrong_kind(),
+        })
+        .await
+    }
+
+    /// The size a restore from `snapshot` must at least ask for: a FlashArray snapshot's own
+    /// size; a FlashBlade snapshot has none, so its file system's provisioned size (0 when that
+    /// file system is not live: nothing to compare with).
+    pub async fn snapshot_size(&self, snapshot: &Snapshot) -> Result<u64, ArrayError> {
+        if let Some(size) = snapshot.size {
+            return Ok(size);
+        }
+        let Some(of) = names::snapshot_source(&snapshot.name) else {
+            return Ok(0);
+        };
+        Ok(match self.lookup(of.volume).await? {
+            Lookup::Live { size } => size,
+            _ => 0,
+        })
     }
 
     /// Grows a FlashArray volume to `size` bytes (a copy bigger than its source); returns the
@@ -259,7 +315,8 @@ pub async fn locate_snapshot<'a>(
     name: &str,
     backend: Backend,
 ) -> Result<Located, LocateError> {
-    let search = Search::new(name, backend, None, arrays.iter().map(|a| &a.endpoint));
+    let search =
+        Search::new(name, backend, None, arrays.iter().map(|a| &a.endpoint)).for_snapshot();
     let owned = name.to_owned();
     let (located, _) = locate(search, arrays, move |array: &'a Array| {
         let name = owned.clone();

@@ -115,7 +115,7 @@ async fn create(setup: &Setup, namespace: &str, claim: &str) -> Result<String, F
     let volume = claim_volume(setup, namespace, claim).await?;
     let array = volume_array(setup, &volume).await?;
     array
-        .create_snapshot(&volume.array_volume)
+        .create_snapshot(&volume.array_volume, None)
         .await
         .map(|s| s.name)
         .map_err(|e| {

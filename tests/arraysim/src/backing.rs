@@ -1,5 +1,6 @@
 //! Data behind the simulated objects: one sparse file per FlashArray volume or snapshot (named by
-//! serial, so renames do not move data) and one directory per FlashBlade file system (named by id).
+//! serial, so renames do not move data) and one directory per FlashBlade file system or file
+//! system snapshot (named by id).
 //! Copies keep holes, so cloning a mostly empty 10 GiB volume costs only its written extents.
 //!
 //! Thin, like the array: a backing file is sparse, so a volume costs only what was written to it.
@@ -23,6 +24,47 @@ pub fn volume_path(state_dir: &Path, serial: &str) -> PathBuf {
 
 pub fn filesystem_path(state_dir: &Path, id: &str) -> PathBuf {
     state_dir.join("filesystems").join(id)
+}
+
+/// A FlashBlade file system snapshot's frozen copy of its file system's tree.
+pub fn fs_snapshot_path(state_dir: &Path, id: &str) -> PathBuf {
+    state_dir.join("fs-snapshots").join(id)
+}
+
+/// Copies the tree at `source` into `dest` (created, must not exist yet): directories, files
+/// (sparse), symlinks, with their modes and owners, as a snapshot freezes them. Symlinks are
+/// copied as links, never followed, so a link cannot pull in files from outside the tree.
+pub fn copy_tree(source: &Path, dest: &Path) -> Result<()> {
+    let meta =
+        fs::symlink_metadata(source).with_context(|| format!("reading {}", source.display()))?;
+    if meta.file_type().is_symlink() {
+        let target = fs::read_link(source)?;
+        std::os::unix::fs::symlink(&target, dest)
+            .with_context(|| format!("linking {}", dest.display()))?;
+    } else if meta.is_dir() {
+        fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
+        for entry in
+            fs::read_dir(source).with_context(|| format!("listing {}", source.display()))?
+        {
+            let entry = entry?;
+            copy_tree(&entry.path(), &dest.join(entry.file_name()))?;
+        }
+        fs::set_permissions(dest, meta.permissions())?;
+    } else if meta.is_file() {
+        copy_sparse(source, dest, meta.len())?;
+        fs::set_permissions(dest, meta.permissions())?;
+    } else {
+        // Sockets, fifos and devices have no data to freeze.
+        return Ok(());
+    }
+    // Owners matter to pods that run as non-root (fsGroup); only root may set them, and a
+    // simulator run by a user owns everything anyway.
+    match std::os::unix::fs::lchown(dest, Some(meta.uid()), Some(meta.gid())) {
+        Err(e) if e.kind() != ErrorKind::PermissionDenied => {
+            Err(e).with_context(|| format!("chown {}", dest.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Creates (or resizes) the sparse backing file of a volume of `size` bytes; returns its length:
@@ -230,5 +272,35 @@ mod tests {
         assert_eq!(&five, b"hello");
         assert_eq!(copied.metadata().expect("meta").len(), 128 << 20);
         assert!(allocated_bytes(&dest) < 8 << 20, "copy should stay sparse");
+    }
+
+    #[test]
+    fn tree_copy_keeps_files_directories_links_and_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let source = dir.path().join("fs");
+        fs::create_dir_all(source.join("sub")).expect("mkdir");
+        fs::write(source.join("sub/data"), b"written").expect("write");
+        fs::set_permissions(source.join("sub/data"), fs::Permissions::from_mode(0o640))
+            .expect("chmod");
+        std::os::unix::fs::symlink("/etc/passwd", source.join("link")).expect("link");
+        let dest = dir.path().join("snap");
+        copy_tree(&source, &dest).expect("copy");
+        assert_eq!(fs::read(dest.join("sub/data")).expect("read"), b"written");
+        let mode = fs::metadata(dest.join("sub/data"))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o640);
+        assert_eq!(
+            fs::read_link(dest.join("link")).expect("readlink"),
+            Path::new("/etc/passwd")
+        );
+        fs::write(source.join("sub/data"), b"changed").expect("change source");
+        assert_eq!(
+            fs::read(dest.join("sub/data")).expect("read"),
+            b"written",
+            "a copy, not a link"
+        );
     }
 }

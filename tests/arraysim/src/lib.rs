@@ -116,6 +116,16 @@ impl SimHandle {
             .unwrap_or_else(|p| p.into_inner()) = faults;
     }
 
+    /// Replaces the advertised REST versions (`None`: the personality's own), like
+    /// `PUT /_sim/api_versions`: an older array.
+    pub fn set_api_versions(&self, versions: Option<Vec<String>>) {
+        *self
+            .controls
+            .api_versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = versions;
+    }
+
     /// Call counters, like `GET /_sim/stats`.
     pub fn stats(&self) -> StatsSnapshot {
         self.controls.stats.snapshot()

@@ -229,10 +229,80 @@ fn snapshots_are_created_from_sources_and_destroyed_before_eradication() {
     );
     assert_eq!(
         client
-            .call("GET", "/api/1.12/file-system-snapshots?names=fs.s1", None)
+            .call(
+                "GET",
+                "/api/1.12/file-system-snapshots?names_or_sources=fs.s1",
+                None
+            )
             .status,
         400
     );
+}
+
+fn fs_dir(client: &Client, name: &str) -> std::path::PathBuf {
+    let reply = client.admin("GET", &format!("filesystems/{name}"), None);
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.json()["path"].as_str().expect("path").into()
+}
+
+#[test]
+fn a_file_system_made_from_a_snapshot_holds_the_data_as_it_was() {
+    let (_dir, _sim, client) = start();
+    create_fs(&client, "fs");
+    std::fs::write(fs_dir(&client, "fs").join("data"), "before").expect("write");
+    let snap = client.call(
+        "POST",
+        "/api/1.12/file-system-snapshots?sources=fs",
+        Some(&json!({"suffix": "s1"})),
+    );
+    assert_eq!(snap.status, 200, "{}", snap.text);
+    std::fs::write(fs_dir(&client, "fs").join("data"), "after").expect("change");
+
+    let copy = |version: &str, name: &str, source: &str| {
+        client.call(
+            "POST",
+            &format!("/api/{version}/file-systems"),
+            Some(&json!({"name": name, "source": {"name": source}})),
+        )
+    };
+    let made = copy("1.9", "restored", "fs.s1");
+    assert_eq!(made.status, 200, "{}", made.text);
+    assert_eq!(
+        made.json()["items"][0]["provisioned"],
+        1u64 << 30,
+        "the source's size"
+    );
+    let restored = fs_dir(&client, "restored");
+    assert_eq!(
+        std::fs::read_to_string(restored.join("data")).expect("read"),
+        "before"
+    );
+    std::fs::write(restored.join("data"), "diverged").expect("write copy");
+    assert_eq!(
+        std::fs::read_to_string(fs_dir(&client, "fs").join("data")).expect("read"),
+        "after"
+    );
+
+    assert!(fb_msg(&copy("1.9", "restored", "fs.s1")).contains("already exists"));
+    assert!(fb_msg(&copy("1.12", "other", "fs.nope")).contains("Snapshot does not exist"));
+    assert!(
+        fb_msg(&copy("1.8.1", "old", "fs.s1")).contains("unsupported file system attribute source")
+    );
+    let overwrite = client.call(
+        "POST",
+        "/api/1.12/file-systems?overwrite=true",
+        Some(&json!({"name": "fs", "source": {"name": "fs.s1"}})),
+    );
+    assert_eq!(
+        overwrite.status, 400,
+        "the simulator never reverts in place"
+    );
+    client.call(
+        "PATCH",
+        "/api/1.12/file-system-snapshots?name=fs.s1",
+        Some(&json!({"destroyed": true})),
+    );
+    assert!(fb_msg(&copy("1.12", "late", "fs.s1")).contains("Snapshot has been destroyed"));
 }
 
 #[test]

@@ -4,6 +4,8 @@
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaimStatus, TypedLocalObjectReference};
 
+use flashvol_arraysim::{FaultAction, FaultRule, Faults};
+
 use super::*;
 use crate::decide::source::{ANN_ADOPT, ANN_ADOPTED, ANN_RESTORE};
 use crate::tests::fixtures::annotated_pvc;
@@ -31,6 +33,29 @@ fn clone_of(name: &str, size: &str, source: &str) -> PersistentVolumeClaim {
     claim
 }
 
+/// A 2Gi claim `restored` annotated with `snapshot`, provisioned from it.
+async fn restore_2gi(h: &Harness, ctx: &Context, snapshot: &str) -> PersistentVolumeClaim {
+    let restored = annotated_pvc("restored", "pure", "2Gi", ANN_RESTORE, snapshot);
+    h.add_claim(&restored);
+    let outcome = provision_claim(&restored, ctx).await.expect("restores");
+    assert!(
+        matches!(&outcome, ClaimOutcome::Provisioned { array, .. } if array.contains(snapshot)),
+        "{outcome:?}"
+    );
+    restored
+}
+
+/// A new process's pass over `claim` finishes the copy an earlier pass made.
+async fn completes_with_the_earlier_copy(h: &Harness, claim: &PersistentVolumeClaim) {
+    let outcome = provision_claim(claim, &h.context())
+        .await
+        .expect("completes");
+    assert!(
+        matches!(outcome, ClaimOutcome::Provisioned { reused: true, .. }),
+        "{outcome:?}"
+    );
+}
+
 fn array_volume(pv: &PersistentVolume) -> String {
     pv.spec
         .as_ref()
@@ -53,13 +78,7 @@ async fn a_restore_copies_the_snapshot_on_its_array_and_grows_a_bigger_claim() {
         .create_snapshot(&volume, Some("883661"))
         .expect("snapshot");
 
-    let restored = annotated_pvc("restored", "pure", "2Gi", ANN_RESTORE, &snapshot.name);
-    h.add_claim(&restored);
-    let outcome = provision_claim(&restored, &ctx).await.expect("restores");
-    assert!(
-        matches!(&outcome, ClaimOutcome::Provisioned { array, .. } if array.contains(&snapshot.name)),
-        "{outcome:?}"
-    );
+    let restored = restore_2gi(&h, &ctx, &snapshot.name).await;
     let copy = h
         .flash_array(1)
         .get_volume(&Harness::volume_name(&restored))
@@ -95,13 +114,7 @@ async fn a_clone_copies_the_source_claims_volume_and_crashing_before_the_pv_leav
     assert!(h.flash_array(0).get_volume(&name).is_ok(), "copied");
     drop(first);
 
-    let outcome = provision_claim(&claim, &h.context())
-        .await
-        .expect("completes");
-    assert!(
-        matches!(outcome, ClaimOutcome::Provisioned { reused: true, .. }),
-        "{outcome:?}"
-    );
+    completes_with_the_earlier_copy(&h, &claim).await;
     let volumes = h
         .flash_array(0)
         .list_volumes("k8s-pvc-*", true)
@@ -112,6 +125,131 @@ async fn a_clone_copies_the_source_claims_volume_and_crashing_before_the_pv_leav
         3 << 30
     );
     assert!(h.pv_of(&claim).is_some());
+}
+
+fn file_class(h: &Harness) {
+    h.add_class(class(
+        "pure",
+        "pure-provisioner",
+        &[
+            ("backend", "file"),
+            ("exportRules", "10.0.0.0/8(rw,no_root_squash)"),
+        ],
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flashblade_restore_copies_the_file_system_snapshot_with_the_claims_settings() {
+    let h = Harness::start(&[fb(TIB, &[])], "");
+    let ctx = h.context();
+    file_class(&h);
+    let (source, _) = provision_one(&h, &ctx, "pure").await;
+    let fs = Harness::volume_name(&source);
+    let snapshot = h
+        .flash_blade(0)
+        .create_snapshot(&fs, None)
+        .expect("snapshot");
+
+    let small = annotated_pvc("small", "pure", "512Mi", ANN_RESTORE, &snapshot.name);
+    h.add_claim(&small);
+    let err = provision_claim(&small, &ctx).await.expect_err("too small");
+    assert!(err.message.contains("less than the 1Gi"), "{}", err.message);
+
+    let restored = restore_2gi(&h, &ctx, &snapshot.name).await;
+    let copy = h
+        .flash_blade(0)
+        .get_file_system(&Harness::volume_name(&restored))
+        .expect("copy");
+    assert_eq!(copy.provisioned, 2 << 30);
+    assert_eq!(copy.nfs.rules, "10.0.0.0/8(rw,no_root_squash)");
+    assert!(copy.nfs.v3_enabled && copy.nfs.v4_1_enabled);
+    let pv = h.pv_of(&restored).expect("PV");
+    assert_eq!(array_volume(&pv), copy.name);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flashblade_clone_copies_through_a_snapshot_it_drops_even_across_a_crash() {
+    let h = Harness::start(&[fb(TIB, &[])], "");
+    file_class(&h);
+    let (source, _) = provision_one(&h, &h.context(), "pure").await;
+    bind(&h, &source);
+    let source_fs = Harness::volume_name(&source);
+    let claim = clone_of("copy", "3Gi", "data");
+    h.add_claim(&claim);
+    let name = Harness::volume_name(&claim);
+
+    // The first process copies, then dies before it can drop the clone's snapshot.
+    let first = h.context();
+    h.sims[0].set_faults(Faults {
+        rules: vec![FaultRule {
+            method: Some("DELETE".into()),
+            path: "/api/*/file-system-snapshots".into(),
+            count: 1,
+            // A definite refusal: a dropped connection would just be retried.
+            action: FaultAction::Status { status: 400 },
+        }],
+        ..Faults::default()
+    });
+    let err = provision_claim(&claim, &first)
+        .await
+        .expect_err("snapshot drop fails");
+    assert_eq!(err.reason, "array", "{err:?}");
+    assert!(
+        err.message.contains("cannot drop its snapshot"),
+        "{}",
+        err.message
+    );
+    assert!(h.flash_blade(0).get_file_system(&name).is_ok(), "copied");
+    let leftover = h.flash_blade(0).list_snapshots(&source_fs).expect("list");
+    assert_eq!(leftover.len(), 1, "{leftover:?}");
+    drop(first);
+
+    completes_with_the_earlier_copy(&h, &claim).await;
+    let all = h
+        .flash_blade(0)
+        .list_file_systems("k8s-pvc-*")
+        .expect("list");
+    assert_eq!(all.len(), 2, "the source and one copy: {all:?}");
+    assert_eq!(
+        h.flash_blade(0)
+            .get_file_system(&name)
+            .expect("copy")
+            .provisioned,
+        3 << 30
+    );
+    let left = h.flash_blade(0).list_snapshots(&source_fs).expect("list");
+    assert!(left.is_empty(), "the clone's snapshot is dropped: {left:?}");
+    assert!(h.pv_of(&claim).is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flashblade_older_than_rest_1_9_refuses_a_copy_by_name() {
+    let h = Harness::start(&[fb(TIB, &[])], "");
+    h.sims[0].set_api_versions(Some(vec!["1.8".into(), "1.8.1".into()]));
+    let ctx = h.context();
+    file_class(&h);
+    let (source, _) = provision_one(&h, &ctx, "pure").await;
+    let snapshot = h
+        .flash_blade(0)
+        .create_snapshot(&Harness::volume_name(&source), None)
+        .expect("snapshot");
+    let restored = annotated_pvc("restored", "pure", "1Gi", ANN_RESTORE, &snapshot.name);
+    h.add_claim(&restored);
+    let err = provision_claim(&restored, &ctx).await.expect_err("refused");
+    assert!(
+        err.message.contains("needs FlashBlade REST 1.9"),
+        "{}",
+        err.message
+    );
+    assert!(h.pv_of(&restored).is_none());
+    assert_eq!(
+        h.flash_blade(0)
+            .list_file_systems("k8s-pvc-*")
+            .expect("list")
+            .len(),
+        1,
+        "only the source"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,7 +289,7 @@ async fn refused_sources_are_events_and_never_a_blank_volume() {
         ),
         (
             annotated_pvc("blade", "pure-file", "1Gi", ANN_RESTORE, &snapshot.name),
-            "FlashBlade",
+            "does not exist on any configured",
         ),
         (clone_of("unbound", "1Gi", "data"), "not bound"),
         (

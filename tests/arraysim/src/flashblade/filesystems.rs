@@ -1,4 +1,4 @@
-//! FlashBlade file systems: create, list, PATCH (deep merge of nfs/smb/http, resize, rename,
+//! FlashBlade file systems: create (blank, or a copy of a snapshot's data: `source`), list, PATCH (deep merge of nfs/smb/http, resize, rename,
 //! destroy/recover) and DELETE (eradicate, only once destroyed). Each one owns a directory.
 
 use serde_json::{Map, Value};
@@ -6,7 +6,9 @@ use serde_json::{Map, Value};
 use super::model::{FbState, FileSystem, FsSettings};
 use super::{Call, Ctx, FbError, FbResult, items_reply, list_reply};
 use crate::api::ApiReply;
-use crate::backing::{filesystem_path, remove_dir_if_present, tree_allocated_bytes};
+use crate::backing::{
+    copy_tree, filesystem_path, fs_snapshot_path, remove_dir_if_present, tree_allocated_bytes,
+};
 
 /// Server-managed attributes a client may echo back; they are ignored on create and PATCH.
 const READ_ONLY: [&str; 9] = [
@@ -60,12 +62,10 @@ pub fn create(call: &Call<'_>, state: &mut FbState) -> FbResult {
         }
     };
     validate_name(&name)?;
-    if body.get("source").is_some_and(|s| !s.is_null()) {
-        return Err(FbError::bad(
-            "Creating a file system from a snapshot is not supported by the simulator.",
-            name,
-        ));
-    }
+    let source = match body.remove("source") {
+        None | Some(Value::Null) => None,
+        Some(reference) => Some(snapshot_to_copy(call, state, &reference, &name)?),
+    };
     if let Some(existing) = state.file_systems.get(&name) {
         return Err(if existing.is_destroyed() {
             FbError::bad(
@@ -76,17 +76,28 @@ pub fn create(call: &Call<'_>, state: &mut FbState) -> FbResult {
             FbError::bad("File system already exists.", name)
         });
     }
+    // A copy starts with its source file system's settings; the body changes them as on any create.
+    let base = source
+        .as_ref()
+        .map_or_else(FsSettings::default, |(_, settings)| settings.clone());
     let settings = merge_settings(
         &FsSettings {
             writable: true,
-            ..FsSettings::default()
+            ..base
         },
         body,
         &name,
     )?;
     let id = state.allocate_id();
-    std::fs::create_dir_all(filesystem_path(&call.ctx.spec.state_dir, &id))
-        .map_err(|e| FbError::internal(e.into(), &name))?;
+    let dir = filesystem_path(&call.ctx.spec.state_dir, &id);
+    match &source {
+        Some((snapshot_id, _)) => copy_tree(
+            &fs_snapshot_path(&call.ctx.spec.state_dir, snapshot_id),
+            &dir,
+        ),
+        None => std::fs::create_dir_all(&dir).map_err(|e| e.into()),
+    }
+    .map_err(|e| FbError::internal(e, &name))?;
     let fs = FileSystem {
         id,
         name: name.clone(),
@@ -97,6 +108,39 @@ pub fn create(call: &Call<'_>, state: &mut FbState) -> FbResult {
     let row = render(call, &fs);
     state.file_systems.insert(name, fs);
     Ok(items_reply(vec![row]))
+}
+
+/// The live snapshot a create's `source: {"name": <snapshot>}` names (REST 1.9 and later): its
+/// id (where its data is) and its file system's settings.
+fn snapshot_to_copy(
+    call: &Call<'_>,
+    state: &FbState,
+    reference: &Value,
+    name: &str,
+) -> Result<(String, FsSettings), FbError> {
+    if call.rest_version().as_slice() < [1, 9].as_slice() {
+        return Err(FbError::bad(
+            "Unknown or unsupported file system attribute source.",
+            name,
+        ));
+    }
+    let Some(snapshot) = reference.get("name").and_then(Value::as_str) else {
+        return Err(FbError::bad(
+            "source must name a file system snapshot: {\"name\": \"<fs>.<suffix>\"}.",
+            name,
+        ));
+    };
+    let found = state
+        .snapshots
+        .get(snapshot)
+        .ok_or_else(|| FbError::bad("Snapshot does not exist.", snapshot))?;
+    let owner = state.file_systems.get(&found.source);
+    let owner_destroyed_at = owner.and_then(|fs| fs.destroyed_at);
+    if found.destroyed_at(owner_destroyed_at).is_some() {
+        return Err(FbError::bad("Snapshot has been destroyed.", snapshot));
+    }
+    let settings = owner.map(|fs| fs.settings.clone()).unwrap_or_default();
+    Ok((found.id.clone(), settings))
 }
 
 pub fn update(call: &Call<'_>, state: &mut FbState) -> FbResult {
@@ -163,10 +207,17 @@ pub fn delete(call: &Call<'_>, state: &mut FbState) -> FbResult {
     Ok(ApiReply::empty(200))
 }
 
-/// Removes a file system, its snapshots and its directory.
+/// Removes a file system, its snapshots and their directories.
 pub fn eradicate_now(ctx: &Ctx<'_>, state: &mut FbState, name: &str) -> Result<(), FbError> {
     if let Some(fs) = state.file_systems.remove(name) {
-        state.snapshots.retain(|_, s| s.source_id != fs.id);
+        let (gone, kept) = std::mem::take(&mut state.snapshots)
+            .into_iter()
+            .partition(|(_, s)| s.source_id == fs.id);
+        state.snapshots = kept;
+        for (snapshot, s) in gone {
+            remove_dir_if_present(&fs_snapshot_path(&ctx.spec.state_dir, &s.id))
+                .map_err(|e| FbError::internal(e, &snapshot))?;
+        }
         remove_dir_if_present(&filesystem_path(&ctx.spec.state_dir, &fs.id))
             .map_err(|e| FbError::internal(e, name))?;
     }

@@ -85,6 +85,14 @@ impl Call<'_> {
         }
     }
 
+    /// The REST version the request's path names (`/api/1.9/...` → `[1, 9]`); empty when unparsable.
+    pub fn rest_version(&self) -> Vec<u32> {
+        match self.request.segments_after("/api/").as_deref() {
+            Some([version, ..]) => version.split('.').map_while(|p| p.parse().ok()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The object a PATCH or DELETE names with `name=` (or a single `names=`).
     pub fn target_name(&self) -> Result<String, FbError> {
         if let Some(name) = self.query("name") {

@@ -1,12 +1,14 @@
-//! FlashBlade file-system snapshots: create (`sources=` + suffix), list (`names`, `sources`,
-//! `names_or_sources`, `names_or_owner_names`), destroy/recover via PATCH, eradicate via DELETE.
-//! Snapshots carry metadata only; their data is not kept.
+//! FlashBlade file-system snapshots: create (`sources=` + suffix), list (`sources`,
+//! `names_or_sources`, `names_or_owner_names`; `names` is refused, REST 1.x has none here), destroy/recover via PATCH, eradicate via DELETE.
+//! Each snapshot keeps a copy of its file system's tree, taken at create, so a file system made
+//! from it (`POST file-systems` with `source`) holds the data as it was.
 
 use serde_json::Value;
 
 use super::model::{FbState, FsSnapshot};
 use super::{Call, FbError, FbResult, items_reply, list_reply};
 use crate::api::ApiReply;
+use crate::backing::{copy_tree, filesystem_path, fs_snapshot_path, remove_dir_if_present};
 
 fn missing(name: &str) -> FbError {
     FbError::bad("Snapshot does not exist.", name)
@@ -25,16 +27,18 @@ fn render(state: &FbState, snapshot: &FsSnapshot, now_ms: u64) -> Value {
 }
 
 pub fn list(call: &Call<'_>, state: &FbState) -> FbResult {
-    let by_name = call.query_list("names");
+    // REST 1.x (purity_fb 1.0-1.12) names snapshots with `names_or_sources` here; a client that
+    // sends `names` expects a filter a real blade may not apply.
+    if call.query("names").is_some() {
+        return Err(FbError::bad(
+            "Unsupported query parameter names; use names_or_sources.",
+            "names",
+        ));
+    }
     let by_source = call.query_list("sources");
     let either = call
         .query_list("names_or_sources")
         .or_else(|| call.query_list("names_or_owner_names"));
-    for name in by_name.iter().flatten() {
-        if !state.snapshots.contains_key(name) {
-            return Err(missing(name));
-        }
-    }
     for source in by_source.iter().flatten() {
         if !state.file_systems.contains_key(source) {
             return Err(FbError::bad("File system does not exist.", source.clone()));
@@ -51,7 +55,6 @@ pub fn list(call: &Call<'_>, state: &FbState) -> FbResult {
     let rows = state
         .snapshots
         .values()
-        .filter(|s| by_name.as_ref().is_none_or(|names| names.contains(&s.name)))
         .filter(|s| {
             by_source
                 .as_ref()
@@ -113,6 +116,12 @@ pub fn create(call: &Call<'_>, state: &mut FbState) -> FbResult {
         if state.snapshots.contains_key(&name) {
             return Err(FbError::bad("Snapshot already exists.", name));
         }
+        let state_dir = &call.ctx.spec.state_dir;
+        copy_tree(
+            &filesystem_path(state_dir, &source_id),
+            &fs_snapshot_path(state_dir, &id),
+        )
+        .map_err(|e| FbError::internal(e, &name))?;
         let snapshot = FsSnapshot {
             id,
             name: name.clone(),
@@ -176,6 +185,9 @@ pub fn delete(call: &Call<'_>, state: &mut FbState) -> FbResult {
             name,
         ));
     }
+    let id = snapshot.id.clone();
+    remove_dir_if_present(&fs_snapshot_path(&call.ctx.spec.state_dir, &id))
+        .map_err(|e| FbError::internal(e, &name))?;
     state.snapshots.remove(&name);
     Ok(ApiReply::empty(200))
 }
