@@ -140,6 +140,7 @@ pub async fn run_with(
         volumes: Some(watches.volumes.clone()),
         retained: Default::default(),
         finished: Default::default(),
+        last_failures: Default::default(),
         client,
     });
 
@@ -184,6 +185,7 @@ pub async fn run_with(
             .orphan_collection
             .then(|| Duration::from_secs(args.orphan_interval_seconds)),
         orphan_grace: Duration::from_secs(args.orphan_grace_seconds),
+        array_poll_interval: Duration::from_secs(args.array_poll_seconds),
     };
     tokio::pin!(shutdown);
 

@@ -1,5 +1,6 @@
 //! Wiring: watches on claims, PVs and StorageClasses feeding the reconcilers with a worker limit
-//! and per-object backoff, the orphan collector's timer, and readiness.
+//! and per-object backoff, the timers of the orphan collector, the array poller and the cache
+//! gauges ([`crate::monitor`]), and readiness.
 //!
 //! Owns no decisions: it maps reconcile outcomes to requeue actions and keeps the queue-depth
 //! gauge (objects being reconciled plus objects waiting for a retry).
@@ -16,6 +17,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::k8s::cache::{CachedClaim, CachedVolume};
+use crate::monitor;
 use crate::reconcile::context::Context;
 use crate::reconcile::delete::{DeleteError, VolumeOutcome, reclaim_volume};
 use crate::reconcile::orphans::{OrphanState, collect_once};
@@ -29,6 +31,8 @@ pub struct RunOptions {
     /// `None` disables the orphan collector.
     pub orphan_interval: Option<Duration>,
     pub orphan_grace: Duration,
+    /// Between polls of the arrays' space ([`crate::monitor::poller`]).
+    pub array_poll_interval: Duration,
 }
 
 /// Whether the watches have delivered their first full list.
@@ -252,11 +256,25 @@ pub async fn run(
             }
         }
     };
+    let poller = monitor::poller::run(&ctx.arrays, &ctx.metrics, options.array_poll_interval);
+    let cache_gauges = async {
+        let Some(classes) = &class_store else {
+            return futures::future::pending::<()>().await;
+        };
+        let _ = claim_store.wait_until_ready().await;
+        let _ = volume_store.wait_until_ready().await;
+        loop {
+            monitor::publish_cache_gauges(&ctx, &claim_store, classes, &volume_store);
+            tokio::time::sleep(monitor::CACHE_GAUGES_EVERY).await;
+        }
+    };
     tokio::select! {
         () = claim_loop => log::error!("claim watch ended"),
         () = volume_loop => log::error!("PV watch ended"),
         () = class_stream.for_each(|()| async {}) => log::error!("StorageClass watch ended"),
         () = readiness => {},
         () = orphans => {},
+        () = poller => {},
+        () = cache_gauges => {},
     }
 }

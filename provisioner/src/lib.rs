@@ -24,6 +24,10 @@
 //!   - [`reconcile::events`]: Kubernetes Events on claims and PVs.
 //!   - [`reconcile::finished`]: PVs this process deleted, so stale copies are ignored.
 //! - [`arrays`]: the configured arrays as async operations, with metrics and a space cache.
+//! - [`monitor`]: what the metrics say about the arrays, claims and PVs, while leading:
+//!   - [`monitor::poller`]: each array's space and reachability, polled at an interval.
+//!   - [`monitor::pending`]: why claims of ours are pending (a bounded set of reasons).
+//!   - [`monitor::volumes`]: our PVs per array, from the PV cache.
 //! - [`k8s`]: Kubernetes plumbing:
 //!   - [`k8s::cache`]: what the watch caches keep of each claim and PV.
 //!   - [`k8s::leader`]: leader election on a Lease (the pure rule: `decide_lease`).
@@ -40,6 +44,7 @@ pub mod arrays;
 pub mod controller;
 pub mod decide;
 pub mod k8s;
+pub mod monitor;
 pub mod reconcile;
 pub mod serve;
 

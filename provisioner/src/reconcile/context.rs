@@ -15,6 +15,7 @@ use flashvol_common::config::Settings;
 use crate::arrays::ArraySet;
 use crate::decide::backoff::Backoff;
 use crate::k8s::cache::CachedVolume;
+use crate::monitor::pending::LastFailures;
 use crate::reconcile::events::Recorder;
 use crate::reconcile::finished::Finished;
 use crate::serve::metrics::Metrics;
@@ -82,6 +83,8 @@ pub struct Context {
     pub retained: Mutex<std::collections::HashSet<String>>,
     /// PVs this process destroyed and deleted: stale watch copies of them are ignored.
     pub finished: Finished,
+    /// Why each claim's last provisioning pass failed, for `flashvol_claims_pending{reason}`.
+    pub last_failures: LastFailures,
 }
 
 impl Context {

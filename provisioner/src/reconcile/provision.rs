@@ -23,6 +23,7 @@ use crate::decide::placement::{Candidate, choose_array};
 use crate::decide::plan::{NewVolume, plan_volume};
 use crate::decide::pv::{Placed, PvInputs, build_pv};
 use crate::decide::quantity::format_bytes;
+use crate::monitor::pending::FAILURE_REASONS;
 use crate::reconcile::context::Context;
 use crate::reconcile::events::{self, Kind};
 
@@ -53,6 +54,10 @@ pub struct ProvisionError {
 }
 
 fn fail(reason: &'static str, message: impl Into<String>) -> ProvisionError {
+    debug_assert!(
+        FAILURE_REASONS.contains(&reason),
+        "{reason} is missing from monitor::pending::FAILURE_REASONS"
+    );
     ProvisionError {
         reason,
         message: message.into(),
@@ -69,8 +74,23 @@ pub fn claim_key(meta: &ObjectMeta) -> String {
 }
 
 /// One pass over a claim: provisions it when it is ours and ready, records the outcome (event,
-/// metrics, log).
+/// metrics, log, and the failure reason the pending-claims gauge reports).
 pub async fn provision_claim(
+    pvc: &PersistentVolumeClaim,
+    ctx: &Context,
+) -> Result<ClaimOutcome, ProvisionError> {
+    let result = provision_pass(pvc, ctx).await;
+    if let Some(uid) = pvc.metadata.uid.as_deref() {
+        match &result {
+            Err(e) => ctx.last_failures.record(uid, e.reason),
+            Ok(ClaimOutcome::Waiting(_)) => {}
+            Ok(_) => ctx.last_failures.clear(uid),
+        }
+    }
+    result
+}
+
+async fn provision_pass(
     pvc: &PersistentVolumeClaim,
     ctx: &Context,
 ) -> Result<ClaimOutcome, ProvisionError> {

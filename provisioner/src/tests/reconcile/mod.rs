@@ -19,6 +19,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 
 mod deleting;
+mod monitoring;
 mod provisioning;
 mod watching;
 
@@ -139,6 +140,7 @@ impl Harness {
             volumes: None,
             retained: Mutex::new(Default::default()),
             finished: Default::default(),
+            last_failures: Default::default(),
             client,
         }
     }
