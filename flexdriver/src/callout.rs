@@ -1,8 +1,10 @@
 //! One call-out from start to reply: `init` answers from constants; `mount` and `unmount` load
-//! the settings, take the volume lock and hand over to the block or file flow.
+//! the settings, take the volume lock and hand over to the block or file flow, and their outcome
+//! is counted in the node's statistics file when one is configured.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use flashvol_common::config::Config;
 use flashvol_common::options::Backend;
@@ -22,6 +24,7 @@ use crate::runtime::crash::step_done;
 use crate::runtime::error::{FlexError, Result};
 use crate::runtime::logger;
 use crate::runtime::stdio;
+use crate::stats;
 
 /// `attach: false`: everything happens on the node in mount/unmount, because on RKE1 and
 /// OpenShift 4 the controller manager cannot run flex drivers. `fsGroup: false`: ownership is
@@ -63,14 +66,33 @@ pub fn run(invocation: Invocation, env: &Environment) -> Reply {
         Invocation::Mount { pod_dir, options } => finish(
             "mount",
             &pod_dir,
-            load_node(env).and_then(|n| mount(&n, &pod_dir, &options)),
+            counted(env, "mount", |n| mount(n, &pod_dir, &options)),
         ),
         Invocation::Unmount { pod_dir } => finish(
             "unmount",
             &pod_dir,
-            load_node(env).and_then(|n| unmount(&n, &pod_dir)),
+            counted(env, "unmount", |n| unmount(n, &pod_dir)),
         ),
     }
+}
+
+/// Runs a call-out on the node and adds its outcome to the statistics file when the settings
+/// name one ([`crate::stats`]). A failure to count is logged, never the call's failure. Calls
+/// that fail before the settings are read cannot be counted (kubelet's events still show them).
+fn counted(env: &Environment, callout: &str, run: impl FnOnce(&Node) -> Result<()>) -> Result<()> {
+    let started = Instant::now();
+    let node = load_node(env)?;
+    let outcome = run(&node);
+    if let Some(path) = &node.settings.stats_file {
+        let reason = outcome
+            .as_ref()
+            .err()
+            .map_or(stats::SUCCESS, FlexError::kind);
+        if let Err(e) = stats::file::record(path, callout, reason, started.elapsed()) {
+            log::warn!("{callout}: not counted in {}: {e}", path.display());
+        }
+    }
+    outcome
 }
 
 fn finish(call: &str, pod_dir: &Path, outcome: Result<()>) -> Reply {

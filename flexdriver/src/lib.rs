@@ -26,11 +26,14 @@
 //!   - [`array::locate`]: which array holds a volume or file system.
 //!   - [`array::hosts`]: this node as a FlashArray host, and its connections.
 //!   - [`array::fencing`]: RWO volumes disconnected from other flashvol hosts.
+//! - [`stats`]: call-out outcomes and durations counted in a bounded file on the node.
+//!   - [`stats::file`]: the file, updated under a flock and replaced atomically.
 //! - [`runtime`]: process plumbing.
 //!   - [`runtime::stdio`]: kubelet's pipe kept clean; the reply written once.
 //!   - [`runtime::error`]: why a call failed, as a sentence for kubelet's events.
 //!   - [`runtime::deadline`]: bounded waiting for anything that can hang.
 //!   - [`runtime::logger`]: the size-bounded log file.
+//!   - [`runtime::files`]: atomic rewrites of small files.
 //!   - [`runtime::crash`]: test-only crash points.
 //! - [`install`]: `flashvol-flex install`/`uninstall`, the node installer the DaemonSet runs.
 //!   - [`install::options`]: its command line and environment.
@@ -38,6 +41,7 @@
 //!   - [`install::settings_file`]: `flashvol.json` from `pure.json` and the environment.
 //!   - [`install::files`]: atomic, mode-exact writes of the binary and the settings.
 //!   - [`install::daemonset`]: whether SIGTERM means uninstall.
+//!   - [`install::metrics`]: the node's call-out statistics on `/metrics`.
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
@@ -50,6 +54,8 @@ pub mod flow;
 pub mod node;
 
 pub mod array;
+
+pub mod stats;
 
 pub mod runtime;
 

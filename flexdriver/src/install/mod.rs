@@ -22,8 +22,9 @@
 //!
 //! This module holds the entry points, the installer's log and its signal handling; the steps
 //! live in [`options`] (the command line), [`settings_file`] (what `flashvol.json` holds),
-//! [`plugin_dir`] (where kubelet looks for drivers), [`files`] (atomic, mode-exact writes) and
-//! [`daemonset`] (whether SIGTERM means uninstall).
+//! [`plugin_dir`] (where kubelet looks for drivers), [`files`] (atomic, mode-exact writes),
+//! [`daemonset`] (whether SIGTERM means uninstall) and [`metrics`] (the node's call-out
+//! statistics on `/metrics` while the installer waits).
 
 // The installer runs as a container's main process: its log is the container's stderr, unlike
 // the driver's call-outs, whose stdio belongs to kubelet.
@@ -31,6 +32,7 @@
 
 pub mod daemonset;
 pub mod files;
+pub mod metrics;
 pub mod options;
 pub mod plugin_dir;
 pub mod settings_file;
@@ -163,6 +165,15 @@ fn install(options: &Options, log: &Logger) -> Result<(), InstallError> {
         options.node_settings.as_deref(),
         env,
     )?;
+    let stats_file = match options.metrics_address {
+        None => None,
+        Some(_) => Some(settings_file::stats_file(&settings)?.ok_or_else(|| {
+            InstallError::NodeSettings(
+                "--metrics-address serves the file named by statsFile, but the node settings name none"
+                    .into(),
+            )
+        })?),
+    };
     let binary = fs::read(&options.source).map_err(io_error("reading", &options.source))?;
     let choice = resolve_plugin_dir(options, log)?;
     let report = install_files(&choice.local, &options.driver, &binary, &settings)?;
@@ -179,6 +190,13 @@ fn install(options: &Options, log: &Logger) -> Result<(), InstallError> {
     let Some(signals) = stop_signals else {
         return Ok(());
     };
+    if let (Some(address), Some(stats_file)) = (options.metrics_address, stats_file) {
+        let bound = metrics::spawn(address, stats_file.clone(), log.debug)?;
+        log.info(&format!(
+            "serving the call-out statistics of {} on http://{bound}/metrics",
+            stats_file.display()
+        ));
+    }
     let signal = signals.wait().map_err(InstallError::Signal)?;
     log.info(&format!("got {signal:?}"));
     if should_uninstall_on_stop(options, log) {

@@ -51,7 +51,34 @@ pub enum FlexError {
     Refused(String),
 }
 
+/// Every [`FlexError::kind`]: the bounded set of failure reasons the call-out statistics count
+/// ([`crate::stats`]).
+pub const KINDS: [&str; 8] = [
+    "request",
+    "settings",
+    "array",
+    "timed_out",
+    "missing_tool",
+    "tool_failed",
+    "io",
+    "refused",
+];
+
 impl FlexError {
+    /// A short, stable name of the variant, for metrics (one of [`KINDS`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FlexError::Request(_) => "request",
+            FlexError::Settings(_) => "settings",
+            FlexError::Array { .. } => "array",
+            FlexError::TimedOut { .. } => "timed_out",
+            FlexError::MissingTool { .. } => "missing_tool",
+            FlexError::ToolFailed { .. } => "tool_failed",
+            FlexError::Io { .. } => "io",
+            FlexError::Refused(_) => "refused",
+        }
+    }
+
     pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         FlexError::Io {
             what,
@@ -69,3 +96,41 @@ impl FlexError {
 }
 
 pub type Result<T, E = FlexError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_its_own_kind_from_the_list() {
+        let errors = [
+            FlexError::Request(String::new()),
+            FlexError::Settings(String::new()),
+            FlexError::array(
+                "step",
+                ArrayError::InvalidInput {
+                    endpoint: String::new(),
+                    message: String::new(),
+                },
+            ),
+            FlexError::TimedOut {
+                step: String::new(),
+                limit: Duration::ZERO,
+            },
+            FlexError::MissingTool {
+                tool: "t",
+                key: "k",
+                looked: String::new(),
+            },
+            FlexError::ToolFailed {
+                command: String::new(),
+                status: String::new(),
+                output: String::new(),
+            },
+            FlexError::io("x", "/", std::io::Error::other("x")),
+            FlexError::Refused(String::new()),
+        ];
+        let kinds: Vec<&str> = errors.iter().map(FlexError::kind).collect();
+        assert_eq!(kinds, KINDS);
+    }
+}
