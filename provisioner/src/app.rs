@@ -115,6 +115,12 @@ pub async fn run_with(
         Arc::clone(&metrics),
     )
     .context("array clients")?;
+    metrics.start_at_zero(
+        &arrays
+            .all()
+            .map(|a| a.endpoint.as_str())
+            .collect::<Vec<_>>(),
+    );
 
     let client = kube::client::ClientBuilder::try_from(kube_config.clone())?
         .with_layer(&RateLimitLayer::new(args.kube_api_qps, args.kube_api_burst))

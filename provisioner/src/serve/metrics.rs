@@ -309,6 +309,29 @@ impl Metrics {
         }
     }
 
+    /// Creates the failure and orphan counters at 0 for every reason and configured array, so
+    /// the first failure is an increase that `increase()` and `rate()` see (a series born at 1
+    /// is not).
+    pub fn start_at_zero(&self, arrays: &[&str]) {
+        for reason in crate::monitor::pending::FAILURE_REASONS {
+            self.provisions
+                .get_or_create(&outcome(false, reason))
+                .inc_by(0);
+        }
+        for reason in crate::reconcile::delete::FAILURE_REASONS {
+            self.deletes
+                .get_or_create(&outcome(false, reason))
+                .inc_by(0);
+        }
+        for array in arrays {
+            self.orphans_destroyed
+                .get_or_create(&EndpointLabels {
+                    array: (*array).to_owned(),
+                })
+                .inc_by(0);
+        }
+    }
+
     /// A call to the array succeeded at `when`.
     pub fn array_contact(&self, array: &str, backend: Backend, when: SystemTime) {
         let seconds = when
@@ -496,6 +519,20 @@ mod tests {
             !text.contains("flashvol_array_provisioned_bytes{"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn failure_and_orphan_counters_start_at_zero() {
+        let m = Metrics::new();
+        m.start_at_zero(&["fa1"]);
+        let text = m.encode();
+        for line in [
+            r#"flashvol_provisions_total{outcome="failure",reason="placement"} 0"#,
+            r#"flashvol_deletes_total{outcome="failure",reason="array"} 0"#,
+            r#"flashvol_orphans_destroyed_total{array="fa1"} 0"#,
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 
     #[test]
