@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # The array simulator (part of harness.sh): one flashvol-arraysim process serving two FlashArrays
 # with different Labels and capacities (fa-a, fa-b) and one FlashBlade (fb-1) behind one test CA;
-# the pure.json that names them; what is on them (/_sim/state) and the faults they inject
-# (/_sim/faults, see tests/arraysim/README.md); plain REST calls, as an administrator's script
-# would make them.
+# the pure.json that names them; what is on them (/_sim/state), the faults they inject
+# (/_sim/faults) and the space they report (/_sim/space, see tests/arraysim/README.md); plain REST
+# calls, as an administrator's script would make them.
 
 # Every simulated array, in pure.json's order.
 SIM_ARRAYS=(fa-a fa-b fb-1)
@@ -121,6 +121,14 @@ sim_field() {
 # sim_admin ARRAY PATH: GET https://<array>/_sim/PATH.
 sim_admin() {
     curl -fsS --max-time 10 --cacert "$SIM_CA" "$(sim_field "$1" admin_url)/$2"
+}
+
+# sim_admin_send ARRAY METHOD PATH [JSON]: a change through the admin API of one array, e.g.
+# sim_admin_send fa-b PUT faults '{"drop_rate": 1}' or sim_admin_send fa-a PUT space '{"used": N}'
+# (see tests/arraysim/README.md).
+sim_admin_send() {
+    curl -fsS --max-time 10 --cacert "$SIM_CA" -X "$2" ${4:+-H 'Content-Type: application/json' -d "$4"} \
+        "$(sim_field "$1" admin_url)/$3" >/dev/null
 }
 
 # sim_set_faults JSON: replaces the fault set of every simulated array; sim_clear_faults removes
