@@ -151,5 +151,7 @@ wait "${metrics_pid}" || fail "the installer serving metrics did not exit cleanl
 rc=0
 out="$("${flex}" install --plugin-dir "${work}/plugins5" --proc "${work}/proc" --config "${work}/pure.json" \
     --source "${flex}" --metrics-address "127.0.0.1:${port}" 2>&1)" || rc=$?
-[[ "${rc}" != 0 ]] && grep -q 'statsFile' <<<"${out}" || fail "--metrics-address without statsFile: rc ${rc}, ${out}"
+if [[ "${rc}" == 0 ]] || ! grep -q 'statsFile' <<<"${out}"; then
+    fail "--metrics-address without statsFile: rc ${rc}, ${out}"
+fi
 pass "the installer serves the driver's call-out statistics on /metrics; without statsFile it refuses"

@@ -17,7 +17,10 @@ work="$(mktemp -d)"
 trap 'rm -rf "${work}"' EXIT
 render() { "${HELM}" template flashvol "${CHART}" --namespace pure-system "$@"; }
 operator=(--api-versions monitoring.coreos.com/v1)
-everything=(--set monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true,monitoring.nodeMetrics.enabled=true,monitoring.nodeMetrics.podMonitor.enabled=true,monitoring.grafanaDashboard.enabled=true)
+everything=()
+for value in serviceMonitor.enabled prometheusRule.enabled nodeMetrics.enabled nodeMetrics.podMonitor.enabled grafanaDashboard.enabled; do
+    everything+=(--set "monitoring.${value}=true")
+done
 
 need() { # command package
     command -v "$1" >/dev/null 2>&1 && return 0

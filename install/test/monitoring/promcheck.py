@@ -3,8 +3,9 @@
 and the e2e scenario with a real Prometheus (tests/e2e/10-monitoring-with-prometheus.sh).
 
     promcheck.py rules RENDERED.yaml                 PrometheusRule spec -> Prometheus rule file (stdout)
-    promcheck.py scrape-config RENDERED.yaml KIND TARGET...
-                                                     ServiceMonitor/PodMonitor -> Prometheus scrape_configs (stdout)
+    promcheck.py scrape-config RENDERED.yaml KIND@ADDRESS[@LABEL=VALUE...]...
+                                                     the scrape job of each ServiceMonitor/PodMonitor named,
+                                                     scraping ADDRESS with those target labels (stdout)
     promcheck.py alerts RULES.yaml RUNBOOK.md NAMES  every alert: summary, description, runbook_url
                                                      whose anchor is a RUNBOOK.md heading; known metrics only
     promcheck.py dashboard DASHBOARD.json NAMES      loads, every panel query and variable names known metrics
@@ -69,37 +70,45 @@ def cmd_rules(rendered):
     yaml.safe_dump(rules[0]["spec"], sys.stdout, sort_keys=False, width=1000)
 
 
-def cmd_scrape_config(rendered, kind, targets):
+def scrape_job(rendered, kind, address, labels):
     """The scrape job prometheus-operator would generate from the monitor's endpoint, with the
-    pods' addresses given as static targets (the e2e runs the programs as local processes)."""
+    pod's address given as a static target (the e2e runs the programs as local processes) and
+    `labels` standing in for the Kubernetes discovery labels its relabelings read."""
     monitors = documents(rendered, kind)
     if len(monitors) != 1:
         fail([f"{rendered}: expected one {kind}, found {len(monitors)}"])
     monitor = monitors[0]
     key = "endpoints" if kind == "ServiceMonitor" else "podMetricsEndpoints"
     endpoint = monitor["spec"][key][0]
-    labels = {"namespace": monitor["metadata"]["namespace"], "job": monitor["metadata"]["name"]}
+    meta = monitor["metadata"]
     job = {
-        "job_name": f'{kind.lower()}/{monitor["metadata"]["namespace"]}/{monitor["metadata"]["name"]}',
+        "job_name": f'{kind.lower()}/{meta["namespace"]}/{meta["name"]}',
         "metrics_path": endpoint.get("path", "/metrics"),
         "scheme": endpoint.get("scheme", "http"),
-        "static_configs": [{"targets": targets, "labels": labels}],
+        "static_configs": [{"targets": [address], "labels": {"namespace": meta["namespace"], **labels}}],
     }
     for field, prom in [("interval", "scrape_interval"), ("scrapeTimeout", "scrape_timeout")]:
         if field in endpoint:
             job[prom] = endpoint[field]
-    relabel = []
-    for r in endpoint.get("relabelings", []):
-        # Kubernetes discovery labels do not exist for static targets: the e2e sets them as
-        # target labels of the same name, so the rendered relabeling itself is exercised.
-        relabel.append({
+    relabel = [
+        {
             "source_labels": r.get("sourceLabels", []),
             "target_label": r["targetLabel"],
             "action": r.get("action", "replace").lower(),
-        })
+        }
+        for r in endpoint.get("relabelings", [])
+    ]
     if relabel:
         job["relabel_configs"] = relabel
-    yaml.safe_dump({"scrape_configs": [job]}, sys.stdout, sort_keys=False)
+    return job
+
+
+def cmd_scrape_config(rendered, targets):
+    jobs = []
+    for target in targets:
+        kind, address, *pairs = target.split("@")
+        jobs.append(scrape_job(rendered, kind, address, dict(p.split("=", 1) for p in pairs)))
+    yaml.safe_dump({"scrape_configs": jobs}, sys.stdout, sort_keys=False)
 
 
 def anchors(runbook):
@@ -181,8 +190,8 @@ def main(argv):
         "dashboard": (cmd_dashboard, 2),
         "exprs": (cmd_exprs, 1),
     }
-    if len(argv) >= 4 and argv[0] == "scrape-config":
-        return cmd_scrape_config(argv[1], argv[2], argv[3:])
+    if len(argv) >= 3 and argv[0] == "scrape-config":
+        return cmd_scrape_config(argv[1], argv[2:])
     if not argv or argv[0] not in commands or len(argv) - 1 != commands[argv[0]][1]:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
