@@ -49,14 +49,6 @@ fn array_info_and_space_describe_the_array() {
     assert_eq!(space.capacity, DEFAULT_CAPACITY);
     assert!(space.used <= space.capacity);
     assert_eq!(space.free(), space.capacity - space.used);
-    assert_eq!(space.provisioned, Some(0));
-    assert_eq!(space.data_reduction, Some(1.0));
-    sim.handle.set_space(flashvol_arraysim::SpaceOverride {
-        used: Some(DEFAULT_CAPACITY - 5),
-        data_reduction: Some(4.2),
-    });
-    let full = fa.space().expect("space");
-    assert_eq!((full.free(), full.data_reduction), (5, Some(4.2)));
     assert_eq!(fa.api_version().as_deref(), Some("1.19"));
     assert_eq!(fa.endpoint(), sim.handle.endpoint());
 }

@@ -49,13 +49,6 @@ fn array_info_and_space_describe_the_blade() {
     let space = fb.space().expect("space");
     assert_eq!(space.capacity, DEFAULT_CAPACITY);
     assert_eq!(space.free(), space.capacity - space.used);
-    assert_eq!(space.data_reduction, Some(1.0));
-    sim.handle.set_space(flashvol_arraysim::SpaceOverride {
-        used: Some(DEFAULT_CAPACITY),
-        data_reduction: Some(2.5),
-    });
-    let full = fb.space().expect("space");
-    assert_eq!((full.free(), full.data_reduction), (0, Some(2.5)));
     assert_eq!(fb.api_version().as_deref(), Some("1.12"));
 }
 

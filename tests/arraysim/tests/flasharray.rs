@@ -587,47 +587,6 @@ fn space_counts_allocated_bytes_of_backing_files() {
 }
 
 #[test]
-fn space_set_through_the_admin_api_replaces_the_measured_figures_until_cleared() {
-    let (_dir, mut sim, client) = start();
-    let space = |c: &Client| c.call("GET", "/api/1.19/array?space=true", None).json()[0].clone();
-    let set = client.admin(
-        "PUT",
-        "space",
-        Some(&json!({"used": 9u64 << 40, "data_reduction": 4.5})),
-    );
-    assert_eq!(set.status, 200, "{}", set.text);
-    let filled = space(&client);
-    assert_eq!(filled["total"], json!(9u64 << 40));
-    assert_eq!(filled["capacity"], json!(10u64 << 40));
-    assert_eq!(filled["data_reduction"], json!(4.5));
-    sim.restart().expect("restart");
-    assert_eq!(
-        space(&client)["total"],
-        json!(9u64 << 40),
-        "kept across a restart, like faults"
-    );
-    assert_eq!(
-        client
-            .admin("PUT", "space", Some(&json!({"data_reduction": 0.5})))
-            .status,
-        400
-    );
-    assert_eq!(
-        client
-            .admin("PUT", "space", Some(&json!({"free": 1})))
-            .status,
-        400
-    );
-    assert_eq!(
-        client.admin("DELETE", "space", None).json(),
-        json!({"used": null, "data_reduction": null})
-    );
-    let measured = space(&client);
-    assert_eq!(measured["total"], json!(0));
-    assert_eq!(measured["data_reduction"], json!(1.0));
-}
-
-#[test]
 fn state_and_sessions_survive_a_restart_on_the_same_port() {
     let (_dir, mut sim, client) = start();
     let endpoint = sim.endpoint();

@@ -258,23 +258,6 @@ fn array_space_and_network_interfaces_reflect_the_spec() {
 }
 
 #[test]
-fn space_set_through_the_admin_api_replaces_the_measured_figures() {
-    let (_dir, sim, client) = start();
-    sim.set_space(flashvol_arraysim::SpaceOverride {
-        used: Some(8u64 << 40),
-        data_reduction: Some(2.0),
-    });
-    let space = client.call("GET", "/api/1.12/arrays/space", None).json()["items"][0].clone();
-    assert_eq!(space["space"]["total_physical"], json!(8u64 << 40));
-    assert_eq!(space["space"]["data_reduction"], json!(2.0));
-    assert_eq!(space["space"]["virtual"], json!(16u64 << 40));
-    assert_eq!(
-        client.admin("GET", "space", None).json()["used"],
-        json!(8u64 << 40)
-    );
-}
-
-#[test]
 fn file_systems_and_tokens_survive_a_restart() {
     let (_dir, mut sim, client) = start();
     create_fs(&client, "durable");
