@@ -7,7 +7,7 @@
 
 #![allow(clippy::print_stdout)]
 
-use flashvol_flexdriver::stats::{Stats, exposition};
+use flashvol_flexdriver::runtime::stats::{Stats, exposition};
 
 fn main() {
     print!("{}", exposition(Some(&Stats::default())));

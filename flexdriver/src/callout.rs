@@ -23,8 +23,8 @@ use crate::node::settings::{self, NodeSettings};
 use crate::runtime::crash::step_done;
 use crate::runtime::error::{FlexError, Result};
 use crate::runtime::logger;
+use crate::runtime::stats;
 use crate::runtime::stdio;
-use crate::stats;
 
 /// `attach: false`: everything happens on the node in mount/unmount, because on RKE1 and
 /// OpenShift 4 the controller manager cannot run flex drivers. `fsGroup: false`: ownership is
@@ -77,7 +77,7 @@ pub fn run(invocation: Invocation, env: &Environment) -> Reply {
 }
 
 /// Runs a call-out on the node and adds its outcome to the statistics file when the settings
-/// name one ([`crate::stats`]). A failure to count is logged, never the call's failure. Calls
+/// name one ([`crate::runtime::stats`]). A failure to count is logged, never the call's failure. Calls
 /// that fail before the settings are read cannot be counted (kubelet's events still show them).
 fn counted(env: &Environment, callout: &str, run: impl FnOnce(&Node) -> Result<()>) -> Result<()> {
     let started = Instant::now();
@@ -88,7 +88,7 @@ fn counted(env: &Environment, callout: &str, run: impl FnOnce(&Node) -> Result<(
             .as_ref()
             .err()
             .map_or(stats::SUCCESS, FlexError::kind);
-        if let Err(e) = stats::file::record(path, callout, reason, started.elapsed()) {
+        if let Err(e) = stats::record(path, callout, reason, started.elapsed()) {
             log::warn!("{callout}: not counted in {}: {e}", path.display());
         }
     }

@@ -26,14 +26,13 @@
 //!   - [`array::locate`]: which array holds a volume or file system.
 //!   - [`array::hosts`]: this node as a FlashArray host, and its connections.
 //!   - [`array::fencing`]: RWO volumes disconnected from other flashvol hosts.
-//! - [`stats`]: call-out outcomes and durations counted in a bounded file on the node.
-//!   - [`stats::file`]: the file, updated under a flock and replaced atomically.
 //! - [`runtime`]: process plumbing.
 //!   - [`runtime::stdio`]: kubelet's pipe kept clean; the reply written once.
 //!   - [`runtime::error`]: why a call failed, as a sentence for kubelet's events.
 //!   - [`runtime::deadline`]: bounded waiting for anything that can hang.
 //!   - [`runtime::logger`]: the size-bounded log file.
 //!   - [`runtime::files`]: atomic rewrites of small files.
+//!   - [`runtime::stats`]: call-out outcomes and durations counted in a bounded file on the node.
 //!   - [`runtime::crash`]: test-only crash points.
 //! - [`install`]: `flashvol-flex install`/`uninstall`, the node installer the DaemonSet runs.
 //!   - [`install::options`]: its command line and environment.
@@ -54,8 +53,6 @@ pub mod flow;
 pub mod node;
 
 pub mod array;
-
-pub mod stats;
 
 pub mod runtime;
 

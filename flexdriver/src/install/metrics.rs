@@ -2,7 +2,7 @@
 //! (`install --metrics-address`), so mount failures by reason and call durations reach
 //! Prometheus without another daemon on the node.
 //!
-//! The driver processes kubelet runs write the statistics file ([`crate::stats::file`]); this
+//! The driver processes kubelet runs write the statistics file ([`crate::runtime::stats`]); this
 //! server only reads it, once per scrape (a few KB). It is a minimal HTTP/1.0 responder on one
 //! thread: `GET /metrics` (Prometheus text 0.0.4), `GET /healthz`, 404 otherwise; every
 //! connection is bounded by read/write timeouts and a request size limit, and one connection is
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{InstallError, Logger, io_error};
-use crate::stats::{exposition, file};
+use crate::runtime::stats::{self, exposition};
 
 /// Longest a client may take to send its request or read the answer.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -47,7 +47,7 @@ pub fn route(request_line: &str) -> Route {
 pub(crate) fn answer(request_line: &str, stats_file: &Path, log: &Logger) -> Vec<u8> {
     let (status, content_type, body) = match route(request_line) {
         Route::Metrics => {
-            let stats = match file::read(stats_file) {
+            let stats = match stats::read(stats_file) {
                 Ok(stats) => Some(stats.unwrap_or_default()),
                 Err(e) => {
                     log.warn(&format!("metrics: {e}"));
@@ -164,7 +164,7 @@ mod tests {
     fn a_scrape_over_tcp_reads_the_statistics_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let stats = dir.path().join("stats.json");
-        file::record(&stats, "mount", "tool_failed", Duration::from_secs(2)).expect("records");
+        stats::record(&stats, "mount", "tool_failed", Duration::from_secs(2)).expect("records");
         let addr = spawn("127.0.0.1:0".parse().expect("addr"), stats, false).expect("listens");
         let mut conn = TcpStream::connect(addr).expect("connects");
         conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")

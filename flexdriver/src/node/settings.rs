@@ -121,7 +121,7 @@ pub struct NodeSettings {
     pub mapper_dir: PathBuf,
     pub sysfs_root: PathBuf,
     pub iscsi_initiator_file: PathBuf,
-    /// Where each call-out's outcome is counted ([`crate::stats`]) for the node installer's
+    /// Where each call-out's outcome is counted ([`crate::runtime::stats`]) for the node installer's
     /// `/metrics`; `None` (the default) counts nothing.
     pub stats_file: Option<PathBuf>,
     pub tools: ToolPaths,

@@ -52,7 +52,7 @@ pub enum FlexError {
 }
 
 /// Every [`FlexError::kind`]: the bounded set of failure reasons the call-out statistics count
-/// ([`crate::stats`]).
+/// ([`crate::runtime::stats`]).
 pub const KINDS: [&str; 8] = [
     "request",
     "settings",
