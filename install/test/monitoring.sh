@@ -35,7 +35,7 @@ python3 -c 'import yaml' 2>/dev/null || need /usr/lib/python3/dist-packages/yaml
 # 1. Off by default, and never on a cluster without the prometheus-operator API.
 render > "${work}/default.yaml"
 ! grep -q 'monitoring.coreos.com' "${work}/default.yaml" || fail "the default render has monitoring.coreos.com objects"
-! grep -q 'flashvol-dashboard\|--metrics-address\|statsFile' "${work}/default.yaml" || fail "the default render has monitoring parts"
+! grep -q 'flashvol-dashboard\|--metrics-address\|statsFile\|9809' "${work}/default.yaml" || fail "the default render has monitoring parts"
 render "${everything[@]}" > "${work}/no-api.yaml"
 ! grep -q 'monitoring.coreos.com' "${work}/no-api.yaml" || fail "monitoring.coreos.com objects rendered for a cluster without the API"
 pass "no monitoring.coreos.com object by default, nor without the API when enabled"
@@ -64,6 +64,8 @@ env = {e["name"]: e.get("value") for e in c["env"]}
 assert json.loads(env["FLASHVOL_NODE_SETTINGS"])["statsFile"] == "/run/flashvol-flex/stats.json"
 assert {"name": "flex-stats", "mountPath": "/run/flashvol-flex", "readOnly": True} in c["volumeMounts"]
 assert {"name": "flex-stats", "hostPath": {"path": "/run/flashvol-flex", "type": "DirectoryOrCreate"}} in ds["volumes"]
+annotations = by[("DaemonSet", "pure-flex")]["spec"]["template"]["metadata"]["annotations"]
+assert {k: v for k, v in annotations.items() if k.startswith("prometheus.io/")} == {"prometheus.io/scrape": "true", "prometheus.io/port": "9809", "prometheus.io/path": "/metrics"}, "pure-flex pods lack the scrape annotations"
 pm = by[("PodMonitor", "pure-flex")]
 assert pm["spec"]["selector"]["matchLabels"] == {"app": "pure-flex"} and pm["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
 dep = by[("Deployment", "pure-provisioner")]["spec"]["template"]["spec"]["containers"][0]

@@ -72,6 +72,16 @@ ports:
 {{- end }}
 {{- end -}}
 
+{{/* Scrape annotations of the pure-flex pods, for a Prometheus that discovers pods by the
+     prometheus.io/* annotations (as for the provisioner pod) rather than by PodMonitor. */}}
+{{- define "flashvol.monitoring.flexAnnotations" -}}
+{{- if include "flashvol.monitoring.nodeMetricsOn" . -}}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ int (.Values.monitoring.nodeMetrics.port | default 9809) | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- end -}}
+
 {{- define "flashvol.monitoring.flexVolumeMounts" -}}
 {{- if include "flashvol.monitoring.nodeMetricsOn" . -}}
 # The driver writes its call-out statistics here on the host; the installer only reads them.
