@@ -112,12 +112,12 @@ node_scrape failed-1
 late_dir="$(pod_volume_dir "$ns" late "$down_pv")"
 failed="$(flex_count_since "$log_mark" " mount $late_dir: ")"
 ((failed >= 1)) || fail "the driver logged no failed mount of $late_dir"
-expect_eq "increase of flashvol_flex_calls_total{callout=mount,reason=array}" \
-    "$(($(value failed-1 flashvol_flex_calls_total callout=mount reason=array) - $(value unmount-1 flashvol_flex_calls_total callout=mount reason=array)))" "$failed"
+expect_eq "increase of flashvol_flex_calls_total{callout=mount,reason=refused}" \
+    "$(($(value failed-1 flashvol_flex_calls_total callout=mount reason=refused) - $(value unmount-1 flashvol_flex_calls_total callout=mount reason=refused)))" "$failed"
 expect_eq "increase of flashvol_flex_call_duration_seconds_count{callout=mount,outcome=failure}" \
     "$(($(value failed-1 flashvol_flex_call_duration_seconds_count callout=mount outcome=failure) - $(value unmount-1 flashvol_flex_call_duration_seconds_count callout=mount outcome=failure)))" "$failed"
 wait_for "$NODE_TIMEOUT" "flashvol_array_reachable 1 for fa-b again" prov_shows flashvol_array_reachable 1 "array=$ep_b"
-step "node: $failed failed mount(s) counted with reason array; provisioner: fa-b reachable 0, then 1 again"
+step "node: $failed failed mount(s) counted with reason refused (the driver cannot tell which array holds the volume); provisioner: fa-b reachable 0, then 1 again"
 
 delete_pod "$ns" late
 kubectl -n "$ns" delete pvc nowhere --wait=true >/dev/null
