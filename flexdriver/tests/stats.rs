@@ -1,5 +1,6 @@
 //! Call-out statistics as kubelet's calls leave them on the node: the driver binary, run as
-//! kubelet runs it, counts each mount and unmount in `node.statsFile` by reason.
+//! kubelet runs it, counts each mount and unmount (and the installer's collect) in
+//! `node.statsFile` by reason.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -15,14 +16,20 @@ fn counts(stats_file: &std::path::Path) -> Value {
         .clone()
 }
 
-#[test]
-fn a_refused_mount_is_counted_by_its_reason_and_the_reply_is_unchanged() {
+/// A fabric whose node settings name a statistics file (in a temp dir the caller keeps).
+fn counting_fabric() -> (tempfile::TempDir, std::path::PathBuf, Fabric) {
     let stats_dir = tempfile::tempdir().unwrap();
     let stats_file = stats_dir.path().join("stats.json");
     let fab = Fabric::with(FabricOptions {
         node: json!({"statsFile": stats_file}),
         ..FabricOptions::default()
     });
+    (stats_dir, stats_file, fab)
+}
+
+#[test]
+fn a_refused_mount_is_counted_by_its_reason_and_the_reply_is_unchanged() {
+    let (_stats_dir, stats_file, fab) = counting_fabric();
     // Not a kubelet pod volume dir: refused as a bad request, before any array call.
     let outcome = fab.flex(&["mount", "/not/a/pod/dir", &file_options(&fab, "pvc-x", &[])]);
     outcome.assert_failure();
@@ -54,12 +61,7 @@ fn successful_mounts_and_unmounts_are_counted_with_their_durations() {
     if skip_unless_root() {
         return;
     }
-    let stats_dir = tempfile::tempdir().unwrap();
-    let stats_file = stats_dir.path().join("stats.json");
-    let fab = Fabric::with(FabricOptions {
-        node: json!({"statsFile": stats_file}),
-        ..FabricOptions::default()
-    });
+    let (_stats_dir, stats_file, fab) = counting_fabric();
     let pv = "pvc-c1111111-2222-4333-8444-555555555555";
     fab.create_file_system(pv);
     let pod = fab.pod_dir(UID, pv);
@@ -77,4 +79,17 @@ fn successful_mounts_and_unmounts_are_counted_with_their_durations() {
         .as_array()
         .unwrap();
     assert_eq!(counts.iter().filter_map(Value::as_u64).sum::<u64>(), 1);
+}
+
+#[test]
+fn the_installers_collect_is_counted_by_its_reason_like_kubelets_call_outs() {
+    let (_stats_dir, stats_file, fab) = counting_fabric();
+    let root = fab.kubelet_root.to_str().unwrap();
+    fab.flex(&["collect", root, "pure/flex"]).assert_success();
+    // Not <vendor>/<driver>: refused as a bad request.
+    fab.flex(&["collect", root, "pure"]).assert_failure();
+    assert_eq!(
+        counts(&stats_file)["collect"],
+        json!({"success": 1, "request": 1})
+    );
 }

@@ -1,6 +1,6 @@
 //! The configured arrays as the provisioner uses them: async wrappers over the blocking clients
 //! of `flashvol-common`, with call latency metrics, the time of the last successful call, a short
-//! free-space cache (refreshed by placement and by the array poller, [`crate::monitor::poller`])
+//! free-space cache (refreshed by placement and by the array poller, [`crate::serve::monitor::poller`])
 //! and the array id.
 //!
 //! Owns the mapping from provisioner operations (look up, create, destroy, list ours) to
@@ -100,7 +100,7 @@ pub struct Array {
 
 impl Array {
     /// Runs one blocking client call off the async runtime and records its latency.
-    async fn call<T: Send + 'static>(
+    pub(crate) async fn call<T: Send + 'static>(
         &self,
         operation: &'static str,
         f: impl FnOnce(&Client) -> Result<T, ArrayError> + Send + 'static,

@@ -1,6 +1,6 @@
 //! Wiring: watches on claims, PVs and StorageClasses feeding the reconcilers with a worker limit
 //! and per-object backoff, the timers of the orphan collector, the array poller and the cache
-//! gauges ([`crate::monitor`]), and readiness.
+//! gauges ([`crate::serve::monitor`]), and readiness.
 //!
 //! Owns no decisions: it maps reconcile outcomes to requeue actions and keeps the queue-depth
 //! gauge (objects being reconciled plus objects waiting for a retry).
@@ -17,11 +17,11 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::k8s::cache::{CachedClaim, CachedVolume};
-use crate::monitor;
 use crate::reconcile::context::Context;
 use crate::reconcile::delete::{DeleteError, VolumeOutcome, reclaim_volume};
 use crate::reconcile::orphans::{OrphanState, collect_once};
 use crate::reconcile::provision::{ClaimOutcome, ProvisionError, claim_key, provision_claim};
+use crate::serve::monitor;
 
 /// Knobs of the running controllers.
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ pub struct RunOptions {
     /// `None` disables the orphan collector.
     pub orphan_interval: Option<Duration>,
     pub orphan_grace: Duration,
-    /// Between polls of the arrays' space ([`crate::monitor::poller`]).
+    /// Between polls of the arrays' space ([`crate::serve::monitor::poller`]).
     pub array_poll_interval: Duration,
 }
 

@@ -1,5 +1,5 @@
-//! argv → [`Invocation`], with no side effects: what kubelet asked for, or why the request is
-//! malformed.
+//! argv → [`Invocation`], with no side effects: what kubelet (or, for `collect`, the node
+//! installer) asked for, or why the request is malformed.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -19,6 +19,12 @@ pub enum Invocation {
     },
     Unmount {
         pod_dir: PathBuf,
+    },
+    /// `collect <kubelet root> <vendor/driver>`: not kubelet's, the node installer's. Releases
+    /// leftover volumes (see `flow::collect`).
+    Collect {
+        kubelet_root: PathBuf,
+        driver: String,
     },
     /// Any other call-out (attach, waitforattach, getvolumename, expandvolume, ... or one added
     /// to kubelet later): answered `Not supported`, which kubelet caches for the driver.
@@ -61,6 +67,16 @@ pub fn parse(args: &[OsString]) -> Result<Invocation> {
                 pod_dir: pod_dir_arg(&rest[0])?,
             })
         }
+        "collect" => {
+            expect_args(command, rest, 2)?;
+            let driver = rest[1]
+                .to_str()
+                .ok_or_else(|| bad("collect: the driver name is not UTF-8"))?;
+            Ok(Invocation::Collect {
+                kubelet_root: absolute_path_arg("kubelet root", &rest[0])?,
+                driver: driver.to_owned(),
+            })
+        }
         other => Ok(Invocation::NotSupported(other.to_owned())),
     }
 }
@@ -77,14 +93,16 @@ fn expect_args(command: &str, rest: &[OsString], count: usize) -> Result<()> {
 }
 
 fn pod_dir_arg(raw: &OsString) -> Result<PathBuf> {
+    absolute_path_arg("mount directory", raw)
+}
+
+fn absolute_path_arg(what: &str, raw: &OsString) -> Result<PathBuf> {
     let text = raw
         .to_str()
-        .ok_or_else(|| bad(format!("mount directory {raw:?} is not UTF-8")))?;
+        .ok_or_else(|| bad(format!("{what} {raw:?} is not UTF-8")))?;
     let path = PathBuf::from(text);
     if !path.is_absolute() {
-        return Err(bad(format!(
-            "mount directory {text:?} is not an absolute path"
-        )));
+        return Err(bad(format!("{what} {text:?} is not an absolute path")));
     }
     Ok(path)
 }
@@ -143,6 +161,13 @@ mod tests {
             parse(&args(&["unmount", "/x"])).expect("unmount"),
             Invocation::Unmount { .. }
         ));
+        assert_eq!(
+            parse(&args(&["collect", "/var/lib/kubelet", "pure/flex"])).expect("collect"),
+            Invocation::Collect {
+                kubelet_root: "/var/lib/kubelet".into(),
+                driver: "pure/flex".into()
+            }
+        );
     }
 
     #[test]
@@ -167,6 +192,8 @@ mod tests {
         assert!(msg(&[]).contains("no call-out"));
         assert!(msg(&["init", "extra"]).contains("expected 0"));
         assert!(msg(&["mount", "/x"]).contains("expected 2"));
+        assert!(msg(&["collect", "/var/lib/kubelet"]).contains("expected 2"));
+        assert!(msg(&["collect", "kubelet", "pure/flex"]).contains("absolute"));
         assert!(msg(&["mount", "rel/dir", "{}"]).contains("absolute"));
         assert!(msg(&["mount", "/x", "{"]).contains("not valid JSON"));
         assert!(msg(&["mount", "/x", "[]"]).contains("JSON object"));

@@ -1,5 +1,5 @@
-//! Call-out statistics: how many `mount`/`unmount` calls ended how, and how long they took,
-//! counted on the node without a daemon.
+//! Call-out statistics: how many `mount`/`unmount`/`collect` calls ended how, and how long they
+//! took, counted on the node without a daemon.
 //!
 //! The driver lives for one call, so it cannot serve metrics itself. Each call adds its outcome
 //! to a small JSON file (`node.statsFile`, opt-in) under a flock ([`record`]); the DaemonSet's
@@ -7,7 +7,8 @@
 //! on `/metrics` ([`crate::install::metrics`]). The file never grows: it holds one counter per call-out and
 //! reason, and one duration histogram per call-out and outcome, over fixed sets:
 //!
-//! - call-outs: [`CALLOUTS`] (`init` and `Not supported` answers are constant and not counted);
+//! - call-outs: [`CALLOUTS`]: kubelet's `mount` and `unmount`, and the installer's minutely
+//!   `collect` (`init` and `Not supported` answers are constant and not counted);
 //! - reasons: `success` or one of [`KINDS`], the kinds of [`crate::runtime::error::FlexError`];
 //! - duration buckets: [`BUCKETS`].
 //!
@@ -33,7 +34,7 @@ use crate::runtime::error::{FlexError, KINDS, Result};
 use crate::runtime::files::write_atomic;
 
 /// The call-outs counted.
-pub const CALLOUTS: [&str; 2] = ["mount", "unmount"];
+pub const CALLOUTS: [&str; 3] = ["mount", "unmount", "collect"];
 /// The reason of a call that succeeded.
 pub const SUCCESS: &str = "success";
 /// Upper bounds of the duration buckets, in seconds (then `+Inf`): a bind mount takes
@@ -340,7 +341,10 @@ mod tests {
         assert!(text.contains("flashvol_flex_stats_readable 1\n"));
         let series = text.lines().filter(|l| !l.starts_with('#')).count();
         let per_histogram = BUCKETS.len() + 1 + 2;
-        assert_eq!(series, 2 * (1 + KINDS.len()) + 2 * 2 * per_histogram + 1);
+        assert_eq!(
+            series,
+            CALLOUTS.len() * (1 + KINDS.len()) + CALLOUTS.len() * 2 * per_histogram + 1
+        );
         assert!(exposition(None).contains("flashvol_flex_stats_readable 0\n"));
     }
 

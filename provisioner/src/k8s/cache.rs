@@ -19,7 +19,7 @@
 //!   reads; the flexVolume source (which array volume) only while the PV is `Released` or being
 //!   deleted, the only states in which [`crate::reconcile::delete`] acts on it; and the
 //!   `arrayEndpoint` option alone in every state, for the volume count per array
-//!   ([`crate::monitor::volumes`]).
+//!   ([`crate::serve::monitor::volumes`]).
 //!
 //! Dropping by state is sound because every change of state reaches the cache as a new watch
 //! event carrying the whole object, from which the new state's fields are kept. The orphan

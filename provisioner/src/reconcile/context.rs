@@ -15,10 +15,10 @@ use flashvol_common::config::Settings;
 use crate::arrays::ArraySet;
 use crate::decide::backoff::Backoff;
 use crate::k8s::cache::CachedVolume;
-use crate::monitor::pending::LastFailures;
 use crate::reconcile::events::Recorder;
 use crate::reconcile::finished::Finished;
 use crate::serve::metrics::Metrics;
+use crate::serve::monitor::pending::LastFailures;
 
 /// Wall-clock time, injectable so grace periods can be tested without waiting.
 pub trait Clock: Send + Sync {

@@ -2,7 +2,7 @@
 //!
 //! Owns the metric names (all prefixed `flashvol_`, listed in the README) and their labels. Every
 //! label takes values from a bounded set: the configured arrays, operation and error-kind names
-//! from the code, the reasons of [`crate::monitor::pending::PendingReason`]; never a claim or PV.
+//! from the code, the reasons of [`crate::serve::monitor::pending::PendingReason`]; never a claim or PV.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -20,7 +20,7 @@ use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::{Metric, Registry};
 
 use crate::arrays::SpaceReport;
-use crate::monitor::pending::PendingCount;
+use crate::serve::monitor::pending::PendingCount;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
@@ -67,7 +67,7 @@ pub struct PendingLabels {
     /// One of our StorageClasses; empty for claims whose class does not exist (a name a user
     /// typed is no label value).
     pub class: String,
-    /// [`crate::monitor::pending::PendingReason`].
+    /// [`crate::serve::monitor::pending::PendingReason`].
     pub reason: String,
 }
 
@@ -313,7 +313,7 @@ impl Metrics {
     /// the first failure is an increase that `increase()` and `rate()` see (a series born at 1
     /// is not).
     pub fn start_at_zero(&self, arrays: &[&str]) {
-        for reason in crate::monitor::pending::FAILURE_REASONS {
+        for reason in crate::serve::monitor::pending::FAILURE_REASONS {
             self.provisions
                 .get_or_create(&outcome(false, reason))
                 .inc_by(0);

@@ -8,7 +8,7 @@ use flashvol_arraysim::{Faults, SpaceOverride};
 
 use super::*;
 use crate::k8s::cache::{CachedClaim, CachedVolume};
-use crate::monitor::{self, poller};
+use crate::serve::monitor::{self, poller};
 
 /// A line of the exposition that starts with `prefix`, e.g. a metric and its labels.
 fn sample(ctx: &Context, prefix: &str) -> Option<String> {
