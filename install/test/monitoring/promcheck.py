@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Checks of the chart's monitoring objects, shared by install/test/monitoring.sh (no cluster)
-and the e2e scenario with a real Prometheus (tests/e2e/11-monitoring-with-prometheus.sh).
+and the e2e scenario with a real Prometheus (tests/e2e/15-monitoring-with-prometheus.sh).
 
     promcheck.py rules RENDERED.yaml                 PrometheusRule spec -> Prometheus rule file (stdout)
     promcheck.py scrape-config RENDERED.yaml KIND@ADDRESS[@LABEL=VALUE...]...
