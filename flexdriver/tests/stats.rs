@@ -44,6 +44,36 @@ fn a_refused_mount_is_counted_by_its_reason_and_the_reply_is_unchanged() {
 }
 
 #[test]
+fn a_mount_the_array_could_not_answer_counts_as_array_and_one_it_answered_as_refused() {
+    let (_stats_dir, stats_file, fab) = counting_fabric();
+    let mount = |pv: &str| {
+        let pod = fab.pod_dir(UID, pv);
+        fab.flex(&[
+            "mount",
+            pod.to_str().unwrap(),
+            &block_options(&fab, pv, &[]),
+        ])
+        .assert_failure();
+    };
+    // The array answers that it holds no such volume: the call is refused.
+    mount("pvc-c1111111-2222-4333-8444-555555555555");
+    assert_eq!(counts(&stats_file)["mount"], json!({"refused": 1}));
+    // The array drops every call, so which array holds the volume cannot be told: the array
+    // failed, not the request.
+    let pv = "pvc-c2111111-2222-4333-8444-555555555555";
+    fab.create_block_volume(pv, GIB);
+    fab.fa.set_faults(flashvol_arraysim::Faults {
+        drop_rate: 1.0,
+        ..flashvol_arraysim::Faults::default()
+    });
+    mount(pv);
+    assert_eq!(
+        counts(&stats_file)["mount"],
+        json!({"refused": 1, "array": 1})
+    );
+}
+
+#[test]
 fn without_a_stats_file_nothing_is_written() {
     let fab = Fabric::new();
     fab.flex(&["mount", "/not/a/pod/dir", &file_options(&fab, "pvc-x", &[])])

@@ -116,12 +116,12 @@ scrape_flex_pod failed-1
 late_dir="$(node_pod_volume_dir "$ns" late "$down_pv")"
 failed="$(node_flex_count_since "$log_mark" " mount $late_dir: ")"
 ((failed >= 1)) || check_fail "the driver logged no failed mount of $late_dir"
-check_eq "increase of flashvol_flex_calls_total{callout=mount,reason=refused}" \
-    "$(($(value failed-1 flashvol_flex_calls_total callout=mount reason=refused) - $(value unmount-1 flashvol_flex_calls_total callout=mount reason=refused)))" "$failed"
+check_eq "increase of flashvol_flex_calls_total{callout=mount,reason=array}" \
+    "$(($(value failed-1 flashvol_flex_calls_total callout=mount reason=array) - $(value unmount-1 flashvol_flex_calls_total callout=mount reason=array)))" "$failed"
 check_eq "increase of flashvol_flex_call_duration_seconds_count{callout=mount,outcome=failure}" \
     "$(($(value failed-1 flashvol_flex_call_duration_seconds_count callout=mount outcome=failure) - $(value unmount-1 flashvol_flex_call_duration_seconds_count callout=mount outcome=failure)))" "$failed"
 check_within "$NODE_TIMEOUT" "flashvol_array_reachable 1 for fa-b again" provisioner_shows flashvol_array_reachable 1 "array=$ep_b"
-log_step "node: $failed failed mount(s) counted with reason refused (the driver cannot tell which array holds the volume); provisioner: fa-b reachable 0, then 1 again"
+log_step "node: $failed failed mount(s) counted with reason array (the driver cannot tell which array holds the volume: fa-b does not answer); provisioner: fa-b reachable 0, then 1 again"
 
 node_delete_pod "$ns" late
 kubectl -n "$ns" delete pvc nowhere --wait=true >/dev/null

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use flashvol_common::ArrayError;
+use flashvol_common::locate::{LocateError, Problem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FlexError {
@@ -46,6 +47,10 @@ pub enum FlexError {
         #[source]
         source: std::io::Error,
     },
+    /// The PV's volume was not located; what failed depends on the [`Problem`] (see
+    /// [`FlexError::kind`]).
+    #[error("{0}")]
+    Locate(LocateError),
     /// The node or the arrays are in a state the driver refuses to act on.
     #[error("{0}")]
     Refused(String),
@@ -75,6 +80,14 @@ impl FlexError {
             FlexError::MissingTool { .. } => "missing_tool",
             FlexError::ToolFailed { .. } => "tool_failed",
             FlexError::Io { .. } => "io",
+            FlexError::Locate(e) => match e.problem {
+                // Arrays whose answer was needed could not be asked: the arrays failed, and
+                // the same call succeeds once they answer.
+                Problem::Unreachable(_) => "array",
+                Problem::NoArrays => "settings",
+                // Every array needed answered, and the answers forbid the call.
+                _ => "refused",
+            },
             FlexError::Refused(_) => "refused",
         }
     }
@@ -102,7 +115,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_variant_has_its_own_kind_from_the_list() {
+    fn every_variant_but_locate_has_its_own_kind_from_the_list() {
         let errors = [
             FlexError::Request(String::new()),
             FlexError::Settings(String::new()),
@@ -132,5 +145,58 @@ mod tests {
         ];
         let kinds: Vec<&str> = errors.iter().map(FlexError::kind).collect();
         assert_eq!(kinds, KINDS);
+    }
+
+    fn not_located(problem: Problem) -> FlexError {
+        FlexError::Locate(LocateError {
+            volume: "k8s-pvc-1".into(),
+            backend: flashvol_common::options::Backend::Block,
+            problem,
+        })
+    }
+
+    #[test]
+    fn a_volume_not_located_because_an_array_could_not_be_asked_is_an_array_failure() {
+        let unreachable = not_located(Problem::Unreachable(vec![(
+            "fa-b.example:443".into(),
+            "connection reset".into(),
+        )]));
+        assert_eq!(unreachable.kind(), "array");
+        assert!(
+            unreachable
+                .to_string()
+                .contains("fa-b.example:443 (connection reset)"),
+            "the message still names the array and why: {unreachable}"
+        );
+    }
+
+    #[test]
+    fn a_volume_not_located_although_every_array_answered_is_refused() {
+        let answered = [
+            Problem::NotFound {
+                searched: vec!["fa-a".into(), "fa-b".into()],
+                named: false,
+            },
+            Problem::NotFound {
+                searched: vec!["fa-a".into()],
+                named: true,
+            },
+            Problem::OnMoreThanOne(vec!["fa-a".into(), "fa-b".into()]),
+            Problem::Destroyed("fa-a".into()),
+            Problem::IdNotConfigured {
+                id: "id-9".into(),
+                endpoint: None,
+                configured: vec!["fa-a".into()],
+            },
+        ];
+        for problem in answered {
+            let error = not_located(problem);
+            assert_eq!(error.kind(), "refused", "{error}");
+        }
+    }
+
+    #[test]
+    fn a_volume_not_located_because_no_array_is_configured_is_a_settings_failure() {
+        assert_eq!(not_located(Problem::NoArrays).kind(), "settings");
     }
 }
