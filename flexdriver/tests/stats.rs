@@ -62,10 +62,7 @@ fn a_mount_the_array_could_not_answer_counts_as_array_and_one_it_answered_as_ref
     // failed, not the request.
     let pv = "pvc-c2111111-2222-4333-8444-555555555555";
     fab.create_block_volume(pv, GIB);
-    fab.fa.set_faults(flashvol_arraysim::Faults {
-        drop_rate: 1.0,
-        ..flashvol_arraysim::Faults::default()
-    });
+    fab.drop_every_fa_call();
     mount(pv);
     assert_eq!(
         counts(&stats_file)["mount"],
