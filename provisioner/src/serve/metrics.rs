@@ -94,6 +94,7 @@ pub struct Metrics {
     pub provision_duration: HistogramFamily<BackendLabels>,
     pub deletes: Family<OutcomeLabels, Counter>,
     pub delete_duration: HistogramFamily<BackendLabels>,
+    pub resizes: Family<OutcomeLabels, Counter>,
     pub array_calls: HistogramFamily<ArrayCallLabels>,
     pub array_errors: Family<ArrayErrorLabels, Counter>,
     pub queue_depth: IntGauges<QueueLabels>,
@@ -159,6 +160,11 @@ impl Metrics {
         let deletes = r.add(
             "deletes",
             "Released volumes handled, by outcome and reason",
+            Family::<OutcomeLabels, Counter>::default(),
+        );
+        let resizes = r.add(
+            "resizes",
+            "Claim resizes handled, by outcome and reason",
             Family::<OutcomeLabels, Counter>::default(),
         );
         let delete_duration = r.add(
@@ -243,6 +249,7 @@ impl Metrics {
             provision_duration,
             deletes,
             delete_duration,
+            resizes,
             array_calls,
             array_errors,
             queue_depth,
@@ -283,6 +290,10 @@ impl Metrics {
 
     pub fn delete_done(&self, success: bool, reason: &str) {
         self.deletes.get_or_create(&outcome(success, reason)).inc();
+    }
+
+    pub fn resize_done(&self, success: bool, reason: &str) {
+        self.resizes.get_or_create(&outcome(success, reason)).inc();
     }
 
     pub fn array_call(
@@ -454,6 +465,7 @@ mod tests {
     fn exposition_names_carry_the_prefix_and_labels() {
         let m = Metrics::new();
         m.provision_done(true, "created");
+        m.resize_done(false, "refused");
         m.array_call(
             "fa1",
             "create_volume",
@@ -464,6 +476,10 @@ mod tests {
         let text = m.encode();
         assert!(
             text.contains(r#"flashvol_provisions_total{outcome="success",reason="created"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"flashvol_resizes_total{outcome="failure",reason="refused"} 1"#),
             "{text}"
         );
         assert!(text.contains(r#"flashvol_array_call_duration_seconds_count{array="fa1",operation="create_volume"} 1"#), "{text}");

@@ -59,7 +59,7 @@ fn space(ctx: &Ctx<'_>, state: &FaState) -> Value {
     let reduction = ctx.space.data_reduction();
     json!({
         "hostname": ctx.spec.name,
-        "capacity": ctx.spec.capacity,
+        "capacity": ctx.capacity,
         "provisioned": provisioned,
         "volumes": volumes,
         "snapshots": snapshots,
