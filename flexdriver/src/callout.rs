@@ -2,9 +2,11 @@
 //! the settings, take the volume lock and hand over to the block or file flow, then collect
 //! leftover volumes of the same kubelet root; `expandfs` loads the settings, takes the volume
 //! lock and hands over to the expand flow; `collect` (the node installer's) only collects.
+//! The outcome of each is counted in the node's statistics file when one is configured.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use flashvol_common::config::Config;
 use flashvol_common::options::Backend;
@@ -26,6 +28,7 @@ use crate::node::settings::{self, NodeSettings};
 use crate::runtime::crash::step_done;
 use crate::runtime::error::{FlexError, Result};
 use crate::runtime::logger;
+use crate::runtime::stats;
 use crate::runtime::stdio;
 
 /// `attach: false`: everything happens on the node in mount/unmount, because on RKE1 and
@@ -77,12 +80,12 @@ pub fn run(invocation: Invocation, env: &Environment) -> Reply {
         Invocation::Mount { pod_dir, options } => finish(
             "mount",
             &pod_dir,
-            load_node(env).and_then(|n| mount(&n, &pod_dir, &options)),
+            counted(env, "mount", |n| mount(n, &pod_dir, &options)),
         ),
         Invocation::Unmount { pod_dir } => finish(
             "unmount",
             &pod_dir,
-            load_node(env).and_then(|n| unmount(&n, &pod_dir)),
+            counted(env, "unmount", |n| unmount(n, &pod_dir)),
         ),
         Invocation::ExpandFs(call) => match load_node(env).and_then(|n| expand_fs(&n, &call)) {
             Ok(done) => {
@@ -94,7 +97,9 @@ pub fn run(invocation: Invocation, env: &Environment) -> Reply {
         Invocation::Collect {
             kubelet_root,
             driver,
-        } => match load_node(env).and_then(|n| collect_leftovers(&n, &kubelet_root, &driver)) {
+        } => match counted(env, "collect", |n| {
+            collect_leftovers(n, &kubelet_root, &driver)
+        }) {
             Ok(reply) => reply,
             Err(e) => {
                 log::error!("collect {}: {e}", kubelet_root.display());
@@ -102,6 +107,26 @@ pub fn run(invocation: Invocation, env: &Environment) -> Reply {
             }
         },
     }
+}
+
+/// Runs a call-out on the node and adds its outcome to the statistics file when the settings
+/// name one ([`crate::runtime::stats`]). A failure to count is logged, never the call's failure.
+/// Calls that fail before the settings are read cannot be counted (kubelet's events, or for
+/// `collect` the installer's log, still show them).
+fn counted<T>(env: &Environment, callout: &str, run: impl FnOnce(&Node) -> Result<T>) -> Result<T> {
+    let started = Instant::now();
+    let node = load_node(env)?;
+    let outcome = run(&node);
+    if let Some(path) = &node.settings.stats_file {
+        let reason = outcome
+            .as_ref()
+            .err()
+            .map_or(stats::SUCCESS, FlexError::kind);
+        if let Err(e) = stats::record(path, callout, reason, started.elapsed()) {
+            log::warn!("{callout}: not counted in {}: {e}", path.display());
+        }
+    }
+    outcome
 }
 
 fn finish(call: &str, pod_dir: &Path, outcome: Result<()>) -> Reply {

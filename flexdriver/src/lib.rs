@@ -40,6 +40,8 @@
 //!   - [`runtime::error`]: why a call failed, as a sentence for kubelet's events.
 //!   - [`runtime::deadline`]: bounded waiting for anything that can hang.
 //!   - [`runtime::logger`]: the size-bounded log file.
+//!   - [`runtime::files`]: atomic rewrites of small files.
+//!   - [`runtime::stats`]: call-out outcomes and durations counted in a bounded file on the node.
 //!   - [`runtime::crash`]: test-only crash points.
 //! - [`install`]: `flashvol-flex install`/`uninstall`, the node installer the DaemonSet runs.
 //!   - [`install::options`]: its command line and environment.
@@ -48,6 +50,7 @@
 //!   - [`install::files`]: atomic, mode-exact writes of the binary and the settings.
 //!   - [`install::daemonset`]: whether SIGTERM means uninstall.
 //!   - [`install::collect`]: `collect` at start and every minute, in kubelet's mount namespace.
+//!   - [`install::metrics`]: the node's call-out statistics on `/metrics`.
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 

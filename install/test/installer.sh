@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The node installer as the DaemonSet runs it: a real flashvol-flex process installs, stays up,
 # and on SIGTERM keeps or removes the driver depending on what the API server says about the
-# DaemonSet (a stand-in API server answers). Also: `uninstall`, and a broken config refused.
+# DaemonSet (a stand-in API server answers). Also: `uninstall`, a broken config refused, and the
+# call-out statistics served on /metrics (`--metrics-address`).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -128,3 +129,29 @@ out="$("${flex}" install --once --plugin-dir "${work}/plugins4" \
 grep -q 'WARNING: the kubelet on this node (pid 4242) loads FlexVolume drivers from /var/lib/kubelet/volumeplugins' <<<"${out}" ||
     fail "no warning about the plugin dir: ${out}"
 pass "a plugin dir other than kubelet's is reported loudly"
+
+# 8. Node metrics: the installer serves the driver's call-out statistics while it waits.
+mkdir "${work}/plugins5"
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"${flex}" install --plugin-dir "${work}/plugins5" --proc "${work}/proc" --config "${work}/pure.json" \
+    --source "${flex}" --metrics-address "127.0.0.1:${port}" \
+    --node-settings "{\"statsFile\": \"${work}/stats/stats.json\", \"logFile\": \"${work}/flex.log\"}" \
+    >/dev/null 2>"${work}/metrics-installer.log" &
+metrics_pid=$!
+pids+=("${metrics_pid}")
+for _ in $(seq 100); do curl -fsS "http://127.0.0.1:${port}/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+metrics="$(curl -fsS "http://127.0.0.1:${port}/metrics")" || { cat "${work}/metrics-installer.log" >&2; fail "no /metrics"; }
+grep -q '^flashvol_flex_calls_total{callout="mount",reason="success"} 0$' <<<"${metrics}" || fail "no zero counters before any call: ${metrics}"
+# kubelet runs the installed driver: a mount of a path that is no pod volume dir is refused and counted.
+"${work}/plugins5/pure~flex/flex" mount /not/a/pod/dir '{"kubernetes.io/fsType":"xfs"}' >/dev/null 2>&1 || true
+metrics="$(curl -fsS "http://127.0.0.1:${port}/metrics")"
+grep -q '^flashvol_flex_calls_total{callout="mount",reason="request"} 1$' <<<"${metrics}" || fail "the refused mount was not counted: ${metrics}"
+kill -TERM "${metrics_pid}"
+wait "${metrics_pid}" || fail "the installer serving metrics did not exit cleanly on SIGTERM"
+rc=0
+out="$("${flex}" install --plugin-dir "${work}/plugins5" --proc "${work}/proc" --config "${work}/pure.json" \
+    --source "${flex}" --metrics-address "127.0.0.1:${port}" 2>&1)" || rc=$?
+if [[ "${rc}" == 0 ]] || ! grep -q 'statsFile' <<<"${out}"; then
+    fail "--metrics-address without statsFile: rc ${rc}, ${out}"
+fi
+pass "the installer serves the driver's call-out statistics on /metrics; without statsFile it refuses"

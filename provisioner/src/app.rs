@@ -112,6 +112,12 @@ pub async fn run_with(
         Arc::clone(&metrics),
     )
     .context("array clients")?;
+    metrics.start_at_zero(
+        &arrays
+            .all()
+            .map(|a| a.endpoint.as_str())
+            .collect::<Vec<_>>(),
+    );
 
     let client = kube::client::ClientBuilder::try_from(kube_config.clone())?
         .with_layer(&RateLimitLayer::new(args.kube_api_qps, args.kube_api_burst))
@@ -137,6 +143,7 @@ pub async fn run_with(
         volumes: Some(watches.volumes.clone()),
         retained: Default::default(),
         finished: Default::default(),
+        last_failures: Default::default(),
         client,
     });
 
@@ -181,6 +188,7 @@ pub async fn run_with(
             .orphan_collection
             .then(|| Duration::from_secs(args.orphan_interval_seconds)),
         orphan_grace: Duration::from_secs(args.orphan_grace_seconds),
+        array_poll_interval: Duration::from_secs(args.array_poll_seconds),
     };
     tokio::pin!(shutdown);
 

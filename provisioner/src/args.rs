@@ -79,6 +79,11 @@ pub struct Args {
     #[arg(long, env = "FLASHVOL_SPACE_CACHE_SECONDS", default_value_t = 10)]
     pub space_cache_seconds: u64,
 
+    /// Seconds between polls of each array's space and reachability for the array metrics
+    /// (one call per array per poll, only while leading).
+    #[arg(long, env = "FLASHVOL_ARRAY_POLL_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub array_poll_seconds: u64,
+
     /// Debug logging (PSO's `app.debug` passes this flag). RUST_LOG overrides.
     #[arg(long, env = "FLASHVOL_DEBUG", default_value_t = false, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub debug: bool,
@@ -199,6 +204,7 @@ mod tests {
         assert_eq!(a.workers, 16);
         assert!(a.leader_election && a.orphan_collection && !a.debug);
         assert_eq!(a.http_address.to_string(), "0.0.0.0:8080");
+        assert_eq!(a.array_poll_seconds, 60);
         a.validate().expect("defaults are consistent");
     }
 
@@ -253,6 +259,7 @@ mod tests {
             .to_string();
         assert!(err.contains("renew-deadline"), "{err}");
         assert!(Args::try_parse_from(["x", "--workers", "0"]).is_err());
+        assert!(Args::try_parse_from(["x", "--array-poll-seconds", "0"]).is_err());
         assert!(parse(&["--kube-api-qps=-1"]).validate().is_err());
         assert!(
             parse(&["--kube-api-qps=0"]).validate().is_ok(),

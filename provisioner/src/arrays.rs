@@ -1,5 +1,7 @@
 //! The configured arrays as the provisioner uses them: async wrappers over the blocking clients
-//! of `flashvol-common`, with call latency metrics, a short free-space cache and the array id.
+//! of `flashvol-common`, with call latency metrics, the time of the last successful call, a short
+//! free-space cache (refreshed by placement and by the array poller, [`crate::serve::monitor::poller`])
+//! and the array id.
 //!
 //! Owns the mapping from provisioner operations (look up, create, grow, destroy, list ours) to
 //! FlashArray and FlashBlade calls, and which array replies mean "already gone".
@@ -54,6 +56,25 @@ pub struct Listed {
     pub created: Option<SystemTime>,
 }
 
+/// What an array says about its space (`GET array?space=true`, `GET arrays/space`): what
+/// placement ranks arrays by and what the array gauges show.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpaceReport {
+    pub capacity: u64,
+    /// Physical bytes used.
+    pub used: u64,
+    /// Sum of the volumes' provisioned sizes: FlashArray only (FlashBlade's `arrays/space` has
+    /// no such total).
+    pub provisioned: Option<u64>,
+    pub data_reduction: Option<f64>,
+}
+
+impl SpaceReport {
+    pub fn free(&self) -> u64 {
+        self.capacity.saturating_sub(self.used)
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct CachedSpace {
     read_at: Instant,
@@ -98,6 +119,10 @@ impl Array {
         let kind = result.as_ref().err().map(ArrayError::kind);
         self.metrics
             .array_call(&self.endpoint, operation, started.elapsed(), kind);
+        if result.is_ok() {
+            self.metrics
+                .array_contact(&self.endpoint, self.backend, SystemTime::now());
+        }
         result
     }
 
@@ -130,20 +155,37 @@ impl Array {
                 placed: c.placed,
             });
         }
-        let free = self
+        let free = self.read_space().await?.free();
+        Ok(Space { free, placed: 0 })
+    }
+
+    /// Asks the array for its space now (one call) and refreshes the free-space cache with the
+    /// answer, so a poll also serves placement.
+    pub async fn read_space(&self) -> Result<SpaceReport, ArrayError> {
+        let report = self
             .call("space", |c| match c {
-                Client::FlashArray(fa) => fa.space().map(|s| s.free()),
-                Client::FlashBlade(fb) => fb.space().map(|s| s.free()),
+                Client::FlashArray(fa) => fa.space().map(|s| SpaceReport {
+                    capacity: s.capacity,
+                    used: s.used,
+                    provisioned: s.provisioned,
+                    data_reduction: s.data_reduction,
+                }),
+                Client::FlashBlade(fb) => fb.space().map(|s| SpaceReport {
+                    capacity: s.capacity,
+                    used: s.used,
+                    provisioned: None,
+                    data_reduction: s.data_reduction,
+                }),
             })
             .await?;
         if let Ok(mut g) = self.space.lock() {
             *g = Some(CachedSpace {
                 read_at: Instant::now(),
-                free,
+                free: report.free(),
                 placed: 0,
             });
         }
-        Ok(Space { free, placed: 0 })
+        Ok(report)
     }
 
     /// Records a volume just created here. Volumes are thin, so the array's own free figure

@@ -1,6 +1,7 @@
 //! Wiring: watches on claims (unbound ones provisioned, bound ones resized), PVs and
-//! StorageClasses feeding the reconcilers with a worker limit and per-object backoff, the orphan
-//! collector's timer, and readiness.
+//! StorageClasses feeding the reconcilers with a worker limit and per-object backoff, the timers
+//! of the orphan collector, the array poller and the cache gauges ([`crate::serve::monitor`]),
+//! and readiness.
 //!
 //! Owns no decisions: it maps reconcile outcomes to requeue actions and keeps the queue-depth
 //! gauge (objects being reconciled plus objects waiting for a retry).
@@ -22,6 +23,7 @@ use crate::reconcile::delete::{DeleteError, VolumeOutcome, reclaim_volume};
 use crate::reconcile::orphans::{OrphanState, collect_once};
 use crate::reconcile::provision::{ClaimOutcome, ProvisionError, claim_key, provision_claim};
 use crate::reconcile::resize::{ResizeError, ResizeOutcome, resize_claim};
+use crate::serve::monitor;
 
 /// Knobs of the running controllers.
 #[derive(Debug, Clone)]
@@ -31,6 +33,8 @@ pub struct RunOptions {
     /// `None` disables the orphan collector.
     pub orphan_interval: Option<Duration>,
     pub orphan_grace: Duration,
+    /// Between polls of the arrays' space ([`crate::serve::monitor::poller`]).
+    pub array_poll_interval: Duration,
 }
 
 /// Whether the watches have delivered their first full list.
@@ -280,11 +284,25 @@ pub async fn run(
             }
         }
     };
+    let poller = monitor::poller::run(&ctx.arrays, &ctx.metrics, options.array_poll_interval);
+    let cache_gauges = async {
+        let Some(classes) = &class_store else {
+            return futures::future::pending::<()>().await;
+        };
+        let _ = claim_store.wait_until_ready().await;
+        let _ = volume_store.wait_until_ready().await;
+        loop {
+            monitor::publish_cache_gauges(&ctx, &claim_store, classes, &volume_store);
+            tokio::time::sleep(monitor::CACHE_GAUGES_EVERY).await;
+        }
+    };
     tokio::select! {
         () = claim_loop => log::error!("claim watch ended"),
         () = volume_loop => log::error!("PV watch ended"),
         () = class_stream.for_each(|()| async {}) => log::error!("StorageClass watch ended"),
         () = readiness => {},
         () = orphans => {},
+        () = poller => {},
+        () = cache_gauges => {},
     }
 }

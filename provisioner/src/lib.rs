@@ -42,6 +42,10 @@
 //! - [`serve`]: what the process shows the outside:
 //!   - [`serve::http`]: `/metrics`, `/healthz`, `/readyz`.
 //!   - [`serve::metrics`]: the Prometheus metrics.
+//!   - [`serve::monitor`]: what the metrics say about the arrays, claims and PVs, while leading:
+//!     [`serve::monitor::poller`] (each array's space and reachability, polled at an interval),
+//!     [`serve::monitor::pending`] (why claims of ours are pending, a bounded set of reasons),
+//!     [`serve::monitor::volumes`] (our PVs per array, from the PV cache).
 //!   - [`serve::logging`]: the logger, with the wire-logging crates capped.
 //! - `tests` (test builds only): the fake API server, fixtures, reconcile and replica tests.
 

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # The flex driver on a fake node (part of harness.sh): installed the way the DaemonSet installs
-# it, and called exactly as kubelet calls it (a bare environment, a pod volume dir, the PV's
+# it (and, for node metrics, the installer itself kept running), and called exactly as kubelet
+# calls it (a bare environment, a pod volume dir, the PV's
 # options plus kubelet's keys), over the test fabric (tests/fabric: loop devices stand in for
 # FlashArray LUNs, bind mounts for FlashBlade NFS exports); and the node's teardown.
 
@@ -70,6 +71,39 @@ flex_teardown_node() {
     if [[ -f "$WORKDIR/.flex-installed" ]]; then
         rm -rf "$(cat "$WORKDIR/.flex-installed")"
     fi
+}
+
+# flex_start_installer DAEMONSET_JSON METRICS_PORT: the node installer as the DaemonSet runs it
+# (`flashvol-flex install` with the DaemonSet's driver name, node settings and --metrics-address
+# port, staying up), into its own plugin dir $WORKDIR/node/installer-plugins, serving the
+# node's call-out statistics on 127.0.0.1:METRICS_PORT. It has no API access here, so the
+# DaemonSet check on SIGTERM is left out. FLEX_INSTALLED_BIN is the driver it installed.
+flex_start_installer() {
+    local ds="$1" port="$2" plugin_dir="$WORKDIR/node/installer-plugins" args=() arg
+    mkdir -p "$plugin_dir" "$WORKDIR/node/installer-proc"
+    while IFS= read -r arg; do
+        case "$arg" in
+        --driver=*) args+=("$arg") ;;
+        --metrics-address=*) args+=("--metrics-address=127.0.0.1:$port") ;;
+        esac
+    done < <(jq -r '.spec.template.spec.containers[0].args[]' <<<"$ds")
+    (
+        env -i PATH="$PATH" NODE_NAME="$FLEX_NODE_NAME" \
+            FLASHVOL_NODE_SETTINGS="$(jq -r '.spec.template.spec.containers[0].env[] | select(.name == "FLASHVOL_NODE_SETTINGS") | .value' <<<"$ds")" \
+            setsid "$WORKDIR_BIN/flashvol-flex" install --plugin-dir "$plugin_dir" --proc "$WORKDIR/node/installer-proc" \
+            --config "$KUBE_PURE_JSON" "${args[@]}" </dev/null >>"$WORKDIR/logs/node-installer.log" 2>&1 &
+        echo "$!" >"$WORKDIR/pids/node-installer"
+    )
+    # shellcheck disable=SC2034 # read by the scenarios
+    FLEX_INSTALLED_BIN="$plugin_dir/pure~flex/flex"
+    check_within 30 "the node installer to serve /metrics on 127.0.0.1:$port" \
+        curl -fsS --max-time 2 "http://127.0.0.1:$port/healthz"
+}
+
+# flex_stop_installer: SIGTERM to the node installer (if it runs), bounded.
+flex_stop_installer() {
+    [[ -n "${WORKDIR:-}" ]] || return 0
+    workdir_signal "$WORKDIR/pids/node-installer" "$WORKDIR_BIN/flashvol-flex" TERM
 }
 
 flex_pod_dir() { echo "$FLEX_KUBELET_ROOT/pods/$1/volumes/pure~flex/$2"; }

@@ -13,7 +13,8 @@
 #   sim.sh       sim_*       the array simulator: CA, arrays, pure.json, state, faults, REST calls
 #   kube.sh      kube_*      the cluster: shipped manifests, ServiceAccount, claims, PVs, events
 #   prov.sh      prov_*      provisioner processes and the leader Lease
-#   flex.sh      flex_*      the flex driver on a fake node, called as kubelet calls it
+#   flex.sh      flex_*      the flex driver on a fake node, called as kubelet calls it; its installer
+#   prom.sh      prom_*      a real Prometheus with the chart's scrape jobs and alert rules
 #   scenario.sh  scenario_*  the frame of one scenario file
 #   suite.sh     suite_*     a suite's runner: one cluster, set up once, every scenario in turn
 # tests/cluster/lib.sh comes first: its apt_install, require_cmd, parse_kcm_extra_args and usage
@@ -40,6 +41,8 @@ REPO_ROOT="$(cd "$TESTS_LIB_DIR/../.." && pwd)"
 . "$TESTS_LIB_DIR/prov.sh"
 # shellcheck source=tests/lib/flex.sh
 . "$TESTS_LIB_DIR/flex.sh"
+# shellcheck source=tests/lib/prom.sh
+. "$TESTS_LIB_DIR/prom.sh"
 # shellcheck source=tests/lib/scenario.sh
 . "$TESTS_LIB_DIR/scenario.sh"
 # shellcheck source=tests/lib/suite.sh

@@ -44,18 +44,20 @@ prov_snapshot_cli() {
 # prov_start NAME [EXTRA_ARG...]: runs flashvol-provisioner as the shipped Deployment would (its
 # args and env, --config pointing at the Secret's pure.json, POD_NAMESPACE and POD_NAME set as
 # the downward API would), with the ServiceAccount kubeconfig KUBE_SA_KUBECONFIG. The metrics
-# address is 127.0.0.1:<free port>, recorded in pids/provisioner-NAME.http.
+# address is 127.0.0.1:<free port>, recorded in pids/provisioner-NAME.http. An EXTRA_ARG
+# --flag=value replaces the Deployment's own --flag=... (e.g. a shorter --array-poll-seconds).
 prov_start() {
     local name="$1"
     shift
-    local deployment port args=() envs=() arg
+    local deployment port args=() envs=() arg extra=" "
     deployment="$(prov_deployment_json)" || check_fail "cannot read Deployment $KUBE_PROVISIONER"
     port="$(host_free_port 18080)"
+    for arg in "$@"; do extra+="${arg%%=*} "; done
     while IFS= read -r arg; do
         case "$arg" in
         --config=*) args+=("--config=$KUBE_PURE_JSON") ;;
         --http-address=*) args+=("--http-address=127.0.0.1:$port") ;;
-        *) args+=("$arg") ;;
+        *) [[ "$extra" == *" ${arg%%=*} "* ]] || args+=("$arg") ;;
         esac
     done < <(jq -r '.spec.template.spec.containers[0].args[]' <<<"$deployment")
     mapfile -t envs < <(prov_container_env "$deployment")

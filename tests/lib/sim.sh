@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # The array simulator (part of harness.sh): one flashvol-arraysim process serving two FlashArrays
 # with different Labels and capacities (fa-a, fa-b) and one FlashBlade (fb-1) behind one test CA;
-# the pure.json that names them; what is on them (/_sim/state) and the faults they inject
-# (/_sim/faults, see tests/arraysim/README.md); plain REST calls, as an administrator's script
-# would make them.
+# the pure.json that names them; what is on them (/_sim/state), the faults they inject
+# (/_sim/faults) and the space they report (/_sim/space, see tests/arraysim/README.md); plain REST
+# calls, as an administrator's script would make them.
 #
 # The queries and REST calls serve any simulator that reports its arrays in a dir
 # <SIM_DIR>/arrays.json (its config) and arrays.jsonl (its report): this harness's (SIM_DIR
@@ -134,6 +134,13 @@ sim_admin() {
     curl -fsS --max-time 10 --cacert "$(sim_ca "$1")" "${@:3}" "$(sim_field "$1" admin_url)/$2"
 }
 
+# sim_admin_send ARRAY METHOD PATH [JSON]: a change through the admin API of one array, e.g.
+# sim_admin_send fa-b PUT faults '{"drop_rate": 1}' or sim_admin_send fa-a PUT space '{"used": N}'
+# (see tests/arraysim/README.md).
+sim_admin_send() {
+    sim_admin "$1" "$3" -X "$2" ${4:+-H 'Content-Type: application/json' -d "$4"} >/dev/null
+}
+
 # sim_set_faults JSON: replaces the fault set of every simulated array; sim_clear_faults removes
 # them. Both try every array and fail when one did not take it.
 sim_set_faults() { sim_faults_on_all POST "$1"; }
@@ -146,7 +153,7 @@ sim_faults_on_all() {
     return "$rc"
 }
 # sim_set_faults_on ARRAY JSON: replaces the fault set of one array ('{}' clears it).
-sim_set_faults_on() { sim_admin "$1" faults -X PUT -H 'Content-Type: application/json' -d "$2" >/dev/null; }
+sim_set_faults_on() { sim_admin_send "$1" PUT faults "$2"; }
 
 # sim_volume_state ARRAY NAME: live, destroyed or absent (FlashArray volume or FlashBlade file
 # system).

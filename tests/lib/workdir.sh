@@ -65,11 +65,13 @@ workdir_signal() {
 }
 
 # workdir_teardown: stops everything the harness started and removes what it put on the machine:
-# provisioners, the node's mounts, fabric logins and loop devices, the installed driver, the
-# simulator. Safe to call twice and after a partial start.
+# provisioners, Prometheus, the node installer, the node's mounts, fabric logins and loop
+# devices, the installed driver, the simulator. Safe to call twice and after a partial start.
 workdir_teardown() {
     [[ -n "${WORKDIR:-}" && -d "$WORKDIR" ]] || return 0
     prov_kill_all
+    prom_stop
+    flex_stop_installer
     flex_teardown_node
     sim_stop
     return 0

@@ -81,7 +81,9 @@ flashvol_fabric_install() {
 # --- the chart ---------------------------------------------------------------------------------------
 # flashvol_values: the values file a user of this node would write: the arrays, the image built
 # here (never pulled), kubelet's plugin dir, and the node settings that make the driver use the
-# fabric (node.tools.*, deviceDir, sysfsRoot, ...; flexDriver.nodeSettings).
+# fabric (node.tools.*, deviceDir, sysfsRoot, ...; flexDriver.nodeSettings), and the node
+# metrics on (monitoring.nodeMetrics: the driver counts its call-outs in a file of the state dir,
+# the DaemonSet pod serves them on /metrics; the array metrics polled every 5 s).
 # flashvol.tls.caCert: the simulated arrays' CAs (each array makes its own), which the chart gives
 # to the provisioner pod and the installer to the driver on the host: both verify every array.
 flashvol_values() {
@@ -90,7 +92,7 @@ flashvol_values() {
         --rawfile cas <(jq -r .ca_cert "$NODE_STATE/sim/arrays.jsonl" | xargs -d '\n' cat) \
         --arg image "$NODE_FLASHVOL_IMAGE_NAME" --arg tag "$NODE_FLASHVOL_IMAGE_TAG" \
         --arg plugins "$NODE_PLUGIN_DIR" --arg node "$NODE_NAME" --arg log "$NODE_FLEX_LOG" \
-        --arg fs "$fs" --arg fabric "$fabric" --arg ip "$NODE_IP" '
+        --arg fs "$fs" --arg fabric "$fabric" --arg ip "$NODE_IP" --arg state "$NODE_STATE" '
         ($arrays[0] | map({key: .name, value: .endpoint}) | from_entries) as $ep
         | {arrays: {
              FlashArrays: [
@@ -102,6 +104,7 @@ flashvol_values() {
            flexPath: $plugins,
            app: {debug: true},
            flashvol: {tls: {caCert: $cas}},
+           monitoring: {arrayPollSeconds: 5, nodeMetrics: {enabled: true, statsFile: "\($state)/flex-stats/stats.json"}},
            flexDriver: {nodeSettings: {
              nodeName: $node, logFile: $log, logLevel: "debug", locksDir: "\($fs)/locks",
              deviceDir: "\($fs)/dev/disk/by-id", mapperDir: "\($fs)/dev/mapper", sysfsRoot: "\($fs)/sys",

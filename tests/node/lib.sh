@@ -193,6 +193,60 @@ node_flex_logged_since() { grep -qF -- "$2" <<<"$(node_flex_log_since "$1")"; }
 # node_flex_count_since MARK TEXT: how many lines containing TEXT the driver logged after line MARK.
 node_flex_count_since() { grep -cF -- "$2" <<<"$(node_flex_log_since "$1")" || true; }
 
+# --- /metrics, scraped as Prometheus scrapes a pod -----------------------------------------
+# node_scrape_target NS SELECTOR PORT_NAME: http://<pod IP>:<port>/metrics of the Running pod
+# matching SELECTOR, <port> being its container port named PORT_NAME: the target the prometheus-operator
+# makes of a PodMonitor endpoint `port: PORT_NAME`, or of a ServiceMonitor whose Service has
+# `targetPort: PORT_NAME`.
+node_scrape_target() {
+    kubectl -n "$1" get pods -l "$2" --field-selector status.phase=Running -o json | jq -er --arg port "$3" '
+        .items | if length == 1 then .[0] else error("\(length) Running pods") end
+        | (.spec.containers[].ports // [] | .[] | select(.name == $port) | .containerPort) as $p
+        | "http://\(.status.podIP):\($p)/metrics"'
+}
+# node_annotated_target NS SELECTOR: the target a Prometheus that discovers pods by annotation
+# makes of the Running pod matching SELECTOR: http://<pod IP>:<prometheus.io/port><prometheus.io/path>,
+# when prometheus.io/scrape is "true".
+node_annotated_target() {
+    kubectl -n "$1" get pods -l "$2" --field-selector status.phase=Running -o json | jq -er '
+        .items | if length == 1 then .[0] else error("\(length) Running pods") end
+        | .metadata.annotations as $a | select($a["prometheus.io/scrape"] == "true")
+        | "http://\(.status.podIP):\($a["prometheus.io/port"])\($a["prometheus.io/path"] // "/metrics")"'
+}
+# node_scrape URL FILE: GET URL with Prometheus' Accept header into FILE; fails unless the reply is
+# 200 in a format Prometheus parses: OpenMetrics 1.0.0 (ending in "# EOF") or the text format 0.0.4.
+node_scrape() {
+    local headers="$2.headers"
+    curl -fsS --max-time 10 -D "$headers" -o "$2" \
+        -H 'Accept: application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.2,*/*;q=0.1' "$1" ||
+        return 1
+    if grep -qi '^content-type: application/openmetrics-text; *version=1.0.0' "$headers"; then
+        [[ "$(tail -n 1 "$2")" == "# EOF" ]]
+    else
+        grep -qi '^content-type: text/plain; *version=0.0.4' "$headers"
+    fi
+}
+# node_sample FILE NAME [LABEL=VALUE...]: the value of the sample NAME in the scraped FILE whose
+# labels include every LABEL=VALUE (the first such sample; nothing when there is none).
+node_sample() {
+    local file="$1" name="$2"
+    shift 2
+    awk -v name="$name" -v want="$(printf '%s\n' "$@")" '
+        BEGIN { n = split(want, pairs, "\n") }
+        /^#/ { next }
+        {
+            metric = $1; sub(/\{.*/, "", metric)
+            if (metric != name) next
+            labels = ""; if (index($0, "{") > 0) { labels = $0; sub(/^[^{]*\{/, ",", labels); sub(/\}[^}]*$/, ",", labels) }
+            for (i = 1; i <= n; i++) {
+                if (pairs[i] == "") continue
+                split(pairs[i], kv, "=")
+                if (index(labels, "," kv[1] "=\"" substr(pairs[i], length(kv[1]) + 2) "\",") == 0) next
+            }
+            print $NF; exit
+        }' "$file"
+}
+
 # --- scenario frame ------------------------------------------------------------------
 # Scenarios that stop kubelet (node.sh) start it again when they fail midway, so the next
 # scenario finds a working node.

@@ -25,6 +25,19 @@ def test_array_info_space_and_monitor(fa):
     assert {"writes_per_sec", "reads_per_sec", "usec_per_read_op", "queue_depth"} <= set(perf)
 
 
+def test_space_figures_the_provisioner_exports_read_through_the_sdk(fa, fa_sim):
+    """capacity, total, provisioned and data_reduction feed flashvol_array_* gauges; the
+    simulator's /_sim/space override must reach the SDK in the same shape."""
+    fa_sim.admin("PUT", "space", {"used": 7 << 40, "data_reduction": 3.5})
+    try:
+        space = fa.get(space=True)[0]
+        assert space["total"] == 7 << 40 and space["capacity"] == 10 << 40
+        assert space["data_reduction"] == 3.5 and isinstance(space["provisioned"], int)
+    finally:
+        fa_sim.admin("DELETE", "space")
+    assert fa.get(space=True)[0]["data_reduction"] == 1.0
+
+
 def test_volume_lifecycle(fa, unique):
     name = unique + "-vol"
     created = fa.create_volume(name, "2G")

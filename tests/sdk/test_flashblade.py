@@ -38,6 +38,17 @@ def test_version_login_and_array_endpoints(fb, fb_sim):
     assert [v for v in vips if "management" in v.services]
 
 
+def test_space_figures_the_provisioner_exports_read_through_the_sdk(fb, fb_sim):
+    """capacity, space.total_physical and space.data_reduction feed flashvol_array_* gauges."""
+    fb_sim.admin("PUT", "space", {"used": 6 << 40, "data_reduction": 2.0})
+    try:
+        space = fb.arrays.list_arrays_space().items[0]
+        assert space.capacity == 10 << 40 and space.space.total_physical == 6 << 40
+        assert space.space.data_reduction == 2.0 and space.space.virtual == 12 << 40
+    finally:
+        fb_sim.admin("DELETE", "space")
+
+
 def test_bad_token_is_refused(fb_sim):
     client = purity_fb.PurityFb(fb_sim.endpoint, ca_certs_file_path=fb_sim.ca_cert)
     with pytest.raises(ApiException) as info:

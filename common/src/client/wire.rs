@@ -71,6 +71,16 @@ pub(crate) fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// A ratio an array reports for information only (data reduction): kept when it is a positive
+/// finite number, else (absent, `null`, a string, zero or negative) treated as not reported, so
+/// an odd figure never fails the space query that placement depends on.
+pub(crate) fn positive_ratio(ratio: Option<Value>) -> Option<f64> {
+    ratio
+        .as_ref()
+        .and_then(Value::as_f64)
+        .filter(|r| r.is_finite() && *r > 0.0)
+}
+
 /// A limit that may be `null`, `""` (unlimited) or a number of units.
 pub(crate) fn optional_limit<'de, D: Deserializer<'de>>(
     deserializer: D,
@@ -144,6 +154,17 @@ mod tests {
             Err(ArrayError::BadReply { detail, .. }) => detail,
             Err(other) => panic!("unexpected {other}"),
         }
+    }
+
+    #[test]
+    fn informational_ratios_are_kept_only_when_positive_numbers() {
+        let ratio = |text: &str| positive_ratio(Some(serde_json::from_str(text).expect("json")));
+        assert_eq!(ratio("3.5"), Some(3.5));
+        assert_eq!(ratio("1"), Some(1.0));
+        for odd in ["0", "-1.5", "null", "\"4.0\"", "{}"] {
+            assert_eq!(ratio(odd), None, "{odd}");
+        }
+        assert_eq!(positive_ratio(None), None);
     }
 
     #[test]

@@ -18,14 +18,16 @@ pub struct ArrayInfo {
     pub revision: String,
 }
 
-/// `GET array?space=true`: capacity and used bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `GET array?space=true`: capacity, used and provisioned bytes, data reduction.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ArraySpace {
     pub capacity: u64,
     /// Used (physical) bytes, the array's `total`.
     pub used: u64,
     /// Sum of provisioned volume sizes, when the array reports it.
     pub provisioned: Option<u64>,
+    /// Data reduction ratio (`data_reduction`), when reported as a positive number.
+    pub data_reduction: Option<f64>,
 }
 
 impl ArraySpace {
@@ -59,6 +61,8 @@ impl FlashArray {
             total: u64,
             #[serde(default)]
             provisioned: Option<u64>,
+            #[serde(default)]
+            data_reduction: Option<serde_json::Value>,
         }
         let call = Call::new(Method::Get, "array".into(), "array").query("space", "true");
         let reply = self.execute(&call)?;
@@ -67,6 +71,7 @@ impl FlashArray {
             capacity: space.capacity,
             used: space.total,
             provisioned: space.provisioned,
+            data_reduction: wire::positive_ratio(space.data_reduction),
         })
     }
 

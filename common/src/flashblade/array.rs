@@ -5,7 +5,7 @@ use serde::Deserialize;
 use super::FlashBlade;
 use crate::client::call::Call;
 use crate::client::transport::Method;
-use crate::client::wire::null_as_empty;
+use crate::client::wire::{null_as_empty, positive_ratio};
 use crate::error::Result;
 
 /// `GET arrays`.
@@ -16,12 +16,14 @@ pub struct BladeInfo {
     pub version: String,
 }
 
-/// `GET arrays/space`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `GET arrays/space`. FlashBlade reports no provisioned total there.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BladeSpace {
     pub capacity: u64,
     /// `space.total_physical`.
     pub used: u64,
+    /// `space.data_reduction`, when reported as a positive number.
+    pub data_reduction: Option<f64>,
 }
 
 impl BladeSpace {
@@ -68,12 +70,15 @@ impl FlashBlade {
         #[derive(Deserialize)]
         struct Physical {
             total_physical: u64,
+            #[serde(default)]
+            data_reduction: Option<serde_json::Value>,
         }
         let call = Call::new(Method::Get, "arrays/space".into(), "arrays");
         let space: SpaceWire = self.first_item(&call)?;
         Ok(BladeSpace {
             capacity: space.capacity,
             used: space.space.total_physical,
+            data_reduction: positive_ratio(space.space.data_reduction),
         })
     }
 

@@ -7,7 +7,7 @@
 use flashvol_common::ArrayError;
 use flashvol_common::flasharray::{FlashArray, Volume};
 use flashvol_common::flashblade::{FileSystem, FlashBlade};
-use flashvol_common::locate::{Presence, Problem, Question, Search, same_endpoint};
+use flashvol_common::locate::{Presence, Question, Search, same_endpoint};
 use flashvol_common::options::{ArrayLocator, Backend};
 
 use super::{Array, ArrayKind, Fa, Fb};
@@ -97,10 +97,7 @@ pub fn locate<K: Holds>(
             }
         }
     }
-    let at = search.live_array().map_err(|e| match e.problem {
-        Problem::NoArrays => FlexError::Settings(e.to_string()),
-        _ => FlexError::Refused(e.to_string()),
-    })?;
+    let at = search.live_array().map_err(FlexError::Locate)?;
     // The rule concludes Live only for an array whose lookup answered Live, which kept the item.
     let item = items[at].take().ok_or_else(|| {
         FlexError::Refused(format!(

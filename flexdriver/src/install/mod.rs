@@ -23,8 +23,9 @@
 //! This module holds the entry points, the installer's log and its signal handling; the steps
 //! live in [`options`] (the command line), [`settings_file`] (what `flashvol.json` holds),
 //! [`plugin_dir`] (where kubelet looks for drivers), [`files`] (atomic, mode-exact writes),
-//! [`daemonset`] (whether SIGTERM means uninstall) and [`collect`] (leftover volumes collected at
-//! start and periodically).
+//! [`daemonset`] (whether SIGTERM means uninstall), [`collect`] (leftover volumes collected at
+//! start and periodically) and [`metrics`] (the node's call-out statistics on `/metrics` while
+//! the installer waits).
 
 // The installer runs as a container's main process: its log is the container's stderr, unlike
 // the driver's call-outs, whose stdio belongs to kubelet.
@@ -33,6 +34,7 @@
 pub mod collect;
 pub mod daemonset;
 pub mod files;
+pub mod metrics;
 pub mod options;
 pub mod plugin_dir;
 pub mod settings_file;
@@ -178,6 +180,15 @@ fn install(options: &Options, log: &Logger) -> Result<(), InstallError> {
         ca_on_host.as_deref(),
         env,
     )?;
+    let stats_file = match options.metrics_address {
+        None => None,
+        Some(_) => Some(settings_file::stats_file(&settings)?.ok_or_else(|| {
+            InstallError::NodeSettings(
+                "--metrics-address serves the file named by statsFile, but the node settings name none"
+                    .into(),
+            )
+        })?),
+    };
     let report = install_files(
         &choice.local,
         &options.driver,
@@ -209,6 +220,13 @@ fn install(options: &Options, log: &Logger) -> Result<(), InstallError> {
     let Some(signals) = stop_signals else {
         return Ok(());
     };
+    if let (Some(address), Some(stats_file)) = (options.metrics_address, stats_file) {
+        let bound = metrics::spawn(address, stats_file.clone(), log.debug)?;
+        log.info(&format!(
+            "serving the call-out statistics of {} on http://{bound}/metrics",
+            stats_file.display()
+        ));
+    }
     if let Ok(plan) = collection {
         let log = Logger { debug: log.debug };
         // The stop signals stay blocked in this thread too (it inherits the mask): they are

@@ -1,6 +1,7 @@
 //! The installer's command line: `install`/`uninstall` flags, each with an environment fallback
 //! (the chart sets the environment), parsed and validated before anything is touched.
 
+use std::net::SocketAddr;
 use std::path::{Component, PathBuf};
 
 use flashvol_common::config::env as pure_env;
@@ -43,6 +44,9 @@ file flashvol.json next to it, then waits for SIGTERM (unless --once).
   --kube-api URL          API server (default from KUBERNETES_SERVICE_HOST/PORT)
   --service-account-dir DIR  token and ca.crt for it (env FLASHVOL_SERVICE_ACCOUNT_DIR,
                           /var/run/secrets/kubernetes.io/serviceaccount)
+  --metrics-address ADDR  serve the node's call-out statistics (the file named by statsFile in
+                          --node-settings) on http://ADDR/metrics while waiting
+                          (env FLASHVOL_METRICS_ADDRESS, e.g. 0.0.0.0:9809; not with --once)
   --once                  install and exit instead of waiting for SIGTERM
   --debug                 log more
 "
@@ -76,6 +80,8 @@ pub struct Options {
     pub kube_api: Option<String>,
     /// Token and CA of the pod's service account.
     pub service_account_dir: PathBuf,
+    /// Where to serve the call-out statistics while waiting for SIGTERM.
+    pub metrics_address: Option<SocketAddr>,
     pub once: bool,
     pub debug: bool,
 }
@@ -103,6 +109,7 @@ pub fn parse_options(
         "--namespace",
         "--kube-api",
         "--service-account-dir",
+        "--metrics-address",
     ];
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -182,6 +189,20 @@ pub fn parse_options(
             "--kube-api {url:?} must start with https:// or http://"
         )));
     }
+    let metrics_address = pick("--metrics-address", "FLASHVOL_METRICS_ADDRESS")
+        .map(|raw| {
+            raw.trim().parse::<SocketAddr>().map_err(|_| {
+                InstallError::Usage(format!(
+                    "--metrics-address {raw:?} must be IP:PORT, e.g. 0.0.0.0:9809"
+                ))
+            })
+        })
+        .transpose()?;
+    if metrics_address.is_some() && once {
+        return Err(InstallError::Usage(
+            "--metrics-address needs the installer to keep running: drop --once".into(),
+        ));
+    }
     Ok(Options {
         plugin_dir,
         host_plugin_dir,
@@ -202,6 +223,7 @@ pub fn parse_options(
             &pick("--service-account-dir", "FLASHVOL_SERVICE_ACCOUNT_DIR")
                 .unwrap_or_else(|| SERVICE_ACCOUNT_DIR.into()),
         )?,
+        metrics_address,
         once,
         debug,
     })
@@ -271,6 +293,16 @@ mod tests {
         assert_eq!(o.source, PathBuf::from("/proc/self/exe"));
         assert_eq!(o.host_root, PathBuf::from("/host"));
         assert!(o.debug && o.daemonset.is_none() && o.ca_file.is_none());
+        assert_eq!(o.metrics_address, None);
+        let o = parse_options(
+            &strings(&["--plugin-dir=/x"]),
+            env_from(&[("FLASHVOL_METRICS_ADDRESS", "0.0.0.0:9809")]),
+        )
+        .expect("valid");
+        assert_eq!(
+            o.metrics_address,
+            Some("0.0.0.0:9809".parse().expect("addr"))
+        );
     }
 
     #[test]
@@ -290,6 +322,19 @@ mod tests {
             (
                 &["--plugin-dir", "/x", "--kube-api", "ftp://x"],
                 "--kube-api",
+            ),
+            (
+                &["--plugin-dir", "/x", "--metrics-address", "9809"],
+                "--metrics-address",
+            ),
+            (
+                &[
+                    "--plugin-dir",
+                    "/x",
+                    "--metrics-address=0.0.0.0:9809",
+                    "--once",
+                ],
+                "drop --once",
             ),
         ];
         for (args, expected) in cases {

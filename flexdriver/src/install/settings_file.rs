@@ -3,7 +3,7 @@
 //! environment), `tls.caFile` pointed at the CA the installer put next to the driver, and the
 //! driver's `"node"` section, checked to reproduce the DaemonSet's settings.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use flashvol_common::config::env as pure_env;
 use flashvol_common::config::{Config, ConfigError};
@@ -130,6 +130,14 @@ pub fn settings_document(
         ));
     }
     Ok(text)
+}
+
+/// The statistics file a settings document's `"node"` section names (`statsFile`), if any.
+pub fn stats_file(document: &str) -> Result<Option<PathBuf>, InstallError> {
+    let config = Config::parse(Path::new(SETTINGS_FILE_NAME), document)?;
+    let node = NodeSettings::parse(config.node.as_ref(), "installer-check", None)
+        .map_err(|e| InstallError::NodeSettings(e.to_string()))?;
+    Ok(node.stats_file)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::error::{FlexError, Result};
+use crate::runtime::files::write_atomic;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -38,15 +39,9 @@ pub fn load(path: &Path) -> Result<Option<VolumeRecord>> {
 }
 
 pub fn store(path: &Path, record: &VolumeRecord) -> Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| FlexError::Refused(format!("{} has no parent", path.display())))?;
-    std::fs::create_dir_all(dir).map_err(|e| FlexError::io("cannot create", dir, e))?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let text = serde_json::to_string(record)
         .map_err(|e| FlexError::Refused(format!("cannot encode volume record: {e}")))?;
-    std::fs::write(&tmp, text).map_err(|e| FlexError::io("cannot write", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| FlexError::io("cannot rename into", path, e))
+    write_atomic(path, &text)
 }
 
 pub fn remove(path: &Path) -> Result<()> {

@@ -110,6 +110,7 @@ struct RawNode {
     sysfs_root: Option<PathBuf>,
     proc_root: Option<PathBuf>,
     iscsi_initiator_file: Option<PathBuf>,
+    stats_file: Option<PathBuf>,
     tools: ToolPaths,
     deadlines: RawDeadlines,
 }
@@ -131,6 +132,9 @@ pub struct NodeSettings {
     /// namespace): whose mount namespaces still hold a volume.
     pub proc_root: PathBuf,
     pub iscsi_initiator_file: PathBuf,
+    /// Where each call-out's outcome is counted ([`crate::runtime::stats`]) for the node installer's
+    /// `/metrics`; `None` (the default) counts nothing.
+    pub stats_file: Option<PathBuf>,
     pub tools: ToolPaths,
     pub deadlines: Deadlines,
 }
@@ -147,6 +151,7 @@ impl NodeSettings {
             sysfs_root: "/sys".into(),
             proc_root: "/proc".into(),
             iscsi_initiator_file: "/etc/iscsi/initiatorname.iscsi".into(),
+            stats_file: None,
             tools: ToolPaths::default(),
             deadlines: Deadlines::default(),
         }
@@ -191,6 +196,10 @@ impl NodeSettings {
             raw.iscsi_initiator_file,
             &mut s.iscsi_initiator_file,
         )?;
+        if let Some(stats_file) = raw.stats_file {
+            let slot = s.stats_file.insert(PathBuf::new());
+            absolute("statsFile", Some(stats_file), slot)?;
+        }
         if let Some(level) = raw.log_level {
             s.log_level = parse_level(&level).map_err(|e| invalid(format!("logLevel: {e}")))?;
         }
@@ -273,6 +282,7 @@ mod tests {
         assert_eq!(s, NodeSettings::defaults("node-1"));
         assert_eq!(s.deadlines.array_call, Duration::from_secs(60));
         assert_eq!(s.device_dir, Path::new("/dev/disk/by-id"));
+        assert_eq!(s.stats_file, None, "counting is opt-in");
     }
 
     #[test]
@@ -280,7 +290,7 @@ mod tests {
         let section = json!({
             "nodeName": "worker-7", "logFile": "/tmp/f.log", "logLevel": "debug",
             "locksDir": "/l", "deviceDir": "/d", "mapperDir": "/m", "sysfsRoot": "/s",
-            "procRoot": "/p", "iscsiInitiatorFile": "/i",
+            "procRoot": "/p", "iscsiInitiatorFile": "/i", "statsFile": "/run/x/stats.json",
             "tools": {"iscsiadm": "/fabric/iscsiadm", "mount": "/fabric/mount"},
             "deadlines": {"arrayCallSeconds": 2, "deviceWaitSeconds": 0.5, "mkfsSeconds": 9,
                           "mountSeconds": 3, "iscsiadmSeconds": 4, "lockWaitSeconds": 5}
@@ -293,6 +303,10 @@ mod tests {
         assert_eq!(s.tools.blkid, Path::new("blkid"));
         assert_eq!(s.deadlines.device_wait, Duration::from_millis(500));
         assert_eq!(s.deadlines.lock_wait, Duration::from_secs(5));
+        assert_eq!(
+            s.stats_file.as_deref(),
+            Some(Path::new("/run/x/stats.json"))
+        );
     }
 
     #[test]
@@ -305,6 +319,7 @@ mod tests {
         assert!(e(json!({"deviceDirs": "/d"})).contains("deviceDirs"));
         assert!(e(json!({"tools": {"mkfs": "/x"}})).contains("mkfs"));
         assert!(e(json!({"sysfsRoot": "sys"})).contains("sysfsRoot"));
+        assert!(e(json!({"statsFile": "stats.json"})).contains("statsFile"));
         assert!(e(json!({"deadlines": {"mountSeconds": 0}})).contains("mountSeconds"));
         assert!(e(json!({"logLevel": "loud"})).contains("loud"));
     }

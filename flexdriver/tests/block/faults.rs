@@ -78,10 +78,7 @@ fn an_unreachable_array_is_a_failure_not_a_hang() {
     });
     let pv = "pvc-f9111111-2222-4333-8444-555555555555";
     fab.create_block_volume(pv, GIB);
-    fab.fa.set_faults(flashvol_arraysim::Faults {
-        drop_rate: 1.0,
-        ..flashvol_arraysim::Faults::default()
-    });
+    fab.drop_every_fa_call();
     let pod = fab.pod_dir(UID_A, pv);
     let started = Instant::now();
     let out = fab.flex(&[

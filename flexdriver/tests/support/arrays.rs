@@ -127,4 +127,12 @@ impl Fabric {
             ..Faults::default()
         });
     }
+
+    /// The FlashArray closes every connection without a reply, as an unreachable array does.
+    pub fn drop_every_fa_call(&self) {
+        self.fa.set_faults(Faults {
+            drop_rate: 1.0,
+            ..Faults::default()
+        });
+    }
 }

@@ -19,7 +19,9 @@
 //! - a PV: name, uid, resourceVersion, finalizers, deletionTimestamp, the `provisioned-by`
 //!   annotation, the reclaim policy and `status.phase`, what [`crate::decide::volume::decide_volume`]
 //!   reads; the flexVolume source (which array volume) only while the PV is `Released` or being
-//!   deleted, the only states in which [`crate::reconcile::delete`] acts on it.
+//!   deleted, the only states in which [`crate::reconcile::delete`] acts on it; and the
+//!   `arrayEndpoint` option alone in every state, for the volume count per array
+//!   ([`crate::serve::monitor::volumes`]).
 //!
 //! Dropping by state is sound because every change of state reaches the cache as a new watch
 //! event carrying the whole object, from which the new state's fields are kept. The orphan
@@ -38,6 +40,8 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
+
+use flashvol_common::options;
 
 use crate::decide::claim::class_name_of;
 use crate::decide::quantity::parse_quantity;
@@ -223,6 +227,9 @@ pub struct CachedVolume {
     /// Only while the PV is `Released` or being deleted, the only states in which the array
     /// volume is acted on; a PV reaches them through a watch event that brings the source again.
     pub flex_volume: Option<Box<FlexPersistentVolumeSource>>,
+    /// The flexVolume option `arrayEndpoint` (absent on PSO's PVs): which array the volume
+    /// count per array puts this PV on. About 40 bytes a PV.
+    pub array_endpoint: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -265,12 +272,18 @@ impl From<WireVolume> for CachedVolume {
         let phase = wire.status.and_then(|s| s.phase);
         let acted_on =
             phase.as_deref() == Some("Released") || metadata.deletion_timestamp.is_some();
+        let array_endpoint = flex_volume
+            .as_ref()
+            .and_then(|f| f.options.as_ref())
+            .and_then(|o| o.get(options::ARRAY_ENDPOINT))
+            .cloned();
         Self {
             metadata,
             provisioned_by,
             reclaim_policy,
             phase,
             flex_volume: flex_volume.filter(|_| acted_on).map(Box::new),
+            array_endpoint,
         }
     }
 }
@@ -380,6 +393,19 @@ mod tests {
         assert_eq!(cached.reclaim_policy, spec.persistent_volume_reclaim_policy);
         assert_eq!(cached.phase.as_deref(), Some("Bound"));
         assert_eq!(cached.flex_volume, None, "a Bound PV's source is not kept");
+        assert_eq!(
+            cached.array_endpoint.as_deref(),
+            spec.flex_volume
+                .as_ref()
+                .and_then(|f| f.options.as_ref())
+                .and_then(|o| o.get("arrayEndpoint"))
+                .map(String::as_str),
+            "but its array, for the count per array"
+        );
+        assert!(
+            cached.array_endpoint.is_some(),
+            "the fixture names its array"
+        );
         let mut available = full.clone();
         available.status.get_or_insert_default().phase = Some("Available".into());
         assert_eq!(

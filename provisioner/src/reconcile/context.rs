@@ -18,6 +18,7 @@ use crate::k8s::cache::CachedVolume;
 use crate::reconcile::events::Recorder;
 use crate::reconcile::finished::Finished;
 use crate::serve::metrics::Metrics;
+use crate::serve::monitor::pending::LastFailures;
 
 /// Wall-clock time, injectable so grace periods can be tested without waiting.
 pub trait Clock: Send + Sync {
@@ -82,6 +83,8 @@ pub struct Context {
     pub retained: Mutex<std::collections::HashSet<String>>,
     /// PVs this process destroyed and deleted: stale watch copies of them are ignored.
     pub finished: Finished,
+    /// Why each claim's last provisioning pass failed, for `flashvol_claims_pending{reason}`.
+    pub last_failures: LastFailures,
 }
 
 impl Context {

@@ -37,7 +37,14 @@ pub struct DeleteError {
     pub message: String,
 }
 
+/// Every [`DeleteError::reason`]: the failure series start at zero ([`crate::serve::metrics`]).
+pub const FAILURE_REASONS: [&str; 3] = ["options", "array", "kubernetes"];
+
 fn fail(reason: &'static str, message: impl Into<String>) -> DeleteError {
+    debug_assert!(
+        FAILURE_REASONS.contains(&reason),
+        "{reason} is missing from FAILURE_REASONS"
+    );
     DeleteError {
         reason,
         message: message.into(),

@@ -210,7 +210,7 @@ pub async fn collect_once(
                         volume.name,
                         array.describe()
                     );
-                    ctx.metrics.orphans_destroyed.inc();
+                    ctx.metrics.orphan_destroyed(&array.endpoint);
                     destroyed.push(volume.name.clone());
                 }
                 Ok(false) => {}

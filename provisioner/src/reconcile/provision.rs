@@ -31,6 +31,7 @@ use crate::reconcile::context::Context;
 use crate::reconcile::copy::{self, Earlier};
 use crate::reconcile::events::{self, Kind};
 use crate::reconcile::source;
+use crate::serve::monitor::pending::FAILURE_REASONS;
 
 /// How a pass over a claim ended without error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +60,10 @@ pub struct ProvisionError {
 }
 
 pub(crate) fn fail(reason: &'static str, message: impl Into<String>) -> ProvisionError {
+    debug_assert!(
+        FAILURE_REASONS.contains(&reason),
+        "{reason} is missing from serve::monitor::pending::FAILURE_REASONS"
+    );
     ProvisionError {
         reason,
         message: message.into(),
@@ -75,8 +80,23 @@ pub fn claim_key(meta: &ObjectMeta) -> String {
 }
 
 /// One pass over a claim: provisions it when it is ours and ready, records the outcome (event,
-/// metrics, log).
+/// metrics, log, and the failure reason the pending-claims gauge reports).
 pub async fn provision_claim(
+    pvc: &PersistentVolumeClaim,
+    ctx: &Context,
+) -> Result<ClaimOutcome, ProvisionError> {
+    let result = provision_pass(pvc, ctx).await;
+    if let Some(uid) = pvc.metadata.uid.as_deref() {
+        match &result {
+            Err(e) => ctx.last_failures.record(uid, e.reason),
+            Ok(ClaimOutcome::Waiting(_)) => {}
+            Ok(_) => ctx.last_failures.clear(uid),
+        }
+    }
+    result
+}
+
+async fn provision_pass(
     pvc: &PersistentVolumeClaim,
     ctx: &Context,
 ) -> Result<ClaimOutcome, ProvisionError> {

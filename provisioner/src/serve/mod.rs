@@ -1,5 +1,7 @@
-//! What the process shows the outside: the HTTP endpoints, the metrics they serve, and the log.
+//! What the process shows the outside: the HTTP endpoints, the metrics they serve (and, in
+//! [`monitor`], what those say about the arrays, claims and PVs), and the log.
 
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod monitor;

@@ -1,6 +1,6 @@
 //! The simulator's own admin API under `/_sim/` (not part of Pure's API, no auth; the simulator
-//! binds loopback by default): state dumps, call stats, fault injection, session expiry, REST
-//! version narrowing, and the data-path lookups the test fabric needs.
+//! binds loopback by default): state dumps, call stats, fault injection, space overrides, session
+//! expiry, REST version narrowing, and the data-path lookups the test fabric needs.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -9,6 +9,7 @@ use crate::api::{ApiReply, ApiRequest};
 use crate::backing::{filesystem_path, volume_path};
 use crate::faults::Faults;
 use crate::sim::{ArrayState, Sim};
+use crate::space::SpaceOverride;
 use crate::spec::Kind;
 
 fn error(status: u16, message: impl Into<String>) -> ApiReply {
@@ -33,6 +34,13 @@ pub fn handle(sim: &Sim, request: &ApiRequest) -> ApiReply {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()) = Faults::default();
             faults_reply(sim)
+        }
+        ("GET", ["space"]) => space_reply(sim),
+        ("POST", ["space"]) | ("PUT", ["space"]) => set_space(sim, request),
+        ("DELETE", ["space"]) => {
+            *sim.controls.space.lock().unwrap_or_else(|p| p.into_inner()) =
+                SpaceOverride::default();
+            space_reply(sim)
         }
         ("DELETE", ["sessions"]) => expire_sessions(sim),
         ("GET", ["api_versions"]) => ApiReply::json(200, &json!({"versions": sim.versions()})),
@@ -128,6 +136,28 @@ fn set_faults(sim: &Sim, request: &ApiRequest) -> ApiReply {
         .lock()
         .unwrap_or_else(|p| p.into_inner()) = faults;
     faults_reply(sim)
+}
+
+fn space_reply(sim: &Sim) -> ApiReply {
+    let space = *sim.controls.space.lock().unwrap_or_else(|p| p.into_inner());
+    ApiReply::json(200, &json!(space))
+}
+
+fn set_space(sim: &Sim, request: &ApiRequest) -> ApiReply {
+    let space: SpaceOverride = match serde_json::from_slice(&request.body) {
+        Ok(space) => space,
+        Err(e) => {
+            return error(
+                400,
+                format!("expected {{\"used\": bytes|null, \"data_reduction\": ratio|null}}: {e}"),
+            );
+        }
+    };
+    if let Err(e) = space.validate() {
+        return error(400, e);
+    }
+    *sim.controls.space.lock().unwrap_or_else(|p| p.into_inner()) = space;
+    space_reply(sim)
 }
 
 fn expire_sessions(sim: &Sim) -> ApiReply {

@@ -15,6 +15,7 @@ mod names;
 mod persist;
 mod server;
 mod sim;
+pub mod space;
 pub mod spec;
 mod stats;
 mod tls;
@@ -28,6 +29,7 @@ use anyhow::{Context, Result};
 use tokio::sync::oneshot;
 
 pub use faults::{FaultAction, FaultRule, Faults};
+pub use space::SpaceOverride;
 pub use spec::{DEFAULT_CAPACITY, Kind, SimSpec, TlsFiles};
 pub use stats::StatsSnapshot;
 
@@ -124,6 +126,15 @@ impl SimHandle {
             .api_versions
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = versions;
+    }
+
+    /// Replaces the space overrides, like `PUT /_sim/space`.
+    pub fn set_space(&self, space: SpaceOverride) {
+        *self
+            .controls
+            .space
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = space;
     }
 
     /// Call counters, like `GET /_sim/stats`.

@@ -16,6 +16,7 @@ use crate::faults::{Faults, Injected};
 use crate::flasharray::{self, FaState};
 use crate::flashblade::{self, FbState};
 use crate::persist::write_atomic;
+use crate::space::SpaceOverride;
 use crate::spec::{Kind, SimSpec};
 use crate::stats::Stats;
 
@@ -29,6 +30,8 @@ pub struct Ctx<'a> {
     pub now: u64,
     /// REST versions currently advertised and accepted.
     pub versions: &'a [String],
+    /// Space figures set through `/_sim/space`.
+    pub space: SpaceOverride,
 }
 
 /// A handler's reply and whether the state may have changed (and must be saved).
@@ -44,6 +47,8 @@ pub struct Controls {
     pub stats: Stats,
     /// When set, replaces the advertised/accepted REST versions (to provoke HTTP 450).
     pub api_versions: Mutex<Option<Vec<String>>>,
+    /// Space figures reported instead of the measured ones (`/_sim/space`).
+    pub space: Mutex<SpaceOverride>,
     /// When set, replaces the spec's capacity (an administrator added or removed shelves).
     pub capacity: Mutex<Option<u64>>,
 }
@@ -181,6 +186,11 @@ impl Sim {
             capacity: self.capacity(),
             now: now_secs(),
             versions: &versions,
+            space: *self
+                .controls
+                .space
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
         };
         let mut state = self.state();
         let outcome = match &mut *state {

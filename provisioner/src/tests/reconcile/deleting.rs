@@ -373,4 +373,12 @@ async fn orphan_collector_destroys_only_old_volumes_without_pv_or_claim() {
             .expect("fs")
             .destroyed
     );
+    let metrics = ctx.metrics.encode();
+    for sim in &h.sims {
+        let counted = format!(
+            "flashvol_orphans_destroyed_total{{array=\"{}\"}} 1",
+            sim.endpoint()
+        );
+        assert!(metrics.contains(&counted), "{counted} in {metrics}");
+    }
 }

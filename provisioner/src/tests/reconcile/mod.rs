@@ -20,6 +20,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 
 mod deleting;
+mod monitoring;
 mod provisioning;
 mod resizing;
 mod sources;
@@ -142,6 +143,7 @@ impl Harness {
             volumes: None,
             retained: Mutex::new(Default::default()),
             finished: Default::default(),
+            last_failures: Default::default(),
             client,
         }
     }

@@ -19,6 +19,7 @@ async fn controllers_act_on_watched_claims_classes_grown_claims_and_released_vol
         workers: 4,
         orphan_interval: None,
         orphan_grace: Duration::from_secs(3600),
+        array_poll_interval: Duration::from_secs(3600),
     };
     let task = tokio::spawn(controller::run(
         Arc::clone(&ctx),

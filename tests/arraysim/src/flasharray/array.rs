@@ -1,5 +1,5 @@
 //! FlashArray array-wide endpoints: identity, space (capacity from the spec, used = allocated
-//! bytes of backing files), performance counters, and the target ports clients discover.
+//! bytes of backing files unless `/_sim/space` sets it), performance counters, and the target ports clients discover.
 
 use serde_json::{Value, json};
 
@@ -51,6 +51,12 @@ fn space(ctx: &Ctx<'_>, state: &FaState) -> Value {
     } else {
         1.0 - (volumes.min(provisioned) as f64 / provisioned as f64)
     };
+    // A test's "filled" figure replaces the volumes' share, so total = volumes + snapshots holds.
+    let volumes = ctx
+        .space
+        .used(volumes + snapshots)
+        .saturating_sub(snapshots);
+    let reduction = ctx.space.data_reduction();
     json!({
         "hostname": ctx.spec.name,
         "capacity": ctx.capacity,
@@ -61,8 +67,8 @@ fn space(ctx: &Ctx<'_>, state: &FaState) -> Value {
         "system": 0,
         "total": volumes + snapshots,
         "parity": 1.0,
-        "data_reduction": 1.0,
-        "total_reduction": 1.0,
+        "data_reduction": reduction,
+        "total_reduction": reduction,
         "thin_provisioning": thin,
     })
 }

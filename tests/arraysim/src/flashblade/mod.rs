@@ -319,12 +319,16 @@ fn arrays_space(call: &Call<'_>, state: &FbState) -> ApiReply {
         .values()
         .map(|f| tree_allocated_bytes(&filesystem_path(&call.ctx.spec.state_dir, &f.id)))
         .sum();
+    let used = call.ctx.space.used(used);
+    let reduction = call.ctx.space.data_reduction();
+    // Logical bytes written are the physical ones times the reduction, as on a real blade.
+    let logical = (used as f64 * reduction) as u64;
     items_reply(vec![json!({
         "name": call.ctx.spec.name,
         "capacity": call.ctx.capacity,
         "parity": 1.0,
         "time": call.now_ms,
-        "space": {"virtual": used, "unique": used, "snapshots": 0, "total_physical": used, "data_reduction": 1.0},
+        "space": {"virtual": logical, "unique": used, "snapshots": 0, "total_physical": used, "data_reduction": reduction},
     })])
 }
 
