@@ -732,9 +732,13 @@ fn tls_is_verified_against_the_configured_ca_only() {
         .expect_err("self-signed certificate refused");
     match &err {
         ArrayError::Transport {
-            timed_out, message, ..
+            timed_out,
+            message,
+            tls,
+            ..
         } => {
             assert!(!timed_out);
+            assert!(tls, "a refused certificate is flagged as TLS: {message}");
             assert!(
                 message.to_lowercase().contains("certificate") || message.contains("TLS"),
                 "{message}"
