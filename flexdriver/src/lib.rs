@@ -1,7 +1,8 @@
 //! flashvol-flex: the FlexVolume driver kubelet runs as `<plugin dir>/pure~flex/flex`.
 //!
 //! kubelet calls `init`, `mount <pod dir> <json>` and `unmount <pod dir>`; everything else is
-//! answered `Not supported`. The modules, in the order a call-out passes through them:
+//! answered `Not supported`. People run `install`/`uninstall` (the DaemonSet does) and `doctor`.
+//! The modules, in the order a call-out passes through them, then the commands:
 //!
 //! - [`kubelet`]: the protocol edge, no I/O.
 //!   - [`kubelet::invocation`]: argv → init, mount, unmount or Not supported.
@@ -38,6 +39,13 @@
 //!   - [`install::settings_file`]: `flashvol.json` from `pure.json` and the environment.
 //!   - [`install::files`]: atomic, mode-exact writes of the binary and the settings.
 //!   - [`install::daemonset`]: whether SIGTERM means uninstall.
+//! - [`doctor`]: `flashvol-flex doctor`, whether this node can mount Pure volumes, and why not.
+//!   - [`doctor::command`]: its command line; [`doctor::host`]: the host's file system, wherever
+//!     it is mounted; [`doctor::report`]: text and JSON.
+//!   - one module per family of checks: [`doctor::settings`], [`doctor::install`],
+//!     [`doctor::tools`], [`doctor::iscsi`], [`doctor::multipath`] (and its parser
+//!     [`doctor::multipath_conf`]), [`doctor::kernel`], [`doctor::arrays`], [`doctor::clock`],
+//!     [`doctor::dirs`].
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
@@ -54,3 +62,5 @@ pub mod array;
 pub mod runtime;
 
 pub mod install;
+
+pub mod doctor;

@@ -199,20 +199,6 @@ fn uninstall(options: &Options, log: &Logger) -> Result<(), InstallError> {
     Ok(())
 }
 
-/// Runs `install`/`uninstall` when the process was started for them, before kubelet's stdio
-/// discipline applies: `main` calls this first and returns its code when it is `Some`.
-pub fn dispatch() -> Option<ExitCode> {
-    // Lossy: a non-UTF-8 argument then fails as an unknown argument instead of panicking.
-    let args: Vec<String> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    match args.first().map(String::as_str) {
-        Some("install" | "uninstall") => Some(main(&args)),
-        _ => None,
-    }
-}
-
 /// `flashvol-flex install …` / `flashvol-flex uninstall …`; `args` starts with the command word.
 pub fn main(args: &[String]) -> ExitCode {
     let Some((command, rest)) = args.split_first() else {

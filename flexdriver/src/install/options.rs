@@ -198,7 +198,8 @@ pub fn parse_options(
     })
 }
 
-fn absolute_path(flag: &str, raw: &str) -> Result<PathBuf, InstallError> {
+/// An absolute path without `.` or `..`, or a usage error naming the flag.
+pub(crate) fn absolute_path(flag: &str, raw: &str) -> Result<PathBuf, InstallError> {
     let path = PathBuf::from(raw.trim());
     let clean = path.is_absolute()
         && path

@@ -1,8 +1,9 @@
 //! argv → [`Invocation`], with no side effects: what kubelet asked for, or why the request is
-//! malformed.
+//! malformed. First, [`program`]: whether argv names a kubelet call-out at all, or one of the
+//! commands people run (`install`, `uninstall`, `doctor`).
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -23,6 +24,44 @@ pub enum Invocation {
     /// Any other call-out (attach, waitforattach, getvolumename, expandvolume, ... or one added
     /// to kubelet later): answered `Not supported`, which kubelet caches for the driver.
     NotSupported(String),
+}
+
+/// Every call-out kubelet (or the controller manager) can make: the names kubelet's FlexVolume
+/// code passes as the first argument (`pkg/volume/flexvolume`). kubelet only ever passes these.
+pub const KUBELET_CALL_OUTS: &[&str] = &[
+    "init",
+    "getvolumename",
+    "attach",
+    "isattached",
+    "detach",
+    "waitforattach",
+    "mountdevice",
+    "mount",
+    "unmount",
+    "unmountdevice",
+    "expandvolume",
+    "expandfs",
+];
+
+/// What the first argument selects. The operator commands are not call-out names, so kubelet
+/// cannot run them; they write for people (the installer's log, doctor's report), not kubelet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Program {
+    /// A kubelet call-out (or anything unknown): one JSON reply, nothing else.
+    CallOut,
+    /// `install` / `uninstall`: the DaemonSet's node installer.
+    Installer,
+    /// `doctor`: can this node mount Pure volumes, and why not.
+    Doctor,
+}
+
+/// The program `argv[1]` selects.
+pub fn program(first: Option<&OsStr>) -> Program {
+    match first.and_then(OsStr::to_str) {
+        Some("install" | "uninstall") => Program::Installer,
+        Some("doctor") => Program::Doctor,
+        _ => Program::CallOut,
+    }
 }
 
 fn bad(message: impl Into<String>) -> FlexError {
@@ -159,6 +198,18 @@ mod tests {
                 Invocation::NotSupported(call.into())
             );
         }
+    }
+
+    #[test]
+    fn kubelet_call_outs_never_reach_an_operator_command() {
+        for call in KUBELET_CALL_OUTS {
+            assert_eq!(program(Some(OsStr::new(call))), Program::CallOut, "{call}");
+        }
+        assert_eq!(program(None), Program::CallOut);
+        assert_eq!(program(Some(OsStr::new("doctor"))), Program::Doctor);
+        assert_eq!(program(Some(OsStr::new("install"))), Program::Installer);
+        assert_eq!(program(Some(OsStr::new("uninstall"))), Program::Installer);
+        assert_eq!(program(Some(OsStr::new("Doctor"))), Program::CallOut);
     }
 
     #[test]
