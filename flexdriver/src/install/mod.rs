@@ -38,14 +38,21 @@ pub mod settings_file;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
 
 use flashvol_common::config::ConfigError;
 
+use crate::doctor;
+use crate::node::settings::SETTINGS_FILE_NAME;
 use daemonset::should_uninstall_on_stop;
 use files::{install_files, uninstall_files};
 use options::{Options, driver_dir_name, parse_options, usage};
 use plugin_dir::{PluginDirChoice, choose_plugin_dir, detect_kubelet_plugin_dir};
 use settings_file::settings_document;
+
+/// The most the checks run after installing may take (each of them has its own, shorter limit).
+const DOCTOR_LIMIT: Duration = Duration::from_secs(60);
 
 /// What can go wrong while installing or uninstalling. Each message names the file or flag.
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +142,35 @@ fn resolve_plugin_dir(options: &Options, log: &Logger) -> Result<PluginDirChoice
     Ok(choice)
 }
 
+/// Starts `doctor`'s checks in the background, so a node with a broken prerequisite says so in
+/// this pod's log before the first volume fails. Their WARN and FAIL lines are logged as
+/// warnings; they never block or fail the install. Needs the host's `/` at `--host-root`.
+fn start_doctor(options: &Options, choice: &PluginDirChoice, log: &Logger) -> Option<Receiver<()>> {
+    if !options.host_root.join("proc").is_dir() {
+        log.info(&format!(
+            "node checks skipped: the host's / is not mounted at {} (--host-root)",
+            options.host_root.display()
+        ));
+        return None;
+    }
+    let driver_dir = choice.local.join(driver_dir_name(&options.driver).ok()?);
+    let ctx = doctor::Context {
+        host: doctor::host::Host::new(&options.host_root),
+        driver: options.driver.clone(),
+        config: Some(driver_dir.join(SETTINGS_FILE_NAME)),
+        installer_dir: choice.host.clone(),
+        exe: Some(options.source.clone()),
+        limits: doctor::Limits::default(),
+    };
+    let debug = log.debug;
+    Some(doctor::run_in_background(
+        ctx,
+        DOCTOR_LIMIT,
+        move |line| Logger { debug }.warn(line),
+        move |line| Logger { debug }.info(line),
+    ))
+}
+
 /// Blocks SIGTERM and SIGINT in this thread so they queue until [`wait_for_stop`] takes them,
 /// even when they arrive during the install itself.
 fn block_stop_signals() -> Result<nix::sys::signal::SigSet, InstallError> {
@@ -176,7 +212,12 @@ fn install(options: &Options, log: &Logger) -> Result<(), InstallError> {
         host_dir.display(),
         driver_dir_name(&options.driver)?,
     ));
+    let checks = start_doctor(options, &choice, log);
     let Some(signals) = stop_signals else {
+        // --once: the process is about to end; give the checks their time, no more.
+        if let Some(done) = checks {
+            let _ = done.recv_timeout(DOCTOR_LIMIT + Duration::from_secs(1));
+        }
         return Ok(());
     };
     let signal = signals.wait().map_err(InstallError::Signal)?;

@@ -27,7 +27,8 @@ file flashvol.json next to it, then waits for SIGTERM (unless --once).
                           auto: use the dir the running kubelet was started with, under --host-root
   --host-plugin-dir DIR   the host path mounted at --plugin-dir, to compare with kubelet's own
                           (env FLASHVOL_HOST_PLUGIN_DIR; default: --plugin-dir is a host path)
-  --host-root DIR         where the host's / is mounted, for auto (env FLASHVOL_HOST_ROOT, /host)
+  --host-root DIR         where the host's / is mounted: for auto, and for the node checks
+                          (flashvol-flex doctor) run after installing (env FLASHVOL_HOST_ROOT, /host)
   --proc DIR              procfs showing the host's processes (env FLASHVOL_PROC, /proc)
   --driver VENDOR/NAME    driver name (env FLASHVOL_DRIVER, pure/flex)
   --config FILE           array config, PSO's pure.json (env {discovery_conf}, {DEFAULT_CONFIG_PATH})
