@@ -12,6 +12,9 @@
 //! - the settings file holds array credentials: it is created 0600 (never briefly wider) and
 //!   written before the binary on a first install, so the first `init` already finds it;
 //! - a broken `pure.json` or `PURE_*` value is refused before anything on the node changes;
+//! - once installed, `doctor`'s checks run in the background and their WARN and FAIL lines go to
+//!   the log, so a node that cannot mount says so before the first volume fails; they never
+//!   block or fail the install;
 //! - on SIGTERM the driver and its credentials are removed only when the DaemonSet itself is gone
 //!   or being deleted. A rolling update, a node reboot or a deleted pod leaves them in place, so
 //!   mounted volumes can always be unmounted (install/README.md explains the trade-off).
