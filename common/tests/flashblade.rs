@@ -53,19 +53,6 @@ fn array_info_and_space_describe_the_blade() {
 }
 
 #[test]
-fn hello_tells_the_version_and_the_blades_clock_without_logging_in() {
-    let sim = Sim::flashblade();
-    let fb = client(&sim);
-    let hello = fb.hello().expect("hello");
-    assert_eq!(
-        (hello.version.as_str(), hello.newest_supported.as_str()),
-        ("1.12", "1.12")
-    );
-    assert!(hello.clock.is_some(), "the simulator sends Date");
-    assert_eq!(fb.stats().authentications, 0, "hello needs no login");
-}
-
-#[test]
 fn file_system_is_created_with_the_requested_settings() {
     let sim = Sim::flashblade();
     let fb = client(&sim);

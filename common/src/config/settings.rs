@@ -61,7 +61,7 @@ pub enum SanType {
 }
 
 impl SanType {
-    /// As PSO spells it in `PURE_FLASHARRAY_SAN_TYPE`.
+    /// As PSO spells it (its chart value `flasharray.sanType`).
     pub fn as_str(self) -> &'static str {
         match self {
             SanType::Iscsi => "ISCSI",

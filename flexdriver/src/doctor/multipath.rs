@@ -1,5 +1,5 @@
 //! Multipath on this node: `multipathd` running, its configuration holding the settings Pure
-//! recommends for FlashArray LUNs ([`super::multipath_conf::PURE_RECOMMENDED`], sources cited there),
+//! recommends for FlashArray LUNs ([`super::multipath_conf::RECOMMENDED_FOR_FLASHARRAY`], sources cited there),
 //! and maps named by WWID: the driver waits for `/dev/mapper/3624a9370<serial>`, so friendly
 //! names (`mpathN`) or aliases for Pure LUNs mean a mount never finds its device.
 
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::host::Host;
 use super::multipath_conf::{
-    self as conf, InForce, Origin, PURE_RECOMMENDED, ParseError, PureView, Section,
+    self as conf, InForce, Origin, ParseError, PureView, RECOMMENDED_FOR_FLASHARRAY, Section,
 };
 use super::{Finding, Loaded, skip_all};
 
@@ -141,8 +141,8 @@ fn judge_config(main_exists: bool, view: &PureView) -> Finding {
             ID,
             format!(
                 "no device section for vendor \"{}\" product \"{}\": this multipath-tools version's built-in settings apply to FlashArray LUNs",
-                conf::PURE_VENDOR,
-                conf::PURE_PRODUCT
+                conf::FLASHARRAY_VENDOR,
+                conf::FLASHARRAY_PRODUCT
             ),
             fix,
         );
@@ -150,7 +150,7 @@ fn judge_config(main_exists: bool, view: &PureView) -> Finding {
     let mut differ = Vec::new();
     let mut unset = Vec::new();
     // user_friendly_names is multipath.friendly_names' to judge (a FAIL, not a WARN).
-    for (key, wanted) in PURE_RECOMMENDED
+    for (key, wanted) in RECOMMENDED_FOR_FLASHARRAY
         .iter()
         .filter(|(k, _)| *k != "user_friendly_names")
     {

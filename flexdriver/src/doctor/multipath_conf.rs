@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 ///   customers must add" it.
 /// - multipath-tools' built-in entry (`libmultipath/hwtable.c`, "Pure Storage / FlashArray"):
 ///   group_by_prio, failback immediate, `1 alua`, prio alua, detect_prio off, fast_io_fail 10.
-pub const PURE_RECOMMENDED: &[(&str, &str)] = &[
+pub const RECOMMENDED_FOR_FLASHARRAY: &[(&str, &str)] = &[
     ("path_selector", "service-time 0"),
     ("hardware_handler", "1 alua"),
     ("path_grouping_policy", "group_by_prio"),
@@ -44,17 +44,17 @@ pub const PURE_RECOMMENDED: &[(&str, &str)] = &[
 ];
 
 /// The SCSI inquiry strings of a FlashArray LUN.
-pub const PURE_VENDOR: &str = "PURE";
-pub const PURE_PRODUCT: &str = "FlashArray";
+pub const FLASHARRAY_VENDOR: &str = "PURE";
+pub const FLASHARRAY_PRODUCT: &str = "FlashArray";
 /// The WWID prefix of every FlashArray volume (`3` + NAA `624a9370`).
-pub const PURE_WWID_PREFIX: &str = "3624a9370";
+pub const FLASHARRAY_WWID_PREFIX: &str = "3624a9370";
 
 /// Where multipathd reads more files when `defaults` does not say.
 pub const DEFAULT_CONFIG_DIR: &str = "/etc/multipath/conf.d";
 
 /// The device section in words, for a one-line fix (flexdriver/README.md has it to paste).
 pub fn recommended_section() -> String {
-    let body: Vec<String> = PURE_RECOMMENDED
+    let body: Vec<String> = RECOMMENDED_FOR_FLASHARRAY
         .iter()
         .map(|(k, v)| {
             if v.contains(' ') {
@@ -65,7 +65,7 @@ pub fn recommended_section() -> String {
         })
         .collect();
     format!(
-        "a devices {{ device {{ }} }} entry with vendor \"{PURE_VENDOR}\", product \"{PURE_PRODUCT}\", {}",
+        "a devices {{ device {{ }} }} entry with vendor \"{FLASHARRAY_VENDOR}\", product \"{FLASHARRAY_PRODUCT}\", {}",
         body.join(", ")
     )
 }
@@ -246,7 +246,7 @@ pub struct InForce {
 pub struct PureView {
     /// `file:line` of each `device` entry matching PURE / FlashArray.
     pub device_entries: Vec<String>,
-    /// Each key of [`PURE_RECOMMENDED`] that the configuration sets, with its value in force.
+    /// Each key of [`RECOMMENDED_FOR_FLASHARRAY`] that the configuration sets, with its value in force.
     pub values: BTreeMap<&'static str, InForce>,
     /// `multipaths` entries giving a FlashArray WWID an alias: `wwid → alias`.
     pub aliases: Vec<(String, String)>,
@@ -289,7 +289,7 @@ pub fn pure_view(files: &[(String, Vec<Section>)]) -> PureView {
                             if wwid
                                 .value
                                 .to_ascii_lowercase()
-                                .starts_with(PURE_WWID_PREFIX)
+                                .starts_with(FLASHARRAY_WWID_PREFIX)
                             {
                                 view.aliases.push((wwid.value.clone(), alias.value.clone()));
                             }
@@ -300,7 +300,7 @@ pub fn pure_view(files: &[(String, Vec<Section>)]) -> PureView {
             }
         }
     }
-    for (key, _) in PURE_RECOMMENDED {
+    for (key, _) in RECOMMENDED_FOR_FLASHARRAY {
         let in_force = layers[2]
             .get(key)
             .or_else(|| layers[1].get(key))
@@ -319,7 +319,7 @@ fn take(
     origin: Origin,
     at: &dyn Fn(usize) -> String,
 ) {
-    for (key, _) in PURE_RECOMMENDED {
+    for (key, _) in RECOMMENDED_FOR_FLASHARRAY {
         if let Some(setting) = section.get(key) {
             layer.insert(
                 key,
@@ -344,7 +344,7 @@ fn matches_pure(device: &Section) -> bool {
                 Err(_) => s.value == actual,
             })
     };
-    field("vendor", PURE_VENDOR) && field("product", PURE_PRODUCT)
+    field("vendor", FLASHARRAY_VENDOR) && field("product", FLASHARRAY_PRODUCT)
 }
 
 /// Two values mean the same to multipathd: case and spacing inside quotes do not matter.
@@ -367,7 +367,7 @@ pub fn is_yes(value: &str) -> bool {
 mod tests {
     use super::*;
 
-    const PURE_SECTION: &str = r#"
+    const RECOMMENDED_CONF: &str = r#"
 # Pure's recommended settings
 defaults {
     user_friendly_names yes   # for the local disks
@@ -399,7 +399,7 @@ devices {
 
     #[test]
     fn sections_settings_quotes_and_comments_parse() {
-        let sections = parse(PURE_SECTION).expect("parses");
+        let sections = parse(RECOMMENDED_CONF).expect("parses");
         assert_eq!(sections.len(), 2);
         assert_eq!(sections[0].name, "defaults");
         assert_eq!(
@@ -439,13 +439,13 @@ devices {
 
     #[test]
     fn the_pure_device_entry_beats_defaults_and_overrides_beat_both() {
-        let main = parse(PURE_SECTION).expect("parses");
+        let main = parse(RECOMMENDED_CONF).expect("parses");
         let view = pure_view(&[("/etc/multipath.conf".into(), main.clone())]);
         assert_eq!(view.device_entries, ["/etc/multipath.conf:8"]);
         let ufn = &view.values["user_friendly_names"];
         assert_eq!((ufn.value.as_str(), &ufn.origin), ("no", &Origin::Device));
         assert_eq!(ufn.at, "/etc/multipath.conf:18");
-        for (key, value) in PURE_RECOMMENDED {
+        for (key, value) in RECOMMENDED_FOR_FLASHARRAY {
             assert!(same_value(&view.values[key].value, value), "{key}");
         }
         let more = parse("overrides {\n no_path_retry queue\n}\n").expect("parses");
