@@ -10,12 +10,14 @@ use flashvol_common::ArrayError;
 use flashvol_common::config::{ClientSettings, Endpoint};
 use flashvol_common::flasharray::Hello;
 
-use super::{call, skip_rest, subject_of};
+use super::{call, subject_of};
 use crate::array::{self as arrays, Array, ArrayKind, Identity};
 use crate::doctor::clock::{self, Reading};
-use crate::doctor::{Finding, Limits};
+use crate::doctor::{Finding, Limits, Status, skip_all};
 use crate::runtime::error::FlexError;
 
+/// What talking to one array gave, step by step; a step runs only when the one before worked.
+#[derive(Debug)]
 struct Probe {
     /// A TCP connection to the management port.
     reach: Result<(), String>,
@@ -102,6 +104,14 @@ fn tcp_connect(endpoint: &Endpoint, limit: Duration) -> Result<(), String> {
     Err(last)
 }
 
+/// The steps in the order they run; a failed one leaves the later ones unchecked.
+const STEPS: [&str; 4] = [
+    "arrays.reachable",
+    "arrays.tls",
+    "arrays.rest_version",
+    "arrays.token",
+];
+
 fn judge_probe(
     subject: &str,
     kind: &str,
@@ -109,152 +119,140 @@ fn judge_probe(
     probe: &Probe,
     trust: &Trust<'_>,
 ) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let reach_fix = format!(
-        "check MgmtEndPoint {subject} and that this node reaches the {kind}'s management address on port {} (firewall, routes, proxy)",
-        endpoint.port()
-    );
-    if let Err(e) = &probe.reach {
-        out.push(Finding::fail("arrays.reachable", e.clone(), reach_fix));
-        out.extend(skip_rest(
-            &["arrays.tls", "arrays.rest_version", "arrays.token"],
-            "the array is unreachable (see arrays.reachable)",
-        ));
-        out.push(Finding::skip(
-            "clock.skew",
-            "not checked: the array is unreachable",
-        ));
-        return out;
-    }
-    let tls_fix = match trust.ca_file {
-        Some(ca) => format!(
-            "put the CA that signed the {kind}'s certificate (or the certificate itself, if self-signed) into flashvol.tls.caFile ({}), or correct MgmtEndPoint",
-            ca.display()
-        ),
-        None => format!(
-            "the {kind}'s certificate is not signed by a CA this node trusts: set flashvol.tls.caFile to a PEM file with its CA (chart value flashvol.tls.caFile)"
-        ),
+    let address = endpoint.authority();
+    let unreachable = |saw: String| {
+        Finding::fail(
+            "arrays.reachable",
+            saw,
+            format!(
+                "check MgmtEndPoint {subject} and that this node reaches the {kind}'s management address on port {} (firewall, routes, proxy)",
+                endpoint.port()
+            ),
+        )
     };
-    let hello = match (&probe.client, &probe.hello) {
-        (Some(Err(e)), _) => {
-            out.push(Finding::pass(
-                "arrays.reachable",
-                format!("{} accepts connections", endpoint.authority()),
-            ));
-            out.push(Finding::fail(
-                "arrays.tls",
-                format!("the client cannot be set up: {e}"),
-                tls_fix,
-            ));
-            out.extend(skip_rest(
-                &["arrays.rest_version", "arrays.token"],
-                "TLS is not set up (see arrays.tls)",
-            ));
-            out.push(Finding::skip(
-                "clock.skew",
-                "not checked: TLS is not set up",
-            ));
-            return out;
-        }
-        (_, Some((hello, sent, received))) => (hello, *sent, *received),
-        _ => return out,
+    let untrusted = |saw: String| {
+        let fix = match trust.ca_file {
+            Some(ca) => format!(
+                "put the CA that signed the {kind}'s certificate (or the certificate itself, if self-signed) into flashvol.tls.caFile ({}), or correct MgmtEndPoint",
+                ca.display()
+            ),
+            None => format!(
+                "the {kind}'s certificate is not signed by a CA this node trusts: set flashvol.tls.caFile (chart value flashvol.tls.caFile) to a PEM file with its CA"
+            ),
+        };
+        Finding::fail("arrays.tls", saw, fix)
     };
-    match hello.0 {
-        Err(ArrayError::Transport {
-            tls: true, message, ..
-        }) => {
-            out.push(Finding::pass(
+    let answers = || Finding::pass("arrays.reachable", format!("{address} answers HTTPS"));
+    // The verdict of each step that ran, in order; the last one may be the failure.
+    let mut verdicts = Vec::new();
+    let mut clock = None;
+    match (&probe.reach, &probe.client, &probe.hello) {
+        (Err(e), _, _) => verdicts.push(unreachable(e.clone())),
+        (Ok(()), Some(Err(e)), _) => {
+            verdicts.push(Finding::pass(
                 "arrays.reachable",
-                format!("{} accepts connections", endpoint.authority()),
+                format!("{address} accepts connections"),
             ));
-            out.push(Finding::fail("arrays.tls", message.clone(), tls_fix));
-            out.extend(skip_rest(
-                &["arrays.rest_version", "arrays.token"],
-                "TLS failed (see arrays.tls)",
-            ));
-            out.push(Finding::skip("clock.skew", "not checked: TLS failed"));
-            return out;
+            verdicts.push(untrusted(format!("the client cannot be set up: {e}")));
         }
-        Err(e @ ArrayError::Transport { .. }) => {
-            out.push(Finding::fail(
+        (
+            Ok(()),
+            _,
+            Some((
+                Err(ArrayError::Transport {
+                    tls: true, message, ..
+                }),
+                _,
+                _,
+            )),
+        ) => {
+            verdicts.push(Finding::pass(
                 "arrays.reachable",
-                format!(
-                    "{} accepts TCP connections, but HTTPS fails: {e}",
-                    endpoint.authority()
-                ),
-                reach_fix,
+                format!("{address} accepts connections"),
             ));
-            out.extend(skip_rest(
-                &["arrays.tls", "arrays.rest_version", "arrays.token"],
-                "HTTPS fails (see arrays.reachable)",
-            ));
-            out.push(Finding::skip("clock.skew", "not checked: HTTPS fails"));
-            return out;
+            verdicts.push(untrusted(message.clone()));
         }
-        Err(e) => {
-            out.push(Finding::pass(
-                "arrays.reachable",
-                format!("{} answers HTTPS", endpoint.authority()),
-            ));
-            out.push(tls_verdict(trust));
-            out.push(Finding::fail(
+        (Ok(()), _, Some((Err(e @ ArrayError::Transport { .. }), _, _))) => {
+            verdicts.push(unreachable(format!(
+                "{address} accepts TCP connections, but HTTPS fails: {e}"
+            )))
+        }
+        (Ok(()), _, Some((Err(e), _, _))) => {
+            verdicts.push(answers());
+            verdicts.push(tls_verdict(trust));
+            verdicts.push(Finding::fail(
                 "arrays.rest_version",
                 format!("GET /api/api_version: {e}"),
                 format!("check that {subject} is the {kind}'s management address and that its Purity offers REST 1.x"),
             ));
-            out.extend(skip_rest(
-                &["arrays.token"],
-                "no usable REST version (see arrays.rest_version)",
-            ));
-            out.push(Finding::skip(
-                "clock.skew",
-                "not checked: no usable REST version",
-            ));
-            return out;
         }
-        Ok(h) => {
-            out.push(Finding::pass(
-                "arrays.reachable",
-                format!("{} answers HTTPS", endpoint.authority()),
-            ));
-            out.push(tls_verdict(trust));
-            out.push(Finding::pass(
+        (Ok(()), _, Some((Ok(hello), sent, received))) => {
+            verdicts.push(answers());
+            verdicts.push(tls_verdict(trust));
+            verdicts.push(Finding::pass(
                 "arrays.rest_version",
                 format!(
                     "REST {} (this driver speaks up to {})",
-                    h.version, h.newest_supported
+                    hello.version, hello.newest_supported
                 ),
             ));
-            out.push(clock::judge(
+            clock = Some(clock::judge(
                 subject,
-                h.clock.map(|array| Reading {
+                hello.clock.map(|array| Reading {
                     array,
-                    sent: hello.1,
-                    received: hello.2,
+                    sent: *sent,
+                    received: *received,
                 }),
             ));
+            verdicts.extend(
+                probe
+                    .identity
+                    .as_ref()
+                    .map(|identity| token(subject, identity)),
+            );
         }
+        (Ok(()), _, None) => {}
     }
-    out.push(match &probe.identity {
-        Some(Ok(id)) => Finding::pass(
+    let failed = verdicts
+        .iter()
+        .find(|f| f.status == Status::Fail)
+        .map(|f| f.id);
+    let why = failed.map_or_else(
+        || "not checked".to_owned(),
+        |id| format!("not checked: {id} failed"),
+    );
+    let checked: Vec<&str> = verdicts.iter().map(|f| f.id).collect();
+    let unchecked: Vec<&'static str> = STEPS
+        .into_iter()
+        .filter(|id| !checked.contains(id))
+        .collect();
+    verdicts.extend(skip_all(&unchecked, &why));
+    verdicts.push(clock.unwrap_or_else(|| Finding::skip("clock.skew", why)));
+    verdicts
+}
+
+fn token(subject: &str, identity: &Result<Identity, ArrayError>) -> Finding {
+    match identity {
+        Ok(id) => Finding::pass(
             "arrays.token",
-            format!("the API token logs in: {} (Purity {}, id {})", id.name, id.version, id.id),
+            format!(
+                "the API token logs in: {} (Purity {}, id {})",
+                id.name, id.version, id.id
+            ),
         ),
-        Some(Err(e @ ArrayError::Auth { .. })) => Finding::fail(
+        Err(e @ ArrayError::Auth { .. }) => Finding::fail(
             "arrays.token",
             e.to_string(),
             format!(
                 "the APIToken for {subject} is wrong, expired or its user is gone: create a new one (a user with the storage_admin role), put it in pure.json (Secret pure-provisioner-secret) and restart the DaemonSet pod"
             ),
         ),
-        Some(Err(e)) => Finding::fail(
+        Err(e) => Finding::fail(
             "arrays.token",
             format!("logging in failed: {e}"),
             format!("check {subject}'s health and its API token"),
         ),
-        None => Finding::skip("arrays.token", "not checked"),
-    });
-    out
+    }
 }
 
 fn tls_verdict(trust: &Trust<'_>) -> Finding {
