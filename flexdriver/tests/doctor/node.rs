@@ -16,30 +16,26 @@ pub const KUBELET_DIR: &str = "/var/lib/kubelet/volumeplugins";
 pub const DEFAULT_DIR: &str = "/usr/libexec/kubernetes/kubelet-plugins/volume/exec";
 const RELEASE: &str = "6.1.0-fabric";
 
-/// Pure's device section (flexdriver README), with friendly names off for everything.
-pub const RECOMMENDED_MULTIPATH_CONF: &str = r#"defaults {
-    user_friendly_names no
-    find_multipaths yes
+/// A `/etc/multipath.conf`: `defaults` with `user_friendly_names <defaults_ufn>`, then the device
+/// section flexdriver/README.md tells operators to paste (so the documented section is what
+/// passes), without its `user_friendly_names` line unless `device_ufn`.
+pub fn multipath_conf(defaults_ufn: &str, device_ufn: bool) -> String {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let after = readme
+        .split_once("Pure's recommended `/etc/multipath.conf` device section")
+        .expect("the README has the device section")
+        .1;
+    let section = after.split("```").nth(1).expect("in a code block");
+    let device: String = section
+        .lines()
+        .filter(|l| device_ufn || !l.trim_start().starts_with("user_friendly_names"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    format!(
+        "defaults {{\n    user_friendly_names {defaults_ufn}\n    find_multipaths yes\n}}{device}"
+    )
 }
-devices {
-    device {
-        vendor                   "PURE"
-        product                  "FlashArray"
-        path_selector            "service-time 0"
-        hardware_handler         "1 alua"
-        path_grouping_policy     group_by_prio
-        prio                     alua
-        failback                 immediate
-        path_checker             tur
-        fast_io_fail_tmo         10
-        user_friendly_names      no
-        no_path_retry            0
-        features                 0
-        dev_loss_tmo             600
-        detect_prio              no
-    }
-}
-"#;
 
 /// A node as the DaemonSet pod sees it: the simulators, and the host's `/` at `root`.
 pub struct Node {
@@ -102,7 +98,7 @@ impl Node {
             ),
             0o644,
         );
-        node.put("/etc/multipath.conf", RECOMMENDED_MULTIPATH_CONF, 0o644);
+        node.put("/etc/multipath.conf", &multipath_conf("no", true), 0o644);
         for tool in ["iscsiadm", "multipath", "multipathd", "mount"] {
             node.put(
                 &format!("/usr/sbin/{tool}"),

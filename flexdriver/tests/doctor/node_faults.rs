@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::node::{DEFAULT_DIR, KUBELET_DIR, NOT_APPLICABLE, Node, RECOMMENDED_MULTIPATH_CONF};
+use crate::node::{DEFAULT_DIR, KUBELET_DIR, NOT_APPLICABLE, Node, multipath_conf};
 
 #[test]
 fn a_missing_tool_fails_naming_its_package_and_setting() {
@@ -102,13 +102,7 @@ fn multipath_without_the_pure_device_section_warns_with_the_section() {
 #[test]
 fn friendly_names_for_pure_luns_fail() {
     let node = Node::healthy();
-    let conf = RECOMMENDED_MULTIPATH_CONF
-        .replace(
-            "    user_friendly_names no\n    find_multipaths",
-            "    user_friendly_names yes\n    find_multipaths",
-        )
-        .replace("        user_friendly_names      no\n", "");
-    node.put("/etc/multipath.conf", &conf, 0o644);
+    node.put("/etc/multipath.conf", &multipath_conf("yes", false), 0o644);
     let run = node.doctor();
     run.assert_problems(&[("multipath.friendly_names", "fail"), NOT_APPLICABLE]);
     let check = run.check("multipath.friendly_names", None);
