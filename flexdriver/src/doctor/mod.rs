@@ -268,14 +268,12 @@ pub fn run(ctx: &Context) -> Report {
         })
         .unwrap_or_else(|e| (timed_out(settings::IDS, &e.to_string()), None))
     };
-    let install_findings = {
-        let (ctx2, layout) = (ctx.clone(), layout.clone());
-        let kubelet_copy = kubelet.clone();
+    findings.extend({
+        let (ctx, layout, kubelet) = (ctx.clone(), layout.clone(), kubelet.clone());
         bounded(install::IDS, ctx.limits.program + limit, move || {
-            install::check(&ctx2, &layout, &kubelet_copy)
+            install::check(&ctx, &layout, &kubelet)
         })
-    };
-    findings.extend(install_findings);
+    });
     let node = loaded.as_ref().map(|l| l.node.node_name.clone());
     match loaded {
         Some(loaded) => {
@@ -346,15 +344,18 @@ fn node_families(shared: &Shared) -> Vec<Finding> {
             .into_iter()
             .map(|(ids, limit, job)| {
                 let shared = shared.clone();
-                scope.spawn(move || bounded(ids, limit, move || job(shared)))
+                (
+                    ids,
+                    scope.spawn(move || bounded(ids, limit, move || job(shared))),
+                )
             })
             .collect();
         running
             .into_iter()
-            .flat_map(|handle| {
+            .flat_map(|(ids, handle)| {
                 handle
                     .join()
-                    .unwrap_or_else(|_| timed_out(&[], "a check panicked"))
+                    .unwrap_or_else(|_| timed_out(ids, "the checks stopped"))
             })
             .collect()
     })
