@@ -10,7 +10,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-SUITES=(prereqs lint rust static sdk install cluster e2e reliability)
+SUITES=(prereqs lint rust static sdk install cluster e2e node reliability)
 [ $# -gt 0 ] && SUITES=("$@")
 
 log() { printf '\n==> %s\n' "$*"; }
@@ -35,7 +35,7 @@ suite_prereqs() {
 }
 
 suite_lint() {
-  cargo fmt --all -- --check && cargo clippy --workspace --all-targets --locked -- -D warnings
+  bash tests/layout-check.sh && cargo fmt --all -- --check && cargo clippy --workspace --all-targets --locked -- -D warnings
 }
 
 suite_rust() {
@@ -62,6 +62,9 @@ suite_cluster() {
   bash tests/cluster/smoke.sh && bash tests/cluster/with-cluster.sh bash install/test/apply.sh
 }
 suite_e2e() { bash tests/e2e/run.sh; }
+# A real kubelet node: flashvol's chart installed on it, real pods using its volumes (tests/node/).
+# FLASHVOL_NODE_VERSIONS picks the Kubernetes releases (default: the pinned default only).
+suite_node() { bash tests/node/run.sh; }
 suite_reliability() { bash tests/reliability/run.sh; }
 
 passed=0 failed=0 failed_names=()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager and kubectl from the pinned
-# k8s.io/kubernetes release, and etcd from go.etcd.io/etcd/server/v3 at the version
+# Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kubelet
+# (the test node's) from the pinned k8s.io/kubernetes release, and etcd from go.etcd.io/etcd/server/v3 at the version
 # that release itself requires, all through the Go module proxy.
 #
 # Usage: build.sh [--version v1.X.Y] [--print-dir]
@@ -34,7 +34,7 @@ while (($#)); do
 done
 validate_k8s_version "$version"
 
-BINARIES=(kube-apiserver kube-controller-manager kubectl etcd)
+BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet etcd)
 bin_dir="$(bin_dir_for "$version")"
 module_dir="$CLUSTER_DIR/gomod/$version"
 
@@ -141,7 +141,9 @@ build_all() {
     local -A packages=(
         [kube-apiserver]=k8s.io/kubernetes/cmd/kube-apiserver
         [kube-controller-manager]=k8s.io/kubernetes/cmd/kube-controller-manager
+        [kube-scheduler]=k8s.io/kubernetes/cmd/kube-scheduler
         [kubectl]=k8s.io/kubernetes/cmd/kubectl
+        [kubelet]=k8s.io/kubernetes/cmd/kubelet
         [etcd]=go.etcd.io/etcd/server/v3
     )
     for name in "${BINARIES[@]}"; do
@@ -150,8 +152,11 @@ build_all() {
         (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$work/bin/$name" "$pkg") ||
             die "building $name for $version failed"
     done
-    # First build of a new pin: keep what go resolved, so later builds are reproducible.
-    [[ -f "$module_dir/go.sum" ]] || cp "$work/go.mod" "$work/go.sum" "$module_dir/"
+    # Keep what go resolved (a new pin, or a binary that needs more modules), so later builds
+    # fetch exactly the same sources.
+    if ! cmp -s "$work/go.sum" "$module_dir/go.sum" 2>/dev/null; then
+        cp "$work/go.mod" "$work/go.sum" "$module_dir/"
+    fi
     mkdir -p "$bin_dir"
     for name in "${BINARIES[@]}"; do mv -f "$work/bin/$name" "$bin_dir/$name"; done
     printf 'kubernetes %s\nbuilt %s in %ss\n' "$version" "$(date -u +%FT%TZ)" "$((SECONDS - start))" >"$bin_dir/.complete"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Stops a control plane started by up.sh: kube-controller-manager, kube-apiserver, then
-# etcd (SIGTERM, then SIGKILL after FLASHVOL_STOP_GRACE seconds, default 15).
+# Stops a control plane started by up.sh: kube-scheduler, kube-controller-manager,
+# kube-apiserver, then etcd (SIGTERM, then SIGKILL after FLASHVOL_STOP_GRACE seconds, default 15).
 #
 # Usage: down.sh [--keep | --keep-logs] [--print-logs] [STATE_DIR]
 #   STATE_DIR     default: FLASHVOL_CLUSTER_STATE
@@ -66,7 +66,7 @@ stop() {
     rm -f "$state_dir/pids/$name"
 }
 
-for component in kube-controller-manager kube-apiserver etcd; do stop "$component"; done
+for component in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$component"; done
 
 if [[ "$keep" == logs ]]; then
     rm -rf "$state_dir/etcd"

@@ -68,3 +68,60 @@ require_cmd() {
     command -v "$1" >/dev/null 2>&1 || apt_install "$2"
     command -v "$1" >/dev/null 2>&1 || die "'$1' not found even after installing $2"
 }
+
+# --- certificates (openssl, EC P-256) ----------------------------------------------
+# Their stderr goes to PKI_LOG (default /dev/null); the caller sets it to a log of its own.
+pki_openssl() { openssl "$@" 2>>"${PKI_LOG:-/dev/null}"; }
+
+pki_new_key() { pki_openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
+
+# pki_new_ca PREFIX CN: a self-signed CA, PREFIX.key and PREFIX.crt.
+pki_new_ca() {
+    pki_new_key "$1.key"
+    pki_openssl req -x509 -new -key "$1.key" -subj "/CN=$2" -days 7 -sha256 \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -out "$1.crt"
+}
+
+# pki_issue CA_PREFIX PREFIX SUBJECT EXTENSIONS: PREFIX.key and PREFIX.crt, signed by the CA
+# CA_PREFIX.crt / CA_PREFIX.key, with EXTENSIONS (openssl extfile lines).
+pki_issue() {
+    local ca="$1" out="$2" subject="$3" extensions="$4"
+    pki_new_key "$out.key"
+    pki_openssl req -new -key "$out.key" -subj "$subject" -out "$out.csr"
+    printf '%s\n' "$extensions" >"$out.ext"
+    pki_openssl x509 -req -in "$out.csr" -CA "$ca.crt" -CAkey "$ca.key" \
+        -CAcreateserial -days 7 -sha256 -extfile "$out.ext" -out "$out.crt"
+    rm -f "$out.csr" "$out.ext"
+}
+
+# Extensions of a TLS client certificate.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+PKI_CLIENT_EXT=$'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth'
+
+# write_kubeconfig FILE SERVER_URL CA_FILE USER CERT_PREFIX: a kubeconfig (mode 0600) with the
+# client certificate CERT_PREFIX.crt / .key embedded.
+write_kubeconfig() {
+    local file="$1" server="$2" ca="$3" user="$4" cert="$5"
+    cat >"$file" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: flashvol
+  cluster:
+    server: $server
+    certificate-authority-data: $(base64 -w0 <"$ca")
+users:
+- name: $user
+  user:
+    client-certificate-data: $(base64 -w0 <"$cert.crt")
+    client-key-data: $(base64 -w0 <"$cert.key")
+contexts:
+- name: flashvol
+  context:
+    cluster: flashvol
+    user: $user
+current-context: flashvol
+KUBECONFIG
+    chmod 600 "$file"
+}

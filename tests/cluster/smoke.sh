@@ -7,6 +7,7 @@
 #     (volume.kubernetes.io/storage-provisioner), which is what our provisioner watches,
 #   - RBAC is enforced for a ServiceAccount kubeconfig minted by sa-kubeconfig.sh,
 #   - the expand controller grows a flexVolume PV whose claim asks for more,
+#   - kube-scheduler considers pods (one that fits no node gets its FailedScheduling event),
 #   - with-cluster.sh stops every process afterwards and passes the command's exit status on,
 #     also when interrupted (Ctrl-C, SIGTERM) during start-up or while the command runs.
 #
@@ -230,12 +231,35 @@ EOF
     kubectl get -n "$NAMESPACE" pvc/expand-claim -o 'jsonpath={.status.conditions[*].type}'
 }
 
+# No kubelet runs, so no node fits a pod that asks for a label nobody has: the scheduler's
+# FailedScheduling event proves it runs, is authorized and watches pods.
+scheduler_considers_pods() {
+    kubectl apply -f - <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: unschedulable, namespace: $NAMESPACE}
+spec:
+  nodeSelector: {flashvol.test/no-such-label: "true"}
+  containers: [{name: main, image: registry.invalid/none}]
+EOF
+    local waited=0 events=""
+    until [[ -n "$events" ]] || ((waited > 600)); do
+        sleep 0.1
+        waited=$((waited + 1))
+        events="$(kubectl get events -n "$NAMESPACE" \
+            --field-selector involvedObject.name=unschedulable,reason=FailedScheduling \
+            -o 'jsonpath={range .items[*]}{.source.component}{.reportingComponent}: {.message}{"\n"}{end}')"
+    done
+    echo "FailedScheduling events: $events"
+    [[ "$events" == *default-scheduler* ]]
+}
+
 inside() {
     log "versions:"
     kubectl version >&2
     "$FLASHVOL_K8S_BIN_DIR/etcd" --version | sed -n 1p >&2
     # Let the outer run verify that every process is gone after teardown.
-    cat "$FLASHVOL_CLUSTER_STATE"/pids/{etcd,kube-apiserver,kube-controller-manager} >"$SMOKE_WORK/pids"
+    cat "$FLASHVOL_CLUSTER_STATE"/pids/{etcd,kube-apiserver,kube-controller-manager,kube-scheduler} >"$SMOKE_WORK/pids"
     kubectl create namespace "$NAMESPACE" >/dev/null
 
     check "kubectl and kube-apiserver run the pinned $FLASHVOL_K8S_VERSION" versions_match_pin
@@ -246,6 +270,7 @@ inside() {
     check "ServiceAccount kubeconfig has exactly the RBAC of its Role" \
         service_account_kubeconfig_has_exactly_its_rbac
     check "expand controller accepts a flexVolume PV resize (PV capacity grows)" expander_grows_flex_pv
+    check "kube-scheduler considers pods (FailedScheduling for one no node fits)" scheduler_considers_pods
     # A failure makes with-cluster.sh print each component's log tail.
     ! grep -q '^fail$' "$SMOKE_WORK/results"
 }
@@ -275,7 +300,7 @@ failing_command_status_is_returned_and_cluster_stopped() {
     local rc=0 state_dir
     # shellcheck disable=SC2016 # expanded by the inner bash, inside the cluster
     FLASHVOL_KEEP_STATE=0 "$here/with-cluster.sh" bash -c \
-        'cat "$FLASHVOL_CLUSTER_STATE"/pids/{etcd,kube-apiserver,kube-controller-manager} >"$0"; echo "$FLASHVOL_CLUSTER_STATE" >"$0.state"; exit 7' \
+        'cat "$FLASHVOL_CLUSTER_STATE"/pids/{etcd,kube-apiserver,kube-controller-manager,kube-scheduler} >"$0"; echo "$FLASHVOL_CLUSTER_STATE" >"$0.state"; exit 7' \
         "$SMOKE_WORK/failing-pids" || rc=$?
     state_dir="$(cat "$SMOKE_WORK/failing-pids.state")"
     echo "with-cluster.sh returned $rc"
@@ -353,7 +378,8 @@ outer() {
     install_recording_flex_driver "$SMOKE_WORK/flexvolume"
     FLASHVOL_FLEX_PLUGIN_DIR="$SMOKE_WORK/flexvolume" "$here/with-cluster.sh" "$here/smoke.sh" --inside || rc=$?
     check "the smoke checks ran inside a cluster (with-cluster.sh exit $rc)" test "$rc" -eq 0
-    check "with-cluster.sh stopped etcd, kube-apiserver and kube-controller-manager" cluster_processes_are_gone
+    check "with-cluster.sh stopped etcd, kube-apiserver, kube-controller-manager and kube-scheduler" \
+        cluster_processes_are_gone
     check "with-cluster.sh returns the command's exit status and stops the cluster" \
         failing_command_status_is_returned_and_cluster_stopped
     check "Ctrl-C while the command runs stops it and the cluster (status 130)" \

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Starts a real Kubernetes control plane on 127.0.0.1: etcd, kube-apiserver (RBAC + Node
-# authorizer, service-account token signing) and kube-controller-manager (all controllers,
-# so the PV binder and expander run, with a FlexVolume plugin dir of our choosing).
-# There is no scheduler and no kubelet: our e2e tests play the kubelet themselves.
+# authorizer, service-account token signing), kube-controller-manager (all controllers,
+# so the PV binder and expander run, with a FlexVolume plugin dir of our choosing) and
+# kube-scheduler (so DaemonSet and Deployment pods get a node once one joins).
+# There is no kubelet: tests/node/ adds one; the e2e tests play the kubelet themselves.
 #
 # Usage: up.sh [--state-dir DIR] [--flex-dir DIR] [--version v1.X.Y]
 #   --state-dir  where certificates, kubeconfigs, data, pids and logs go
@@ -12,7 +13,8 @@
 #   --version    kubernetes release (default: FLASHVOL_K8S_VERSION, else versions.env)
 #
 # Ports: FLASHVOL_APISERVER_PORT (16443), FLASHVOL_ETCD_PORT (12379, peer +1),
-# FLASHVOL_KCM_PORT (10357); a port in use is skipped for the next free one.
+# FLASHVOL_KCM_PORT (10357), FLASHVOL_SCHEDULER_PORT (10359); a port in use is skipped for
+# the next free one.
 # FLASHVOL_CLUSTER_TIMEOUT bounds the wait for health (seconds, default 180).
 # FLASHVOL_KCM_EXTRA_ARGS: extra kube-controller-manager flags, whitespace-separated, appended
 # after ours (so a single-valued flag given here wins), e.g.
@@ -49,7 +51,7 @@ done
 validate_k8s_version "$version"
 timeout_s="${FLASHVOL_CLUSTER_TIMEOUT:-180}"
 [[ "$timeout_s" =~ ^[1-9][0-9]*$ ]] || die "FLASHVOL_CLUSTER_TIMEOUT='$timeout_s' is not a positive number of seconds"
-for var in FLASHVOL_APISERVER_PORT FLASHVOL_ETCD_PORT FLASHVOL_KCM_PORT; do
+for var in FLASHVOL_APISERVER_PORT FLASHVOL_ETCD_PORT FLASHVOL_KCM_PORT FLASHVOL_SCHEDULER_PORT; do
     value="${!var:-}"
     [[ -z "$value" || ("$value" =~ ^[1-9][0-9]{0,4}$ && "$value" -le 65535) ]] ||
         die "$var='$value' is not a TCP port (1-65535)"
@@ -94,7 +96,7 @@ trap 'exit 143' TERM
 # that this run has not already taken (a global, not $(...), so taken_ports persists).
 port_in_use() { [[ -n "$(ss -Htln "sport = :$1")" ]]; }
 taken_ports=" "
-apiserver_port="" etcd_port="" etcd_peer_port="" kcm_port=""
+apiserver_port="" etcd_port="" etcd_peer_port="" kcm_port="" scheduler_port=""
 pick_port() {
     local var="$1" port="$2"
     while port_in_use "$port" || [[ "$taken_ports" == *" $port "* ]]; do
@@ -110,72 +112,37 @@ service_first_ip=10.96.0.1
 
 # --- certificates ------------------------------------------------------------------
 pki="$state_dir/pki"
-openssl_quiet() { openssl "$@" 2>>"$state_dir/logs/openssl.log"; }
-
-new_key() { openssl_quiet genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
-
-# new_ca NAME CN: a self-signed CA.
-new_ca() {
-    new_key "$pki/$1.key"
-    openssl_quiet req -x509 -new -key "$pki/$1.key" -subj "/CN=$2" -days 7 -sha256 \
-        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-        -out "$pki/$1.crt"
-}
+PKI_LOG="$state_dir/logs/openssl.log"
 
 # issue NAME SUBJECT EXTENSIONS [CA]: key + certificate signed by CA (default: the cluster CA).
-issue() {
-    local name="$1" subject="$2" extensions="$3" ca="${4:-ca}"
-    new_key "$pki/$name.key"
-    openssl_quiet req -new -key "$pki/$name.key" -subj "$subject" -out "$pki/$name.csr"
-    printf '%s\n' "$extensions" >"$pki/$name.ext"
-    openssl_quiet x509 -req -in "$pki/$name.csr" -CA "$pki/$ca.crt" -CAkey "$pki/$ca.key" \
-        -CAcreateserial -days 7 -sha256 -extfile "$pki/$name.ext" -out "$pki/$name.crt"
-    rm -f "$pki/$name.csr" "$pki/$name.ext"
-}
+issue() { pki_issue "$pki/${4:-ca}" "$pki/$1" "$2" "$3"; }
 
 log "generating certificates in $pki"
-new_ca ca flashvol-test-ca
+pki_new_ca "$pki/ca" flashvol-test-ca
 # The aggregation layer's front-proxy CA, as kubeadm sets it up; without it every
 # component that delegates authentication logs a missing requestheader CA bundle.
-new_ca front-proxy-ca flashvol-test-front-proxy-ca
-client_ext=$'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth'
+pki_new_ca "$pki/front-proxy-ca" flashvol-test-front-proxy-ca
+client_ext="$PKI_CLIENT_EXT"
 issue apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
 subjectAltName=IP:127.0.0.1,IP:$service_first_ip,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
 issue admin "/O=system:masters/CN=flashvol-admin" "$client_ext"
 issue controller-manager "/CN=system:kube-controller-manager" "$client_ext"
+# The identity the bootstrap RBAC policy binds to system:kube-scheduler and
+# system:volume-scheduler, as kubeadm issues it.
+issue scheduler "/CN=system:kube-scheduler" "$client_ext"
 issue apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$client_ext"
 issue front-proxy-client "/CN=front-proxy-client" "$client_ext" front-proxy-ca
 # The service-account token signing pair (apiserver signs, controller-manager mints).
-new_key "$pki/sa.key"
-openssl_quiet pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
+pki_new_key "$pki/sa.key"
+pki_openssl pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
 chmod 600 "$pki"/*.key
 
-# write_kubeconfig FILE USER CERT_NAME: a kubeconfig with embedded client certificate.
-write_kubeconfig() {
-    local file="$1" user="$2" cert="$3"
-    cat >"$file" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: flashvol
-  cluster:
-    server: https://127.0.0.1:$apiserver_port
-    certificate-authority-data: $(base64 -w0 <"$pki/ca.crt")
-users:
-- name: $user
-  user:
-    client-certificate-data: $(base64 -w0 <"$pki/$cert.crt")
-    client-key-data: $(base64 -w0 <"$pki/$cert.key")
-contexts:
-- name: flashvol
-  context:
-    cluster: flashvol
-    user: $user
-current-context: flashvol
-EOF
-    chmod 600 "$file"
+# cluster_kubeconfig FILE USER CERT_NAME: a kubeconfig for this cluster with an embedded client
+# certificate from pki/.
+cluster_kubeconfig() {
+    write_kubeconfig "$1" "https://127.0.0.1:$apiserver_port" "$pki/ca.crt" "$2" "$pki/$3"
 }
 
 # --- processes ---------------------------------------------------------------------
@@ -262,7 +229,9 @@ start_etcd() {
 etcd_healthy() { curl -fsS "http://127.0.0.1:$etcd_port/health" | grep '"health":"true"' >/dev/null; }
 
 # The loopback advertise address cannot go into Endpoints (validation forbids loopback),
-# hence --endpoint-reconciler-type=none: nothing in these tests uses the kubernetes Service.
+# hence --endpoint-reconciler-type=none (tests/node/ routes the Service's ClusterIP itself).
+# kubelets are reached at their InternalIP first (as kubeadm does): test nodes' names resolve
+# nowhere.
 start_kube-apiserver() {
     pick_port apiserver_port "${FLASHVOL_APISERVER_PORT:-16443}"
     component_ports=("$apiserver_port")
@@ -278,6 +247,7 @@ start_kube-apiserver() {
         --client-ca-file="$pki/ca.crt" \
         --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" \
         --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
+        --kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname \
         --requestheader-client-ca-file="$pki/front-proxy-ca.crt" \
         --requestheader-allowed-names=front-proxy-client \
         --requestheader-username-headers=X-Remote-User \
@@ -302,20 +272,26 @@ apiserver_ready() {
         "https://127.0.0.1:$apiserver_port/readyz" | grep -x ok >/dev/null
 }
 
-# /healthz is on the always-allowed path list, so no credentials are needed; the serving
-# certificate is self-signed into --cert-dir.
+# own_client_flags NAME PORT: what kube-controller-manager and kube-scheduler share: their own
+# kubeconfig (<state>/NAME.kubeconfig) for API calls and delegated authentication and
+# authorization, and a secure port on 127.0.0.1 with a certificate self-signed into <state>/NAME.
+# /healthz is on the always-allowed path list, so the probes need no credentials.
+own_client_flags() {
+    printf '%s\n' --kubeconfig="$state_dir/$1.kubeconfig" \
+        --authentication-kubeconfig="$state_dir/$1.kubeconfig" \
+        --authorization-kubeconfig="$state_dir/$1.kubeconfig" \
+        --bind-address=127.0.0.1 --secure-port="$2" --cert-dir="$state_dir/$1"
+}
+
 start_kube-controller-manager() {
     pick_port kcm_port "${FLASHVOL_KCM_PORT:-10357}"
     component_ports=("$kcm_port")
     log "starting kube-controller-manager on 127.0.0.1:$kcm_port (flex plugins: $flex_dir;" \
         "extra flags: ${KCM_EXTRA_ARGS[*]:-none})"
+    local own
+    mapfile -t own < <(own_client_flags controller-manager "$kcm_port")
     launch kube-controller-manager "$bin_dir/kube-controller-manager" \
-        --kubeconfig="$state_dir/controller-manager.kubeconfig" \
-        --authentication-kubeconfig="$state_dir/controller-manager.kubeconfig" \
-        --authorization-kubeconfig="$state_dir/controller-manager.kubeconfig" \
-        --bind-address=127.0.0.1 \
-        --secure-port="$kcm_port" \
-        --cert-dir="$state_dir/controller-manager" \
+        "${own[@]}" \
         --controllers='*' \
         --flex-volume-plugin-dir="$flex_dir" \
         --service-account-private-key-file="$pki/sa.key" \
@@ -332,11 +308,29 @@ start_kube-controller-manager() {
 }
 kcm_healthy() { curl -fsSk "https://127.0.0.1:$kcm_port/healthz" | grep -x ok >/dev/null; }
 
+# No leader election: one scheduler per cluster.
+start_kube-scheduler() {
+    pick_port scheduler_port "${FLASHVOL_SCHEDULER_PORT:-10359}"
+    component_ports=("$scheduler_port")
+    log "starting kube-scheduler on 127.0.0.1:$scheduler_port"
+    local own
+    mapfile -t own < <(own_client_flags scheduler "$scheduler_port")
+    launch kube-scheduler "$bin_dir/kube-scheduler" \
+        "${own[@]}" \
+        --leader-elect=false \
+        --profiling=false \
+        --v=1
+    wait_until kube-scheduler "$scheduler_port" "healthy (/healthz)" scheduler_healthy
+}
+scheduler_healthy() { curl -fsSk "https://127.0.0.1:$scheduler_port/healthz" | grep -x ok >/dev/null; }
+
 start_component etcd
 start_component kube-apiserver
-write_kubeconfig "$state_dir/admin.kubeconfig" flashvol-admin admin
-write_kubeconfig "$state_dir/controller-manager.kubeconfig" system:kube-controller-manager controller-manager
+cluster_kubeconfig "$state_dir/admin.kubeconfig" flashvol-admin admin
+cluster_kubeconfig "$state_dir/controller-manager.kubeconfig" system:kube-controller-manager controller-manager
+cluster_kubeconfig "$state_dir/scheduler.kubeconfig" system:kube-scheduler scheduler
 start_component kube-controller-manager
+start_component kube-scheduler
 
 cat >"$state_dir/env" <<EOF
 FLASHVOL_CLUSTER_STATE=$state_dir
@@ -348,6 +342,7 @@ FLASHVOL_APISERVER_URL=https://127.0.0.1:$apiserver_port
 FLASHVOL_APISERVER_PORT=$apiserver_port
 FLASHVOL_ETCD_PORT=$etcd_port
 FLASHVOL_KCM_PORT=$kcm_port
+FLASHVOL_SCHEDULER_PORT=$scheduler_port
 FLASHVOL_KCM_EXTRA_ARGS='${KCM_EXTRA_ARGS[*]}'
 EOF
 started_ok=true

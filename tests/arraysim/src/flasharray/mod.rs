@@ -1,9 +1,11 @@
 //! FlashArray REST 1.x personality: version discovery, session auth with the cookie on every 200,
-//! the error-list body, paging, and routing to the volume, host and array handlers.
+//! the error-list body, paging, and routing to the volume, snapshot, host and array handlers.
 
 mod array;
 mod hosts;
 pub mod model;
+mod snapshots;
+mod volume_rules;
 mod volumes;
 
 use serde_json::{Value, json};
@@ -180,7 +182,7 @@ fn dispatch(
         ("GET", ["array"]) => array::get_array(ctx, state, params),
         ("GET", ["port"]) => array::list_ports(ctx, state, params),
         ("GET", ["volume"]) => volumes::list(ctx, state, params),
-        ("POST", ["volume"]) => volumes::create_snapshots(ctx, state, params),
+        ("POST", ["volume"]) => snapshots::create(ctx, state, params),
         ("GET", ["volume", name]) => volumes::get(ctx, state, name, params),
         ("POST", ["volume", name]) => volumes::create_or_copy(ctx, state, name, params),
         ("PUT", ["volume", name]) => volumes::modify(ctx, state, name, params),

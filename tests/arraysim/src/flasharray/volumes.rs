@@ -1,24 +1,18 @@
-//! FlashArray volumes, snapshots and copies: create, get, list, resize, rename, QoS, destroy,
-//! recover, eradicate. Each volume and snapshot owns a sparse backing file named by its serial.
+//! FlashArray volumes: create, get, list, resize, rename, QoS, destroy, recover, eradicate, and
+//! their connections. Each volume and snapshot owns a sparse backing file named by its serial.
+//! Snapshots and copies are in `snapshots.rs`, the parameter rules in `volume_rules.rs`.
 
 use serde_json::{Map, Value, json};
 
 use super::model::{FaState, Volume};
+use super::snapshots;
+use super::volume_rules::{bandwidth_limit, iops_limit, parse_size, validate_volume_name};
 use super::{Answer, Ctx, FaError, FaResult, paginate, select_names};
 use crate::api::Params;
-use crate::backing::{
-    allocated_bytes, copy_sparse, create_sparse, remove_file_if_present, volume_path,
-};
+use crate::backing::{allocated_bytes, create_sparse, remove_file_if_present, volume_path};
 use crate::glob::{glob_match, is_glob};
 
-/// Largest volume Purity accepts: 4 PiB.
-const MAX_SIZE: u64 = 4 << 50;
-const MIN_BANDWIDTH: u64 = 1 << 20;
-const MAX_BANDWIDTH: u64 = 512 << 30;
-const MIN_IOPS: u64 = 100;
-const MAX_IOPS: u64 = 100_000_000;
-
-fn missing(name: &str) -> FaError {
+pub(super) fn missing(name: &str) -> FaError {
     if name.contains('.') {
         FaError::bad("Snapshot does not exist.", name)
     } else {
@@ -26,7 +20,7 @@ fn missing(name: &str) -> FaError {
     }
 }
 
-fn destroyed(name: &str) -> FaError {
+pub(super) fn destroyed(name: &str) -> FaError {
     FaError::bad("Volume has been destroyed.", name)
 }
 
@@ -162,7 +156,7 @@ pub fn get(ctx: &Ctx<'_>, state: &FaState, name: &str, params: &Params) -> FaRes
 
 pub fn create_or_copy(ctx: &Ctx<'_>, state: &mut FaState, name: &str, params: &Params) -> FaResult {
     if let Some(source) = params.string("source")? {
-        return copy(ctx, state, &source, name, params.flag("overwrite")?);
+        return snapshots::copy(ctx, state, &source, name, params.flag("overwrite")?);
     }
     validate_volume_name(name)?;
     let size = parse_size(
@@ -178,9 +172,8 @@ pub fn create_or_copy(ctx: &Ctx<'_>, state: &mut FaState, name: &str, params: &P
             FaError::bad("Volume already exists.", name)
         });
     }
-    let bandwidth_limit =
-        parse_limit(params, "bandwidth_limit", MIN_BANDWIDTH, MAX_BANDWIDTH)?.flatten();
-    let iops_limit = parse_limit(params, "iops_limit", MIN_IOPS, MAX_IOPS)?.flatten();
+    let bandwidth_limit = bandwidth_limit(params)?.flatten();
+    let iops_limit = iops_limit(params)?.flatten();
     let serial = state.allocate_serial();
     create_sparse(&volume_path(&ctx.spec.state_dir, &serial), size)
         .map_err(|e| FaError::internal(e, name))?;
@@ -198,122 +191,6 @@ pub fn create_or_copy(ctx: &Ctx<'_>, state: &mut FaState, name: &str, params: &P
     let body = volume.render();
     state.volumes.insert(name.to_string(), volume);
     Ok(body.into())
-}
-
-fn copy(ctx: &Ctx<'_>, state: &mut FaState, source: &str, dest: &str, overwrite: bool) -> FaResult {
-    let src = state
-        .live_volume(source)
-        .ok_or_else(|| missing(source))?
-        .clone();
-    let origin = src.snapshot_of.clone().unwrap_or_else(|| src.name.clone());
-    let src_path = volume_path(&ctx.spec.state_dir, &src.serial);
-    if let Some(existing) = state.volumes.get_mut(dest) {
-        if existing.destroyed_at.is_some() {
-            return Err(destroyed(dest));
-        }
-        if !overwrite {
-            return Err(FaError::bad("Volume already exists.", dest));
-        }
-        if existing.is_snapshot() {
-            return Err(FaError::bad("Snapshots cannot be overwritten.", dest));
-        }
-        copy_sparse(
-            &src_path,
-            &volume_path(&ctx.spec.state_dir, &existing.serial),
-            src.size,
-        )
-        .map_err(|e| FaError::internal(e, dest))?;
-        existing.size = src.size;
-        existing.source = Some(origin);
-        return Ok(existing.render().into());
-    }
-    validate_volume_name(dest)?;
-    let serial = state.allocate_serial();
-    copy_sparse(
-        &src_path,
-        &volume_path(&ctx.spec.state_dir, &serial),
-        src.size,
-    )
-    .map_err(|e| FaError::internal(e, dest))?;
-    let volume = Volume {
-        name: dest.to_string(),
-        serial,
-        size: src.size,
-        created: ctx.now,
-        source: Some(origin),
-        snapshot_of: None,
-        destroyed_at: None,
-        bandwidth_limit: None,
-        iops_limit: None,
-    };
-    let body = volume.render();
-    state.volumes.insert(dest.to_string(), volume);
-    Ok(body.into())
-}
-
-/// `POST volume {"source": [..], "snap": true, "suffix": ..}`: point-in-time copies named `<vol>.<suffix>`.
-pub fn create_snapshots(ctx: &Ctx<'_>, state: &mut FaState, params: &Params) -> FaResult {
-    if !params.flag("snap")? {
-        return Err(FaError::bad(
-            "Creating volumes requires a name in the path.",
-            "",
-        ));
-    }
-    let sources = params
-        .list("source")?
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| FaError::bad("Missing parameter source.", ""))?;
-    let suffix = match params.string("suffix")? {
-        Some(suffix) => {
-            validate_suffix(&suffix)?;
-            suffix
-        }
-        None => {
-            state.next_snapshot_number += 1;
-            (state.next_snapshot_number - 1).to_string()
-        }
-    };
-    let mut planned = Vec::new();
-    for source in &sources {
-        let volume = state
-            .live_volume(source)
-            .filter(|v| !v.is_snapshot())
-            .ok_or_else(|| missing(source))?;
-        let name = format!("{source}.{suffix}");
-        if let Some(existing) = state.volumes.get(&name) {
-            return Err(if existing.destroyed_at.is_some() {
-                FaError::bad("Snapshot has been destroyed.", name)
-            } else {
-                FaError::bad("Snapshot already exists.", name)
-            });
-        }
-        planned.push((name, volume.clone()));
-    }
-    let mut created = Vec::new();
-    for (name, parent) in planned {
-        let serial = state.allocate_serial();
-        let from = volume_path(&ctx.spec.state_dir, &parent.serial);
-        copy_sparse(
-            &from,
-            &volume_path(&ctx.spec.state_dir, &serial),
-            parent.size,
-        )
-        .map_err(|e| FaError::internal(e, &name))?;
-        let snapshot = Volume {
-            name: name.clone(),
-            serial,
-            size: parent.size,
-            created: ctx.now,
-            source: Some(parent.name.clone()),
-            snapshot_of: Some(parent.name.clone()),
-            destroyed_at: None,
-            bandwidth_limit: None,
-            iops_limit: None,
-        };
-        created.push(snapshot.render());
-        state.volumes.insert(name, snapshot);
-    }
-    Ok(Value::Array(created).into())
 }
 
 pub fn modify(ctx: &Ctx<'_>, state: &mut FaState, name: &str, params: &Params) -> FaResult {
@@ -335,8 +212,8 @@ pub fn modify(ctx: &Ctx<'_>, state: &mut FaState, name: &str, params: &Params) -
         resize(ctx, state, name, size, params.flag("truncate")?)?;
         changed.insert("size".to_string(), json!(size));
     }
-    let bandwidth = parse_limit(params, "bandwidth_limit", MIN_BANDWIDTH, MAX_BANDWIDTH)?;
-    let iops = parse_limit(params, "iops_limit", MIN_IOPS, MAX_IOPS)?;
+    let bandwidth = bandwidth_limit(params)?;
+    let iops = iops_limit(params)?;
     if bandwidth.is_some() || iops.is_some() {
         let volume = state.volumes.get_mut(name).ok_or_else(|| missing(name))?;
         if let Some(limit) = bandwidth {
@@ -504,123 +381,4 @@ pub fn list_shared_connections(state: &FaState, name: &str) -> FaResult {
         body: json!([]),
         next_token: None,
     })
-}
-
-/// Volume names: 1–63 of letters, digits, `-` and `_`, starting with a letter or digit; an
-/// optional `pod::` prefix follows the same rules.
-pub fn validate_volume_name(name: &str) -> Result<(), FaError> {
-    let bare = name
-        .rsplit_once("::")
-        .map(|(pod, vol)| (Some(pod), vol))
-        .unwrap_or((None, name));
-    let valid = crate::names::is_valid_object_name;
-    if valid(bare.1) && bare.0.is_none_or(valid) {
-        Ok(())
-    } else {
-        Err(FaError::bad(
-            "Volume name is invalid: use 1-63 letters, digits, '-' or '_', starting with a letter or digit.",
-            name,
-        ))
-    }
-}
-
-fn validate_suffix(suffix: &str) -> Result<(), FaError> {
-    if crate::names::is_valid_suffix(suffix) {
-        Ok(())
-    } else {
-        Err(FaError::bad(
-            "Snapshot suffix is invalid: use 1-63 letters, digits or '-'.",
-            suffix,
-        ))
-    }
-}
-
-/// `size` as integer bytes or a string with an `S`/`K`/`M`/`G`/`T`/`P` suffix (powers of 2, `S` =
-/// 512-byte sectors); must be a positive multiple of 512 up to 4 PiB.
-pub fn parse_size(value: &Value, ctx: &str) -> Result<u64, FaError> {
-    let invalid = || {
-        FaError::bad(
-            "Invalid size: give bytes (a multiple of 512) or a number with S, K, M, G, T or P.",
-            ctx,
-        )
-    };
-    let bytes = match value {
-        Value::Number(n) => n.as_u64().ok_or_else(invalid)?,
-        Value::String(text) => parse_size_text(text).ok_or_else(invalid)?,
-        _ => return Err(invalid()),
-    };
-    if bytes == 0 || bytes % 512 != 0 {
-        return Err(invalid());
-    }
-    if bytes > MAX_SIZE {
-        return Err(FaError::bad("Volume size exceeds the maximum of 4P.", ctx));
-    }
-    Ok(bytes)
-}
-
-fn parse_size_text(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let (digits, shift) = match text.chars().last()?.to_ascii_uppercase() {
-        'S' => (&text[..text.len() - 1], 9),
-        'K' => (&text[..text.len() - 1], 10),
-        'M' => (&text[..text.len() - 1], 20),
-        'G' => (&text[..text.len() - 1], 30),
-        'T' => (&text[..text.len() - 1], 40),
-        'P' => (&text[..text.len() - 1], 50),
-        c if c.is_ascii_digit() => (text, 0),
-        _ => return None,
-    };
-    digits.parse::<u64>().ok()?.checked_mul(1u64 << shift)
-}
-
-/// A QoS limit: absent → `None`; `""`/`null` → `Some(None)` (clear); a number in range → `Some(Some(n))`.
-fn parse_limit(
-    params: &Params,
-    key: &str,
-    min: u64,
-    max: u64,
-) -> Result<Option<Option<u64>>, FaError> {
-    if !params.0.contains_key(key) {
-        return Ok(None);
-    }
-    let value = match params.get(key) {
-        None | Some(Value::Null) => return Ok(Some(None)),
-        Some(Value::String(text)) if text.is_empty() => return Ok(Some(None)),
-        Some(Value::String(text)) => parse_size_text(text),
-        Some(Value::Number(n)) => n.as_u64(),
-        Some(_) => None,
-    };
-    match value {
-        Some(limit) if (min..=max).contains(&limit) => Ok(Some(Some(limit))),
-        _ => Err(FaError::bad(
-            format!("Invalid {key}: must be between {min} and {max}."),
-            key,
-        )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_accept_bytes_and_binary_suffixes() {
-        assert_eq!(parse_size(&json!(10737418240u64), "v"), Ok(10 << 30));
-        assert_eq!(parse_size(&json!("10G"), "v"), Ok(10 << 30));
-        assert_eq!(parse_size(&json!("2s"), "v"), Ok(1024));
-        assert_eq!(parse_size(&json!("1P"), "v"), Ok(1 << 50));
-        assert!(parse_size(&json!(1000), "v").is_err());
-        assert!(parse_size(&json!("5P"), "v").is_err());
-        assert!(parse_size(&json!("ten"), "v").is_err());
-        assert!(parse_size(&json!(0), "v").is_err());
-    }
-
-    #[test]
-    fn volume_names_follow_purity_rules() {
-        assert!(validate_volume_name("k8s-pvc-0f9e8d7c").is_ok());
-        assert!(validate_volume_name("pod1::vol_1").is_ok());
-        assert!(validate_volume_name("-leading").is_err());
-        assert!(validate_volume_name("has.dot").is_err());
-        assert!(validate_volume_name(&"x".repeat(64)).is_err());
-    }
 }

@@ -1,0 +1,164 @@
+# shellcheck shell=bash
+# flashvol on the test node: the array simulator on the node's address, the test fabric as the
+# node's iSCSI/multipath/NFS tools, flashvol's image from this checkout in the node's containerd,
+# and the shipped Helm chart installed as a user would, with documented values only.
+# Sourced after lib.sh and node.sh, never executed.
+
+NODE_CHART="$REPO_ROOT/install/helm/flashvol"
+NODE_RELEASE=flashvol
+NODE_FLASHVOL_IMAGE_NAME=ghcr.io/flashvol/flashvol
+
+helm() { "$REPO_ROOT/install/tools/helm.sh" "$@"; }
+
+# flashvol_build: the simulator (debug build, like the e2e suite's) and flashvol's image
+# (install/images/build.sh: the static release binaries of this checkout).
+flashvol_build() {
+    log "building flashvol-arraysim and flashvol's image from this checkout"
+    (cd "$REPO_ROOT" && cargo build -q --locked -p flashvol-arraysim) || die "cargo build -p flashvol-arraysim failed"
+    "$REPO_ROOT/install/images/build.sh" >"$NODE_STATE/logs/image-build.log" 2>&1 ||
+        die "install/images/build.sh failed: $(tail -n 5 "$NODE_STATE/logs/image-build.log")"
+    mkdir -p "$NODE_STATE/bin"
+    install -m 0755 "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/flashvol-arraysim" "$NODE_STATE/bin/"
+    local version
+    version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -n1)"
+    NODE_FLASHVOL_IMAGE_TAG="$version"
+    NODE_FLASHVOL_IMAGE_TAR="$NODE_STATE/images/flashvol.oci.tar"
+    cp "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/images/flashvol-$version.oci.tar" "$NODE_FLASHVOL_IMAGE_TAR"
+    node_save NODE_FLASHVOL_IMAGE_TAG NODE_FLASHVOL_IMAGE_TAR
+}
+
+# --- simulator --------------------------------------------------------------------------------
+# Two FlashArrays (labels rack=a / rack=b, so claims can be placed on either) and a FlashBlade,
+# on the node's address: pods (the provisioner) reach them through the pod network, the driver
+# on the host directly. Each array makes its own CA, valid for that address.
+sim_start() {
+    local config="$NODE_STATE/sim/arrays.json"
+    mkdir -p "$NODE_STATE/sim"
+    jq -n --arg ip "$NODE_IP" --arg root "$NODE_STATE/sim/state" '{
+        state_root: $root,
+        arrays: [
+          {kind: "flasharray", name: "fa-a", listen: "\($ip):0", api_token: "node-token-fa-a",
+           capacity: "64G", iscsi_portals: ["\($ip):3260"], tls_sans: [$ip]},
+          {kind: "flasharray", name: "fa-b", listen: "\($ip):0", api_token: "node-token-fa-b",
+           capacity: "64G", iscsi_portals: ["\($ip):3261"], tls_sans: [$ip]},
+          {kind: "flashblade", name: "fb-1", listen: "\($ip):0", api_token: "T-node-token-fb-1",
+           capacity: "1T", data_vips: [$ip], management_vip: $ip, tls_sans: [$ip]}
+        ]}' >"$config"
+    node_launch arraysim "$NODE_STATE/bin/flashvol-arraysim" --config "$config"
+    # node_launch appends stdout to the log: the simulator's JSON lines are picked from it.
+    local deadline=$((SECONDS + 30))
+    until [[ $(grep -c '"admin_url"' "$NODE_STATE/logs/arraysim.log" 2>/dev/null) == 3 ]]; do
+        node_running arraysim || die "the simulator exited: $(tail -n 5 "$NODE_STATE/logs/arraysim.log")"
+        ((SECONDS < deadline)) || die "the simulator did not report its 3 arrays within 30s"
+        sleep 0.2
+    done
+    grep '"admin_url"' "$NODE_STATE/logs/arraysim.log" >"$NODE_STATE/sim/arrays.jsonl"
+    log "simulated arrays: $(jq -rs 'map("\(.name) \(.endpoint)") | join(", ")' "$NODE_STATE/sim/arrays.jsonl")"
+}
+
+# --- the fabric as the node's tools ----------------------------------------------------------------
+# The stand-ins and their configuration are copied into one dir of the node: kubelet runs the
+# driver with kubelet's environment, so the tools find fabric.json next to themselves.
+fabric_install() {
+    local dir="$NODE_STATE/fabric" fs="$NODE_STATE/node-fs" tool
+    mkdir -p "$dir" "$fs/dev/disk/by-id" "$fs/dev/mapper" "$fs/sys/block" "$fs/locks"
+    for tool in iscsiadm multipath multipathd mount udevd luns.sh; do
+        install -m 0755 "$REPO_ROOT/tests/fabric/$tool" "$dir/$tool"
+    done
+    NODE_IQN="iqn.2026-12.io.flashvol.node:$NODE_NAME"
+    printf 'InitiatorName=%s\n' "$NODE_IQN" >"$fs/initiatorname.iscsi"
+    jq -s --arg iqn "$NODE_IQN" --arg fs "$fs" --arg state "$dir/state" --arg ip "$NODE_IP" '{
+        flashArrays: map(select(.kind == "flasharray") | {adminUrl: .admin_url, caCert: .ca_cert}),
+        flashBlades: map(select(.kind == "flashblade") | {adminUrl: .admin_url, caCert: .ca_cert, nfsEndpoints: [$ip]}),
+        initiator: $iqn, sysfsRoot: "\($fs)/sys", deviceDir: "\($fs)/dev/disk/by-id", stateDir: $state}' \
+        "$NODE_STATE/sim/arrays.jsonl" >"$dir/fabric.json"
+    node_save NODE_IQN
+    # The kernel's part: a deleted SCSI device goes at once.
+    node_launch fabric-udevd "$dir/udevd"
+}
+
+# --- the chart ---------------------------------------------------------------------------------------
+# flashvol_values: the values file a user of this node would write: the arrays, the image built
+# here (never pulled), kubelet's plugin dir, and the node settings that make the driver use the
+# fabric (node.tools.*, deviceDir, sysfsRoot, ...; flexDriver.nodeSettings).
+# tls.insecureSkipVerify: each simulated array has its own self-signed CA, and the chart has no
+# way to give one CA file to both the provisioner pod and the driver on the host (see
+# tests/node/README.md, "TLS to the arrays"); PSO never verified array certificates at all.
+flashvol_values() {
+    local fs="$NODE_STATE/node-fs" fabric="$NODE_STATE/fabric"
+    jq -n --slurpfile arrays <(jq -s . "$NODE_STATE/sim/arrays.jsonl") \
+        --arg image "$NODE_FLASHVOL_IMAGE_NAME" --arg tag "$NODE_FLASHVOL_IMAGE_TAG" \
+        --arg plugins "$NODE_PLUGIN_DIR" --arg node "$NODE_NAME" --arg log "$NODE_FLEX_LOG" \
+        --arg fs "$fs" --arg fabric "$fabric" --arg ip "$NODE_IP" '
+        ($arrays[0] | map({key: .name, value: .endpoint}) | from_entries) as $ep
+        | {arrays: {
+             FlashArrays: [
+               {MgmtEndPoint: $ep["fa-a"], APIToken: "node-token-fa-a", Labels: {rack: "a"}},
+               {MgmtEndPoint: $ep["fa-b"], APIToken: "node-token-fa-b", Labels: {rack: "b"}}],
+             FlashBlades: [
+               {MgmtEndPoint: $ep["fb-1"], APIToken: "T-node-token-fb-1", NfsEndPoint: $ip, Labels: {rack: "f"}}]},
+           image: {name: $image, tag: $tag, pullPolicy: "Never"},
+           flexPath: $plugins,
+           app: {debug: true},
+           flashvol: {tls: {insecureSkipVerify: true}},
+           flexDriver: {nodeSettings: {
+             nodeName: $node, logFile: $log, logLevel: "debug", locksDir: "\($fs)/locks",
+             deviceDir: "\($fs)/dev/disk/by-id", mapperDir: "\($fs)/dev/mapper", sysfsRoot: "\($fs)/sys",
+             iscsiInitiatorFile: "\($fs)/initiatorname.iscsi",
+             tools: {iscsiadm: "\($fabric)/iscsiadm", multipath: "\($fabric)/multipath",
+                     multipathd: "\($fabric)/multipathd", mount: "\($fabric)/mount"},
+             deadlines: {arrayCallSeconds: 20, deviceWaitSeconds: 20, lockWaitSeconds: 120}}}}' \
+        >"$NODE_STATE/values.yaml"
+}
+
+flashvol_install() {
+    flashvol_values
+    log "helm install $NODE_RELEASE $NODE_CHART -n $NODE_SYSTEM_NAMESPACE -f $NODE_STATE/values.yaml"
+    helm install "$NODE_RELEASE" "$NODE_CHART" --namespace "$NODE_SYSTEM_NAMESPACE" --create-namespace \
+        -f "$NODE_STATE/values.yaml" >"$NODE_STATE/logs/helm.log" 2>&1 ||
+        die "helm install failed: $(tail -n 5 "$NODE_STATE/logs/helm.log")"
+    flashvol_wait_ready
+    # The driver under test: the DaemonSet installed exactly the binary built from this checkout.
+    local built
+    built="$(sha256sum "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/x86_64-unknown-linux-gnu/release/flashvol-flex" | cut -d' ' -f1)"
+    [[ "$(sha256sum "$NODE_PLUGIN_DIR/pure~flex/flex" | cut -d' ' -f1)" == "$built" ]] ||
+        die "the driver the DaemonSet installed is not the flashvol-flex built from this checkout"
+}
+
+# flashvol_wait_ready: the DaemonSet's pod has installed the driver into kubelet's plugin dir and
+# the provisioner's pod is ready.
+flashvol_wait_ready() {
+    local deadline=$((SECONDS + NODE_TIMEOUT))
+    until [[ -x "$NODE_PLUGIN_DIR/pure~flex/flex" && -f "$NODE_PLUGIN_DIR/pure~flex/flashvol.json" ]] &&
+        kubectl -n "$NODE_SYSTEM_NAMESPACE" rollout status daemonset/pure-flex --timeout=1s >/dev/null 2>&1 &&
+        kubectl -n "$NODE_SYSTEM_NAMESPACE" rollout status deployment/pure-provisioner --timeout=1s >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || {
+            kubectl -n "$NODE_SYSTEM_NAMESPACE" get pods -o wide >&2
+            die "flashvol's pods were not ready within ${NODE_TIMEOUT}s"
+        }
+        sleep 1
+    done
+}
+
+# flashvol_image_rebuilt TAG: another build of flashvol's image under TAG, whose flashvol-flex
+# differs from the installed one (bytes appended after the ELF image: the kernel ignores them),
+# imported into the node's containerd; prints the new driver's sha256. What a user gets from a
+# new release, without a second cargo build.
+flashvol_image_rebuilt() {
+    local tag="$1" work="$NODE_STATE/images/rebuild" layer
+    rm -rf "$work"
+    mkdir -p "$work/layout" "$work/rootfs"
+    tar -xf "$NODE_FLASHVOL_IMAGE_TAR" -C "$work/layout"
+    layer="$(jq -r '.[0].Layers[0]' "$work/layout/manifest.json")"
+    tar -xzf "$work/layout/$layer" -C "$work/rootfs"
+    printf '\nflashvol test build %s\n' "$tag" >>"$work/rootfs/flashvol-flex"
+    local config
+    config="$(jq -c '.config' "$work/layout/blobs/sha256/$(jq -r '.[0].Config' "$work/layout/manifest.json" | sed 's|.*/||')")"
+    # shellcheck source=../../install/images/oci.sh
+    . "$REPO_ROOT/install/images/oci.sh"
+    oci_archive "$work/rootfs" "$NODE_FLASHVOL_IMAGE_NAME" "$tag" "$config" \
+        "tests/node: flashvol-flex with a build marker" "$NODE_STATE/images/flashvol-$tag.oci.tar" >/dev/null
+    node_import_image "$NODE_STATE/images/flashvol-$tag.oci.tar"
+    sha256sum "$work/rootfs/flashvol-flex" | cut -d' ' -f1
+    rm -rf "$work"
+}
