@@ -4,7 +4,7 @@
 use flashvol_common::flasharray::Initiators;
 use serde_json::json;
 
-use crate::node::{NOT_APPLICABLE, Node};
+use crate::node::{FLASHARRAY_CHECKS_AFTER_REACH, NOT_APPLICABLE, Node};
 
 #[test]
 fn an_iqn_registered_to_another_nodes_host_fails_naming_that_host() {
@@ -100,16 +100,12 @@ fn an_unreachable_array_fails_and_nothing_after_is_tried() {
     node.write_settings(&settings);
     let run = node.doctor();
     let fa = closed.to_string();
-    let skipped = [
-        "arrays.tls",
-        "arrays.rest_version",
-        "arrays.token",
-        "arrays.host",
-        "arrays.san_ports",
-        "clock.skew",
-    ];
     let mut expected: Vec<(String, &str)> = vec![(format!("arrays.reachable {fa}"), "fail")];
-    expected.extend(skipped.iter().map(|id| (format!("{id} {fa}"), "skip")));
+    expected.extend(
+        FLASHARRAY_CHECKS_AFTER_REACH
+            .iter()
+            .map(|id| (format!("{id} {fa}"), "skip")),
+    );
     expected.push(("kernel.fc".into(), "skip"));
     let expected: Vec<(&str, &str)> = expected.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     run.assert_problems(&expected);

@@ -5,7 +5,10 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::node::{KUBELET_DIR, NOT_APPLICABLE, Node, assert_valid_against_schema, tree};
+use crate::node::{
+    FLASHARRAY_CHECKS_AFTER_REACH, KUBELET_DIR, NOT_APPLICABLE, Node, assert_valid_against_schema,
+    tree,
+};
 use crate::support::flex_binary;
 
 #[test]
@@ -16,15 +19,7 @@ fn a_healthy_node_passes_every_check() {
     assert_eq!(run.json["ok"], true);
     assert_eq!(run.json["node"], node.fabric.node_name.as_str());
     let fa = node.fabric.fa.endpoint();
-    for id in [
-        "arrays.reachable",
-        "arrays.tls",
-        "arrays.rest_version",
-        "arrays.token",
-        "arrays.host",
-        "arrays.san_ports",
-        "clock.skew",
-    ] {
+    for id in std::iter::once("arrays.reachable").chain(FLASHARRAY_CHECKS_AFTER_REACH) {
         assert_eq!(run.check(id, Some(&fa))["status"], "pass", "{id}");
     }
     let host = run.check("arrays.host", Some(&fa));

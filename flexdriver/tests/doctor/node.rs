@@ -15,6 +15,15 @@ pub const KUBELET_DIR: &str = "/var/lib/kubelet/volumeplugins";
 /// kubelet's built-in default, where a wrongly configured chart puts the driver.
 pub const DEFAULT_DIR: &str = "/usr/libexec/kubernetes/kubelet-plugins/volume/exec";
 const RELEASE: &str = "6.1.0-fabric";
+/// A FlashArray's checks after `arrays.reachable`, in report order: each needs it to answer.
+pub const FLASHARRAY_CHECKS_AFTER_REACH: [&str; 6] = [
+    "arrays.tls",
+    "arrays.rest_version",
+    "arrays.token",
+    "arrays.host",
+    "arrays.san_ports",
+    "clock.skew",
+];
 
 /// A `/etc/multipath.conf`: `defaults` with `user_friendly_names <defaults_ufn>`, then the device
 /// section flexdriver/README.md tells operators to paste (so the documented section is what
