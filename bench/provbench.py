@@ -4,6 +4,9 @@ Kubernetes API requests and array calls per claim, the same for deleting them, w
 simulator at 0 ms and 5 ms per call; a paced run (claims arriving at a fixed rate); and the
 provisioner's RSS with many PVs and claims in its caches.
 
+The same runs measure the Go peer (bench/peer) when the setup names it as the subject; the peer
+does no array I/O, so it runs at 0 ms only.
+
 Usage: python3 provbench.py --setup SETUP_JSON --out RESULT_JSON [--quick]
 """
 
@@ -259,7 +262,8 @@ def run_memory(ctx: dict, count: int) -> dict:
         pv = f"bench-pv-{i:05d}"
         claim = claim_body(namespace, name, "bench-not-ours")
         claim["spec"]["volumeName"] = pv
-        kube.request("POST", f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", claim)
+        # 409: an earlier subject of the same run made them; they are what this one must cache.
+        kube.request("POST", f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", claim, ok=(201, 409))
         kube.request("POST", "/api/v1/persistentvolumes", {
             "apiVersion": "v1", "kind": "PersistentVolume",
             "metadata": {"name": pv, "labels": {"flashvol-bench": "memory"}},
@@ -270,7 +274,7 @@ def run_memory(ctx: dict, count: int) -> dict:
                 "flexVolume": {"driver": "pure/flex", "fsType": "xfs", "options": {
                     "backend": "block", "namespace": "k8s", "volumeName": pv, "accessMode": "",
                     "arrayVolume": f"k8s-{pv}", "arrayEndpoint": "127.0.0.1:443", "volumeMode": "Filesystem"}},
-            }})
+            }}, ok=(201, 409))
 
     with ThreadPoolExecutor(CLIENT_THREADS) as pool:
         list(pool.map(create, range(count)))
@@ -313,17 +317,19 @@ def main() -> int:
     counts = ({"burst": 100, "paced_seconds": 5, "memory": 1000} if args.quick
               else {"burst": 1000, "paced_seconds": 20, "memory": 10000})
     phases = args.only or ["burst", "paced", "memory"]
-    result = {"counts": counts, "load_before": benchlib.load_average(), "runs": [],
+    subject = setup.get("subject", {"name": "flashvol"})
+    latencies = (0,) if subject.get("array_io") is False else (0, 5)
+    result = {"counts": counts, "load_before": benchlib.load_average(), "runs": [], "subject": subject,
               "arrays": [a.name for a in ctx["arrays"]]}
     if "burst" in phases:
-        for latency in (0, 5):
+        for latency in latencies:
             print(f"provisioner: burst of {counts['burst']} claims, array latency {latency} ms", file=sys.stderr)
             result["runs"].append(run_claims(ctx, f"bench-burst-{latency}", counts["burst"], None, latency, f"burst{latency}"))
         # The provisioner's own capacity, without waiting for the controller-manager's annotation.
         print(f"provisioner: burst of {counts['burst']} pre-annotated claims, array latency 0 ms", file=sys.stderr)
         result["runs"].append(run_claims(ctx, "bench-burst-pre-0", counts["burst"], None, 0, "burst0-pre", preannotated=True))
     if "paced" in phases:
-        for latency in (0, 5):
+        for latency in latencies:
             n = 20 * counts["paced_seconds"]
             print(f"provisioner: {n} claims paced at 20/s, array latency {latency} ms", file=sys.stderr)
             result["runs"].append(run_claims(ctx, f"bench-paced-{latency}", n, 20.0, latency, f"paced{latency}"))

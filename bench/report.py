@@ -396,6 +396,69 @@ def plot_provisioner(prov: dict, out_dir: str) -> None:
     plt.close(fig)
 
 
+# --- side by side with the Go peer ------------------------------------------------------------
+
+def run_at_zero(prov: dict, kind: str):
+    """The run of this kind (see run_kind) at 0 ms array latency, if measured."""
+    return next((r for r in prov["runs"] if r["latency_ms"] == 0 and run_kind(r) == kind), None)
+
+
+def ratio(ours: float, theirs: float) -> str:
+    return f"{ours / theirs:.2f}×" if theirs else "—"
+
+
+def side_by_side(prov: dict, peers: dict) -> list[str]:
+    """The table REPORT.md opens with: flashvol against the Go peer (bench/peer) measured in the
+    same bench/run.sh invocation, each peer setup in its own columns with the ratio flashvol/peer.
+    Ratios over 1 favour flashvol for rates, under 1 for times, requests and memory."""
+    labels = sorted(peers)
+    head = "| measure | flashvol | " + " | ".join(
+        f"peer {label} ({peers[label]['subject'].get('args') or 'library defaults'}) | flashvol/peer" for label in labels) + " |"
+    lines = [
+        "## flashvol against a Go provisioner, side by side", "",
+        "The Go peer is `bench/peer`: an external provisioner on sig-storage-lib-external-provisioner v13 "
+        "(the library most Go provisioners use) returning PVs of flashvol's shape without array I/O; flashvol "
+        "ran against the simulated arrays at 0 ms. Both ran on the same control plane in this one "
+        "`bench/run.sh` invocation, one after the other, with the provisioner ServiceAccount's token.", "",
+        head, "|---|---|" + "---|---|" * len(labels)]
+    kinds = [run_kind(r) for r in prov["runs"] if r["latency_ms"] == 0]
+
+    def row(name: str, value, fmt) -> None:
+        ours = value(prov)
+        if ours is None:
+            return
+        cells = []
+        for label in labels:
+            theirs = value(peers[label])
+            cells += ["—", "—"] if theirs is None else [fmt(theirs), ratio(ours, theirs)]
+        lines.append(f"| {name} | {fmt(ours)} | " + " | ".join(cells) + " |")
+
+    def create(kind: str, *keys):
+        def get(result: dict):
+            run = run_at_zero(result, kind)
+            if run is None:
+                return None
+            value = run["create"]
+            for key in keys:
+                value = value.get(key) if isinstance(value, dict) else None
+            return value
+        return get
+
+    for kind in kinds:
+        row(f"{kind}: PV/s", create(kind, "throughput_pv_per_s"), lambda v: f"{v:.1f}")
+        row(f"{kind}: claim→PV p50", create(kind, "claim_to_pv_s", "p50"), ms)
+        row(f"{kind}: claim→PV p99", create(kind, "claim_to_pv_s", "p99"), ms)
+        row(f"{kind}: Bound/s", create(kind, "throughput_pvc_per_s"), lambda v: f"{v:.1f}")
+        row(f"{kind}: API requests per claim (all clients)", create(kind, "api_requests_per_claim_all_clients"),
+            lambda v: f"{v:.2f}")
+    row("RSS idle (before the first run)",
+        lambda r: r["runs"][0]["provisioner_rss_kib"]["before"]["VmRSS"] if r["runs"] else None, mib)
+    row("RSS with the memory phase's PVs and claims cached",
+        lambda r: r["memory"]["rss_after_kib"]["VmRSS"] if r.get("memory") else None, mib)
+    row("peak RSS (VmHWM) over the whole run", lambda r: r["provisioner_final_rss_kib"]["VmHWM"], mib)
+    return lines + [""]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", required=True)
@@ -409,7 +472,12 @@ def main() -> int:
     if flex is None and prov is None:
         raise SystemExit(f"{out} holds neither flex.json nor provisioner.json")
     kcm_args = kcm_extra_args(meta)
-    lines = header(meta) + targets_table(flex, prov, kcm_args)
+    peers = {name[len("peer-"):-len(".json")]: load(os.path.join(out, name))
+             for name in sorted(os.listdir(out)) if name.startswith("peer-") and name.endswith(".json")}
+    lines = header(meta)
+    if prov and peers:
+        lines += side_by_side(prov, peers)
+    lines += targets_table(flex, prov, kcm_args)
     analysis = os.path.join(out, "analysis.md")
     if os.path.exists(analysis):
         with open(analysis, encoding="utf-8") as handle:
@@ -418,8 +486,8 @@ def main() -> int:
         lines += flex_section(flex, out)
     if prov:
         lines += provisioner_section(prov, out, kcm_args)
-    lines += ["## Raw data", "", "`meta.json`, `flex.json` and `provisioner.json` next to this file hold every "
-              "sample and counter this report was made from.", ""]
+    lines += ["## Raw data", "", "`meta.json`, `flex.json`, `provisioner.json` and `peer-*.json` next to this "
+              "file hold every sample and counter this report was made from.", ""]
     with open(os.path.join(out, "REPORT.md"), "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines))
     return 0

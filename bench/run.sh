@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks flashvol: the flex driver (init, mount/unmount of block and NFS volumes over the test
 # fabric) and the provisioner on the real control plane (bursts, paced arrivals, deletes, memory
-# with many cached objects), with the array simulator adding 0 ms and 5 ms per call. Writes
-# bench/results/{REPORT.md,flex.json,provisioner.json,meta.json,*.png}.
+# with many cached objects), with the array simulator adding 0 ms and 5 ms per call; then the same
+# provisioner runs for the Go peer (bench/peer, at the library's defaults and at flashvol's limits)
+# on the same control plane, for the side-by-side table. Writes
+# bench/results/{REPORT.md,flex.json,provisioner.json,peer-*.json,meta.json,*.png}.
 #
 # Usage: sudo bench/run.sh [--quick] [--only flex|provisioner] [--out DIR] [--kcm-args "FLAGS"]
 #   --quick     smaller counts (a smoke run CI can afford: about 8 minutes)
@@ -15,8 +17,8 @@
 # Environment: BENCH_PHASES=burst,paced,memory (a subset of the provisioner phases);
 # BENCH_KEEP=1 keeps the work dir (provisioner and driver logs, simulator state).
 # Needs root (loop devices, mounts), like tests/e2e. Builds the release binaries (the flex
-# driver statically linked, as shipped), a Python venv with matplotlib in bench/.venv, and starts
-# one cluster with tests/cluster/with-cluster.sh.
+# driver statically linked, as shipped), the Go peer (through the Go module proxy), a Python
+# venv with matplotlib in bench/.venv, and starts one cluster with tests/cluster/with-cluster.sh.
 set -euo pipefail
 bench_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export FLASHVOL_LOG_TAG=bench
@@ -78,6 +80,13 @@ parse_args() {
     OUT="$(cd "$OUT" && pwd)"
 }
 
+# The Go peer, through the Go module proxy (go.sum pins every module; Go's own caches keep it).
+build_peer() {
+    log_info "building the Go peer (bench/peer)"
+    (cd "$bench_dir/peer" && go build -mod=readonly -trimpath -o "$BENCH_BIN/flashvol-bench-peer" .) ||
+        log_die "go build of bench/peer failed"
+}
+
 build_release() {
     log_info "building the static flex driver and the release provisioner and simulator"
     (cd "$REPO_ROOT" &&
@@ -106,6 +115,7 @@ inside() {
     HOST_BUILD_DIR="$BENCH_BIN"
     workdir_create
     workdir_cleanup_at_exit "${BENCH_KEEP:-0}"
+    trap bench_on_exit EXIT
     suite_setup
     # As installed: the driver logs at info (flex_setup_node asks for debug, which is for tests).
     jq '.node.logLevel = "info"' "$FLEX_SETTINGS" >"$FLEX_SETTINGS.new" && mv "$FLEX_SETTINGS.new" "$FLEX_SETTINGS"
@@ -113,7 +123,21 @@ inside() {
 
     write_meta
     if [[ "$ONLY" != provisioner ]]; then bench_flex; fi
-    if [[ "$ONLY" != flex ]]; then bench_provisioner; fi
+    if [[ "$ONLY" != flex ]]; then
+        bench_provisioner
+        bench_peer
+    fi
+}
+
+# shellcheck disable=SC2317 # invoked by the EXIT trap
+bench_on_exit() {
+    local rc=$? pidfile
+    # The harness's teardown knows its own processes; the Go peer is the benchmark's.
+    for pidfile in "$WORKDIR"/pids/peer-*; do
+        [[ -f "$pidfile" ]] && workdir_signal "$pidfile" "$BENCH_BIN/flashvol-bench-peer" KILL
+    done
+    (exit "$rc")
+    workdir_on_exit
 }
 
 # The controller-manager's extra flags come from the cluster's own record (<state>/env, exported
@@ -176,19 +200,53 @@ bench_provisioner() {
         "${QUICK_FLAG[@]}" "${phases[@]}" || log_die "provisioner benchmark failed"
 }
 
+# The same runs for the Go peer (bench/peer), once at the library's defaults and once with
+# flashvol's own client limits and workers (read from the command line the harness started it
+# with), after flashvol's provisioner is stopped: both answer claims of pure-provisioner.
+bench_peer() {
+    local cmdline qps burst workers
+    cmdline="$(cat "$WORKDIR/logs/provisioner-main.cmdline")"
+    qps="$(grep -oE -- '--kube-api-qps[= ][0-9.]+' <<<"$cmdline" | grep -oE '[0-9.]+$')" || log_die "no --kube-api-qps in: $cmdline"
+    burst="$(grep -oE -- '--kube-api-burst[= ][0-9]+' <<<"$cmdline" | grep -oE '[0-9]+$')" || log_die "no --kube-api-burst in: $cmdline"
+    workers="$(grep -oE -- '--workers[= ][0-9]+' <<<"$cmdline" | grep -oE '[0-9]+$')" || log_die "no --workers in: $cmdline"
+    prov_stop main
+    peer_measure defaults
+    peer_measure tuned --kube-api-qps "$qps" --kube-api-burst "$burst" --threadiness "$workers"
+}
+
+# peer_measure LABEL [PEER_FLAG...]: starts the peer with the provisioner's ServiceAccount, runs
+# provbench against it into peer-LABEL.json, stops it.
+peer_measure() {
+    local label="$1" pidfile="$WORKDIR/pids/peer-$1"
+    shift
+    log_info "Go peer benchmark ($label: ${*:-library defaults})"
+    (
+        env -i PATH="$PATH" HOME="$WORKDIR" setsid "$BENCH_BIN/flashvol-bench-peer" \
+            --kubeconfig "$KUBE_SA_KUBECONFIG" "$@" </dev/null >>"$WORKDIR/logs/peer-$label.log" 2>&1 &
+        echo "$!" >"$pidfile"
+    )
+    jq --arg pid "$pidfile" --arg label "$label" --arg args "$*" \
+        '.provisioner_pid_file = $pid | .subject = {name: "peer", label: $label, args: $args, array_io: false}' \
+        "$WORKDIR/prov-setup.json" >"$WORKDIR/peer-setup.json"
+    "$VENV/bin/python" "$bench_dir/provbench.py" --setup "$WORKDIR/peer-setup.json" --out "$OUT/peer-$label.json" \
+        "${QUICK_FLAG[@]}" || log_die "Go peer benchmark ($label) failed (see $WORKDIR/logs/peer-$label.log)"
+    workdir_signal "$pidfile" "$BENCH_BIN/flashvol-bench-peer" TERM || log_die "the Go peer ($label) did not stop"
+}
+
 # --- outer run ------------------------------------------------------------------------------
 outer() {
     host_prerequisites
     apt_install strace time
     build_release
+    if [[ "$ONLY" != flex ]]; then build_peer; fi
     make_venv
     "$REPO_ROOT/tests/cluster/build.sh" >&2 || log_die "building the control plane binaries failed"
     local only_arg=()
     if [[ -n "$ONLY" ]]; then only_arg=(--only "$ONLY"); fi
     case "$ONLY" in
     flex) rm -f "$OUT/flex.json" ;;
-    provisioner) rm -f "$OUT/provisioner.json" ;;
-    *) rm -f "$OUT/flex.json" "$OUT/provisioner.json" ;;
+    provisioner) rm -f "$OUT/provisioner.json" "$OUT"/peer-*.json ;;
+    *) rm -f "$OUT/flex.json" "$OUT/provisioner.json" "$OUT"/peer-*.json ;;
     esac
     # Only --kcm-args sets the controller-manager's flags, so the command in the report says it all.
     if [[ -n "${FLASHVOL_KCM_EXTRA_ARGS:-}" && $KCM_ARGS_GIVEN == 0 ]]; then

@@ -177,3 +177,34 @@ class ControllerManagerFlagsTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def fake_result(pv_per_s: float, rss_kib: int, subject=None) -> dict:
+    run = {"latency_ms": 0, "arrival_rate_per_s": None, "preannotated": False,
+           "create": {"throughput_pv_per_s": pv_per_s, "throughput_pvc_per_s": pv_per_s / 2,
+                      "claim_to_pv_s": {"p50": 0.5, "p99": 1.0}, "api_requests_per_claim_all_clients": 6.0},
+           "provisioner_rss_kib": {"before": {"VmRSS": rss_kib}}}
+    result = {"runs": [run], "provisioner_final_rss_kib": {"VmHWM": rss_kib * 2},
+              "memory": {"rss_after_kib": {"VmRSS": rss_kib * 3}}}
+    if subject:
+        result["subject"] = subject
+    return result
+
+
+class SideBySideTests(unittest.TestCase):
+    def test_each_peer_gets_its_value_and_the_ratio_flashvol_over_peer(self):
+        ours = fake_result(90.0, 20480)
+        peers = {"defaults": fake_result(4.0, 40960, {"args": ""}),
+                 "tuned": fake_result(180.0, 40960, {"args": "--threadiness 16"})}
+        table = "\n".join(report.side_by_side(ours, peers))
+        self.assertIn("peer defaults (library defaults)", table)
+        self.assertIn("peer tuned (--threadiness 16)", table)
+        self.assertIn("| burst: PV/s | 90.0 | 4.0 | 22.50× | 180.0 | 0.50× |", table)
+        self.assertIn("| RSS idle (before the first run) | 20.0 MiB | 40.0 MiB | 0.50× | 40.0 MiB | 0.50× |", table)
+
+    def test_a_measure_the_peer_lacks_is_a_dash_not_a_ratio(self):
+        ours = fake_result(90.0, 20480)
+        peer = fake_result(4.0, 40960, {"args": ""})
+        del peer["memory"]
+        table = "\n".join(report.side_by_side(ours, {"defaults": peer}))
+        self.assertIn("| RSS with the memory phase's PVs and claims cached | 60.0 MiB | — | — |", table)

@@ -35,7 +35,8 @@ suite_prereqs() {
 }
 
 suite_lint() {
-  bash tests/layout-check.sh && cargo fmt --all -- --check && cargo clippy --workspace --all-targets --locked -- -D warnings
+  bash tests/layout-check.sh && cargo fmt --all -- --check && cargo clippy --workspace --all-targets --locked -- -D warnings &&
+    python3 -m unittest discover -s bench -p 'test_*.py'
 }
 
 suite_rust() {

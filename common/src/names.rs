@@ -33,6 +33,38 @@ pub fn claim_uid_of(prefix: &str, array_name: &str) -> Option<String> {
     looks_like_uid.then(|| uid.to_ascii_lowercase())
 }
 
+/// The volume (FlashArray) or file system (FlashBlade) a snapshot name belongs to, read from the
+/// name alone: `<volume>.<suffix>` (a snapshot of the volume, `purevol snap`, the snapshot CLI)
+/// or `<protection group>.<suffix>.<volume>` (the volume's part of a protection group snapshot,
+/// what array-side schedules take). Array object names contain no `.`, so the parts are
+/// unambiguous; `None` when the name has neither form.
+pub fn snapshot_source(snapshot: &str) -> Option<SnapshotOf<'_>> {
+    let parts: Vec<&str> = snapshot.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return None;
+    }
+    match parts.as_slice() {
+        [volume, _suffix] => Some(SnapshotOf {
+            volume,
+            group: None,
+        }),
+        [group, _suffix, volume] => Some(SnapshotOf {
+            volume,
+            group: Some(group),
+        }),
+        _ => None,
+    }
+}
+
+/// What a snapshot name says about its source ([`snapshot_source`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotOf<'a> {
+    /// The snapshotted volume or file system.
+    pub volume: &'a str,
+    /// The protection group, for a volume's part of a protection group snapshot.
+    pub group: Option<&'a str>,
+}
+
 /// SCSI WWID of a FlashArray volume: NAA 6, Pure's OUI `24a937`, then the serial.
 /// This is the multipath map name and, without its leading `3`, the udev `wwn-0x…` name.
 pub fn volume_wwid(serial: &str) -> String {
@@ -71,6 +103,30 @@ mod tests {
         assert_eq!(claim_uid_of("prod", &name), None);
         assert_eq!(claim_uid_of("k8s", "k8s-pvc-not-a-uid"), None);
         assert_eq!(claim_uid_of("k8s", "k8s-other"), None);
+    }
+
+    #[test]
+    fn snapshot_names_say_which_volume_they_belong_to() {
+        let volume = array_name("k8s", &pv_name(UID));
+        let own = format!("{volume}.883661");
+        assert_eq!(
+            snapshot_source(&own),
+            Some(SnapshotOf {
+                volume: &volume,
+                group: None
+            })
+        );
+        let scheduled = format!("daily.42.{volume}");
+        assert_eq!(
+            snapshot_source(&scheduled),
+            Some(SnapshotOf {
+                volume: &volume,
+                group: Some("daily")
+            })
+        );
+        for bad in ["", "k8s-pvc-x", "a..b", ".s", "v.", "a.b.c.d"] {
+            assert_eq!(snapshot_source(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

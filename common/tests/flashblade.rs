@@ -204,7 +204,7 @@ fn snapshots_are_created_listed_destroyed_and_eradicated() {
     let sim = Sim::flashblade();
     let fb = client(&sim);
     fb.create_file_system(&new_fs("fs")).expect("create");
-    let snap = fb.create_snapshot("fs", "s1").expect("snapshot");
+    let snap = fb.create_snapshot("fs", Some("s1")).expect("snapshot");
     assert_eq!(
         (
             snap.name.as_str(),
@@ -214,20 +214,37 @@ fn snapshots_are_created_listed_destroyed_and_eradicated() {
         ("fs.s1", "fs", "s1")
     );
     assert!(!snap.destroyed);
-    let dup = fb.create_snapshot("fs", "s1");
+    let dup = fb.create_snapshot("fs", Some("s1"));
     assert!(
         matches!(dup, Err(ArrayError::AlreadyExists { .. })),
         "{dup:?}"
     );
-    let orphan = fb.create_snapshot("ghost", "s1");
+    let orphan = fb.create_snapshot("ghost", Some("s1"));
     assert!(
         matches!(orphan, Err(ArrayError::NotFound { .. })),
         "{orphan:?}"
     );
 
-    assert_eq!(fb.list_snapshots("fs").expect("list"), vec![snap]);
+    assert_eq!(fb.list_snapshots("fs").expect("list"), vec![snap.clone()]);
+    assert_eq!(fb.get_snapshot("fs.s1").expect("get"), snap);
+    assert!(snap.created.is_some());
+    let unknown = fb.get_snapshot("fs.nope");
+    assert!(
+        matches!(unknown, Err(ArrayError::NotFound { .. })),
+        "{unknown:?}"
+    );
+    let named = fb
+        .create_snapshot("fs", None)
+        .expect("snapshot the blade names");
+    assert!(
+        named.name.starts_with("fs.") && named.name != "fs.s1",
+        "{named:?}"
+    );
+    fb.destroy_snapshot(&named.name).expect("destroy");
+    fb.eradicate_snapshot(&named.name).expect("eradicate");
     fb.destroy_snapshot("fs.s1").expect("destroy snapshot");
     assert!(fb.list_snapshots("fs").expect("list")[0].destroyed);
+    assert!(fb.get_snapshot("fs.s1").expect("get").destroyed);
     fb.eradicate_snapshot("fs.s1").expect("eradicate snapshot");
     assert!(fb.list_snapshots("fs").expect("list").is_empty());
     let gone = fb.eradicate_snapshot("fs.s1");

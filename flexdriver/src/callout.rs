@@ -1,5 +1,6 @@
 //! One call-out from start to reply: `init` answers from constants; `mount` and `unmount` load
-//! the settings, take the volume lock and hand over to the block or file flow.
+//! the settings, take the volume lock and hand over to the block or file flow, then collect
+//! leftover volumes of the same kubelet root; `collect` (the node installer's) only collects.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,9 +9,11 @@ use flashvol_common::config::Config;
 use flashvol_common::options::Backend;
 
 use crate::flow::block;
+use crate::flow::collect::{self, Sweep};
 use crate::flow::file;
+use crate::flow::release;
 use crate::kubelet::invocation::Invocation;
-use crate::kubelet::layout::PodVolume;
+use crate::kubelet::layout::{DriverArea, PodVolume};
 use crate::kubelet::reply::{Capabilities, Reply};
 use crate::kubelet::request::{self, MountRequest};
 use crate::node::Node;
@@ -75,6 +78,16 @@ pub fn run(invocation: Invocation, env: &Environment) -> Reply {
             &pod_dir,
             load_node(env).and_then(|n| unmount(&n, &pod_dir)),
         ),
+        Invocation::Collect {
+            kubelet_root,
+            driver,
+        } => match load_node(env).and_then(|n| collect_leftovers(&n, &kubelet_root, &driver)) {
+            Ok(reply) => reply,
+            Err(e) => {
+                log::error!("collect {}: {e}", kubelet_root.display());
+                Reply::failure(e.to_string())
+            }
+        },
     }
 }
 
@@ -111,36 +124,77 @@ fn mount(node: &Node, pod_dir: &Path, options: &BTreeMap<String, String>) -> Res
     );
     let vol = PodVolume::parse(pod_dir)?;
     let req = MountRequest::from_options(options, &node.config.settings.name_prefix)?;
-    let _lock = locks::acquire(
+    let lock = locks::acquire(
         &locks::volume_lock_path(&node.settings.locks_dir, &vol.pv_name),
         node.lock_wait(),
     )?;
     step_done("volume-locked");
-    match req.volume.backend {
+    let outcome = match req.volume.backend {
         Backend::Block => block::mount(node, &vol, &req),
         Backend::File => file::mount(node, &vol, &req),
-    }
+    };
+    drop(lock);
+    collect_after_call(node, &vol);
+    outcome
 }
 
 /// Works from the path alone: whatever is mounted at the pod dir goes; then, if that was the
-/// last user of a staged block volume, the volume is released.
+/// last user of a staged block volume, the volume is released. When the volume would be released
+/// but its file system is still mounted elsewhere (a container that outlived its pod), nothing is
+/// touched and the answer is Failure: kubelet retries until the container is gone.
+///
+/// File volumes have nothing to release: no device, no connection. An NFS mount that a container
+/// still holds keeps its own superblock and server connection after the pod dir's mount goes,
+/// and its writes still reach the FlashBlade, so the pod dir is unmounted at once.
 fn unmount(node: &Node, pod_dir: &Path) -> Result<()> {
     log::info!("unmount {}", pod_dir.display());
     let vol = PodVolume::parse(pod_dir)?;
-    let _lock = locks::acquire(
+    let lock = locks::acquire(
         &locks::volume_lock_path(&node.settings.locks_dir, &vol.pv_name),
         node.lock_wait(),
     )?;
     step_done("volume-locked");
+    let outcome = unbind_and_release(node, &vol);
+    drop(lock);
+    collect_after_call(node, &vol);
+    outcome
+}
+
+fn unbind_and_release(node: &Node, vol: &PodVolume) -> Result<()> {
+    let area = vol.area();
+    release::ensure_last_unbind_is_safe(
+        node,
+        &area,
+        &vol.pv_name,
+        &vol.pod_dir,
+        &release::mount_table()?,
+    )?;
     // Stacked mounts (a retried mount after a crash on an old kubelet) all go.
     for _ in 0..16 {
-        let table = mountinfo::read()
-            .map_err(|e| FlexError::io("cannot read", "/proc/self/mountinfo", e))?;
-        if mountinfo::mounted_at(&table, &vol.pod_dir).is_none() {
+        if mountinfo::mounted_at(&release::mount_table()?, &vol.pod_dir).is_none() {
             break;
         }
         mounts::unmount(&vol.pod_dir, node.deadlines().mount)?;
     }
     step_done("unbound");
-    block::release_if_unused(node, &vol)
+    release::release_if_unused(node, &area, &vol.pv_name)
+}
+
+/// After a call, with its volume lock released: leftovers of the same kubelet root.
+fn collect_after_call(node: &Node, vol: &PodVolume) {
+    collect::sweep(node, &vol.area(), Some(&vol.pv_name), Sweep::AfterCall);
+}
+
+/// `collect`: every leftover under `kubelet_root`, answered with the PVs collected.
+fn collect_leftovers(node: &Node, kubelet_root: &Path, driver: &str) -> Result<Reply> {
+    let area = DriverArea::new(kubelet_root, driver)?;
+    let collected = collect::sweep(node, &area, None, Sweep::Installer);
+    Ok(Reply {
+        message: Some(if collected.is_empty() {
+            collect::NOTHING_COLLECTED.to_owned()
+        } else {
+            format!("collected {}", collected.join(", "))
+        }),
+        ..Reply::success()
+    })
 }

@@ -1,5 +1,6 @@
 //! flashvol-flex: kubelet's FlexVolume call-outs for Pure FlashArray and FlashBlade, and the
-//! commands people run: `install`/`uninstall` (the DaemonSet's node installer) and `doctor`.
+//! commands people run: `install`/`uninstall` (the DaemonSet's node installer) and `doctor`
+//! (plus `enter-namespace`, the installer's own helper for collecting leftovers).
 //!
 //! For a call-out, exactly one JSON document reaches stdout, whatever happens: stdio is taken
 //! over first, a panic hook answers Failure, and the reply is written once at the end.
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
     match invocation::program(args.first().map(|a| a.as_os_str())) {
         Program::Installer => return install::main(&words()),
         Program::Doctor => return doctor::command::main(&words()[1..]),
+        Program::EnterNamespace => return install::collect::enter_namespace_main(&words()[1..]),
         Program::CallOut => {}
     }
     if !stdio::take_over_stdio() {

@@ -42,6 +42,9 @@ work="$(mktemp -d)"
 trap 'rm -rf "${work}"' EXIT
 mkdir -p "${work}/rootfs"
 install -m 0755 "${bin_dir}/flashvol-flex" "${bin_dir}/flashvol-provisioner" "${work}/rootfs/"
+# PSO 2.x's snapshot CLI: the provisioner binary started as /snapshot (on PATH=/) is that command,
+# so `kubectl exec <provisioner pod> -- snapshot create ...` works; a hard link costs no space.
+ln "${work}/rootfs/flashvol-provisioner" "${work}/rootfs/snapshot"
 # The provisioner runs with a read-only root file system; /tmp is an empty mount point.
 install -d -m 1777 "${work}/rootfs/tmp"
 
@@ -49,5 +52,5 @@ install -d -m 1777 "${work}/rootfs/tmp"
 . "${here}/oci.sh"
 config='{"Cmd":["/flashvol-provisioner"],"Env":["PATH=/"],"Labels":{"org.opencontainers.image.title":"flashvol","org.opencontainers.image.version":"'"${version}"'","org.opencontainers.image.source":"https://github.com/flashvol/flashvol","org.opencontainers.image.licenses":"Apache-2.0"}}'
 read -r ref digest < <(oci_archive "${work}/rootfs" "${image_name}" "${version}" "${config}" \
-    "install/images/build.sh: COPY flashvol-flex flashvol-provisioner /" "${out}")
+    "install/images/build.sh: COPY flashvol-flex flashvol-provisioner / (snapshot: a hard link to flashvol-provisioner)" "${out}")
 echo "build.sh: ${out} (${ref}, manifest ${digest})"

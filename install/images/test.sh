@@ -59,7 +59,7 @@ if command -v umoci >/dev/null; then
     pass "umoci unpacks the same root file system"
 fi
 
-for bin in flashvol-flex flashvol-provisioner; do
+for bin in flashvol-flex flashvol-provisioner snapshot; do
     [[ -x "${work}/rootfs/${bin}" ]] || fail "/${bin} is not in the image"
 done
 # chroot into the image root: if either binary needed a library or a loader, it could not start.
@@ -77,3 +77,16 @@ pass "flashvol-flex init from the image: ${init_out}"
 help_out="$(run_in_image /flashvol-provisioner --help 2>&1)" || fail "flashvol-provisioner --help exited $?: ${help_out}"
 grep -q -- "--provisioner-name" <<<"${help_out}" || fail "flashvol-provisioner --help does not list --provisioner-name: ${help_out}"
 pass "flashvol-provisioner --help from the image"
+
+# PSO's snapshot CLI: /snapshot on PATH=/ is the provisioner binary started under that name.
+[[ "$(stat -c %i "${work}/rootfs/snapshot")" == "$(stat -c %i "${work}/rootfs/flashvol-provisioner")" ]] ||
+    fail "/snapshot is not a hard link to /flashvol-provisioner"
+snap_out="$(run_in_image /snapshot --help 2>&1)" || fail "snapshot --help exited $?: ${snap_out}"
+grep -q "Exit status" <<<"${snap_out}" && grep -q "create" <<<"${snap_out}" ||
+    fail "snapshot --help from the image is not the snapshot CLI: ${snap_out}"
+set +e
+run_in_image /snapshot create >/dev/null 2>&1
+status=$?
+set -e
+[[ "${status}" -eq 2 ]] || fail "snapshot create without a claim exited ${status}, expected 2 (usage)"
+pass "/snapshot from the image is the snapshot CLI (--help, usage errors exit 2)"

@@ -142,3 +142,54 @@ jq -e '.flashvol.namePrefix == "prodk8s" and .flashvol.block.sanType == "FC" and
     fail "node settings file: $(cat "${settings}")"
 [[ "$(stat -c %a "${settings}")" == 600 ]] || fail "node settings file is not 0600"
 pass "installer accepts the PSO Secret and environment; flashvol.json carries them, mode 0600"
+
+# flashvol.tls.caCert: the arrays' CA reaches both pods. The Secret holds it as ca.pem (the
+# provisioner's /etc/pure/ca.pem, named by pure.json's tls.caFile); the installer copies it next
+# to the driver and points flashvol.json at that copy.
+for n in 1 2; do
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=array CA ${n}" \
+        -keyout "${work}/ca${n}.key" -out "${work}/ca${n}.pem" 2>/dev/null || fail "openssl: a CA for the test"
+done
+cat "${work}/ca1.pem" "${work}/ca2.pem" > "${work}/cas.pem"
+ca_values() { # pem-file [extra tls keys as JSON] -> values file
+    jq -n --rawfile pem "$1" --argjson extra "${2:-{\}}" \
+        '{arrays: {FlashArrays: [{MgmtEndPoint: "10.0.0.5", APIToken: "token-a"}]},
+          flashvol: {tls: ({caCert: $pem} + $extra), namePrefix: "p"}}' > "${work}/ca-values.json"
+    echo "${work}/ca-values.json"
+}
+secret="$(render -f "$(ca_values "${work}/cas.pem")" --show-only templates/secret.yaml)"
+jq -e '.flashvol == {tls: {caFile: "/etc/pure/ca.pem"}, namePrefix: "p"}' <<<"$(secret_pure_json <<<"${secret}")" >/dev/null ||
+    fail "pure.json with caCert: $(secret_pure_json <<<"${secret}")"
+sed -n 's/^  ca.pem: \(.*\)$/\1/p' <<<"${secret}" | base64 -d > "${work}/secret-ca.pem"
+cmp -s "${work}/secret-ca.pem" "${work}/cas.pem" || fail "the Secret's ca.pem is not the CA given"
+ds="$(render -f "${work}/ca-values.json" --show-only templates/flex-daemon.yaml)"
+[[ "$(env_value FLASHVOL_CA_FILE <<<"${ds}")" == /etc/pure/ca.pem ]] || fail "the DaemonSet is not given the CA"
+grep -q 'ca.pem' <<<"$(render --show-only templates/secret.yaml)" && fail "ca.pem in the Secret without caCert"
+env_value FLASHVOL_CA_FILE <<<"$(render --show-only templates/flex-daemon.yaml)" 2>/dev/null &&
+    fail "FLASHVOL_CA_FILE set without caCert"
+pass "flashvol.tls.caCert: ca.pem in the Secret, tls.caFile names it, the DaemonSet installs it"
+
+printf 'not a certificate\n' > "${work}/not-pem.pem"
+expect_failure 'flashvol.tls.caCert must be' -f "$(ca_values "${work}/not-pem.pem")"
+expect_failure 'flashvol.tls.caCert.*or flashvol.tls.caFile' -f "$(ca_values "${work}/cas.pem" '{"caFile":"/x.pem"}')"
+pass "caCert that is not PEM, or with caFile too, is refused naming the value"
+
+mkdir "${work}/plugins-ca"
+secret_pure_json <<<"${secret}" > "${work}/pure-ca.json"
+env -i FLASHVOL_CA_FILE="${work}/secret-ca.pem" "${flex}" install --once --plugin-dir "${work}/plugins-ca" \
+    --proc "${work}/proc" --config "${work}/pure-ca.json" --source "${flex}" 2>"${work}/install.log" ||
+    { cat "${work}/install.log" >&2; fail "the installer refused the CA"; }
+installed="${work}/plugins-ca/pure~flex/ca.pem"
+cmp -s "${installed}" "${work}/cas.pem" || fail "the installed ca.pem is not the Secret's"
+[[ "$(stat -c %a "${installed}")" == 644 ]] || fail "ca.pem is not 0644"
+jq -e --arg ca "${installed}" '.flashvol.tls == {caFile: $ca}' "${work}/plugins-ca/pure~flex/flashvol.json" >/dev/null ||
+    fail "flashvol.json does not name the installed CA: $(jq -c .flashvol "${work}/plugins-ca/pure~flex/flashvol.json")"
+printf -- '-----BEGIN CERTIFICATE-----\nZ2FyYmFnZQ==\n-----END CERTIFICATE-----\n' > "${work}/garbage.pem"
+mkdir "${work}/plugins-bad-ca"
+if out="$(env -i FLASHVOL_CA_FILE="${work}/garbage.pem" "${flex}" install --once --plugin-dir "${work}/plugins-bad-ca" \
+    --proc "${work}/proc" --config "${work}/pure-ca.json" --source "${flex}" 2>&1)"; then
+    fail "the installer accepted a CA that is no certificate"
+fi
+grep -q "${work}/garbage.pem.*flashvol.tls.caCert.*not a certificate" <<<"${out}" || fail "unclear refusal of a bad CA: ${out}"
+[[ -z "$(ls -A "${work}/plugins-bad-ca")" ]] || fail "a refused CA changed the plugin dir"
+pass "installer copies the CA next to the driver (0644) and names it in flashvol.json; a bad CA is refused"

@@ -79,10 +79,7 @@ async fn shutdown_signal() {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     args.validate()?;
     let env = |k: &str| std::env::var(k).ok();
-    let path = args
-        .config
-        .clone()
-        .unwrap_or_else(|| Config::default_path(env));
+    let path = args.instance.config_path();
     let config = Config::load(&path, env)?;
     log::info!(
         "config {}: {} FlashArray(s), {} FlashBlade(s), name prefix {:?}",
@@ -128,11 +125,11 @@ pub async fn run_with(
         arrays,
         settings: config.settings.clone(),
         identity: Identity {
-            provisioner: args.provisioner_name.clone(),
-            driver: args.driver.clone(),
+            provisioner: args.instance.provisioner_name.clone(),
+            driver: args.instance.driver.clone(),
         },
         clock: Arc::new(SystemClock),
-        events: Recorder::new(client.clone(), &args.provisioner_name, &identity),
+        events: Recorder::new(client.clone(), &args.instance.provisioner_name, &identity),
         metrics: Arc::clone(&metrics),
         claim_backoff: Context::default_backoff(),
         volume_backoff: Context::default_backoff(),
@@ -191,7 +188,10 @@ pub async fn run_with(
         metrics.leader.set(1);
         tokio::select! {
             () = controller::run(Arc::clone(&ctx), watches, options, caches) => bail!("controllers stopped"),
-            () = &mut shutdown => return Ok(()),
+            () = &mut shutdown => {
+                flush_events(&ctx.events).await;
+                return Ok(());
+            }
         }
     };
     let lease_name = args.leader_election_name.clone();
@@ -214,6 +214,7 @@ pub async fn run_with(
         leading = became_leader => if !leading { bail!("leader election stopped") },
         () = &mut shutdown => {
             campaign.abort();
+            flush_events(&ctx.events).await;
             return Ok(());
         }
     }
@@ -233,6 +234,7 @@ pub async fn run_with(
     campaign.abort();
     metrics.leader.set(0);
     if outcome.is_ok() {
+        flush_events(&ctx.events).await;
         match elector.release().await {
             Ok(()) => log::info!("released lease {lease_name}"),
             Err(e) => log::warn!("cannot release lease {lease_name}: {e}"),
@@ -240,6 +242,20 @@ pub async fn run_with(
     }
     outcome
 }
+
+/// On a clean shutdown, writes the events still queued (a claim's last `ProvisioningSucceeded`
+/// is what its owner looks for), bounded so a slow API server cannot hold the pod past its
+/// grace period.
+async fn flush_events(events: &Recorder) {
+    if tokio::time::timeout(EVENT_FLUSH_LIMIT, events.flush())
+        .await
+        .is_err()
+    {
+        log::warn!("events still queued after {EVENT_FLUSH_LIMIT:?}; exiting without them");
+    }
+}
+
+const EVENT_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests {

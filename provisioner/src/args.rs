@@ -14,29 +14,8 @@ use flashvol_common::config::Config;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "flashvol-provisioner", version)]
 pub struct Args {
-    /// pure.json; unset, [`Config::default_path`] picks it. The help text is built from the same
-    /// constants, so PSO's variable is named once, in `flashvol-common`.
-    #[arg(
-        long,
-        env = "FLASHVOL_CONFIG",
-        help = format!(
-            "pure.json (Secret pure-provisioner-secret, key pure.json). Default: {}",
-            Config::default_path_help()
-        )
-    )]
-    pub config: Option<PathBuf>,
-
-    /// Provisioner name that StorageClasses name in `provisioner:`.
-    #[arg(
-        long,
-        env = "FLASHVOL_PROVISIONER_NAME",
-        default_value = "pure-provisioner"
-    )]
-    pub provisioner_name: String,
-
-    /// Flex driver name written into PVs (`flexVolume.driver`).
-    #[arg(long, env = "FLASHVOL_DRIVER", default_value = "pure/flex")]
-    pub driver: String,
+    #[command(flatten)]
+    pub instance: Instance,
 
     /// Kubernetes API requests per second (token bucket refill; 0 = unlimited).
     #[arg(long, env = "FLASHVOL_KUBE_API_QPS", default_value_t = 200.0)]
@@ -105,6 +84,53 @@ pub struct Args {
     pub debug: bool,
 }
 
+/// Which provisioner this is and where its arrays are: what the provisioner and the snapshot CLI
+/// (`kubectl exec` into the same container, [`crate::snapshot`]) both read. The chart sets them
+/// through the environment, so a command run in the pod sees what the provisioner sees.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Instance {
+    /// pure.json; unset, [`Config::default_path`] picks it. The help text is built from the same
+    /// constants, so PSO's variable is named once, in `flashvol-common`.
+    #[arg(
+        long,
+        env = "FLASHVOL_CONFIG",
+        help = format!(
+            "pure.json (Secret pure-provisioner-secret, key pure.json). Default: {}",
+            Config::default_path_help()
+        )
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Provisioner name that StorageClasses name in `provisioner:`.
+    #[arg(
+        long,
+        env = "FLASHVOL_PROVISIONER_NAME",
+        default_value = "pure-provisioner"
+    )]
+    pub provisioner_name: String,
+
+    /// Flex driver name written into PVs (`flexVolume.driver`).
+    #[arg(long, env = "FLASHVOL_DRIVER", default_value = "pure/flex")]
+    pub driver: String,
+}
+
+impl Instance {
+    /// The configuration file: `--config`, else PSO's default ([`Config::default_path`]).
+    pub fn config_path(&self) -> PathBuf {
+        self.config
+            .clone()
+            .unwrap_or_else(|| Config::default_path(|k| std::env::var(k).ok()))
+    }
+
+    /// Checks what clap cannot.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.provisioner_name.trim().is_empty() || self.driver.trim().is_empty() {
+            bail!("--provisioner-name and --driver must not be empty");
+        }
+        Ok(())
+    }
+}
+
 impl Args {
     /// Checks combinations clap cannot.
     pub fn validate(&self) -> anyhow::Result<()> {
@@ -127,9 +153,7 @@ impl Args {
                 "--orphan-interval-seconds must be at least 1 (use --orphan-collection=false to disable)"
             );
         }
-        if self.provisioner_name.trim().is_empty() || self.driver.trim().is_empty() {
-            bail!("--provisioner-name and --driver must not be empty");
-        }
+        self.instance.validate()?;
         if !self.kube_api_qps.is_finite() || self.kube_api_qps < 0.0 {
             bail!("--kube-api-qps must be zero (unlimited) or positive");
         }

@@ -79,7 +79,7 @@ pub struct Array {
 
 impl Array {
     /// Runs one blocking client call off the async runtime and records its latency.
-    async fn call<T: Send + 'static>(
+    pub(crate) async fn call<T: Send + 'static>(
         &self,
         operation: &'static str,
         f: impl FnOnce(&Client) -> Result<T, ArrayError> + Send + 'static,

@@ -14,16 +14,22 @@
 //!   - [`decide::plan`]: what a claim's volume will be: name, size, file system defaults.
 //!   - [`decide::placement`]: which array gets a new volume: labels, then free space.
 //!   - [`decide::pv`]: the PV of a provisioned volume.
+//!   - [`decide::source`]: where a claim's data comes from (snapshot, clone, adoption), and
+//!     whether that source may be used.
 //!   - [`decide::volume`]: is a PV ours to delete, or only our finalizer to release.
 //!   - [`decide::backoff`]: per-object retry delays.
 //! - [`reconcile`]: one pass over a claim or PV, the I/O that acts on the decisions:
 //!   - [`reconcile::context`]: what the passes act through (client, arrays, clock, events).
 //!   - [`reconcile::provision`]: a claim to an array volume and a PV.
 //!   - [`reconcile::delete`]: a released PV's array volume destroyed, the PV deleted.
+//!   - [`reconcile::source`]: a claim's snapshot, clone source or adopted object, found and
+//!     checked.
 //!   - [`reconcile::orphans`]: volumes no PV or claim refers to (pure `select_orphans`), destroyed.
 //!   - [`reconcile::events`]: Kubernetes Events on claims and PVs.
 //!   - [`reconcile::finished`]: PVs this process deleted, so stale copies are ignored.
 //! - [`arrays`]: the configured arrays as async operations, with metrics and a space cache.
+//! - [`snapshot`]: the `snapshot` CLI (PSO 2.x's, in the provisioner image) and the array
+//!   operations on snapshots and copies that restores and clones use.
 //! - [`k8s`]: Kubernetes plumbing:
 //!   - [`k8s::cache`]: what the watch caches keep of each claim and PV.
 //!   - [`k8s::leader`]: leader election on a Lease (the pure rule: `decide_lease`).
@@ -42,6 +48,7 @@ pub mod decide;
 pub mod k8s;
 pub mod reconcile;
 pub mod serve;
+pub mod snapshot;
 
 #[cfg(test)]
 mod tests;

@@ -1,13 +1,15 @@
 //! flashvol-provisioner: turns pure-provisioner PVCs into array volumes and flex PVs.
 //!
 //! Only parses flags, sets up logging and maps the outcome to an exit code; see
-//! [`flashvol_provisioner::args`] and [`flashvol_provisioner::app`].
+//! [`flashvol_provisioner::args`] and [`flashvol_provisioner::app`]. Started as `snapshot` (the
+//! image's hard link), it is the snapshot CLI instead ([`flashvol_provisioner::snapshot`]).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use flashvol_provisioner::app::run;
 use flashvol_provisioner::args::{Args, drop_glog_flags};
+use flashvol_provisioner::snapshot;
 
 /// jemalloc, not glibc's malloc: after three bursts of 1,000 claims the benchmark measured 40 MiB
 /// RSS with 10,000 claims and PVs cached under jemalloc and 53 MiB under glibc, whose per-thread
@@ -17,7 +19,12 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (argv, ignored) = drop_glog_flags(std::env::args());
+    let argv: Vec<String> = std::env::args().collect();
+    // The image's `/snapshot` is this binary (PSO 2.x's snapshot CLI, see `snapshot`).
+    if let Some(command) = snapshot::invocation(&argv) {
+        return snapshot::main(command).await;
+    }
+    let (argv, ignored) = drop_glog_flags(argv);
     let args = Args::parse_from(argv);
     flashvol_provisioner::serve::logging::init(args.debug);
     if !ignored.is_empty() {

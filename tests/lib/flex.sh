@@ -11,8 +11,8 @@
 # sees). With "host" (real arrays) the driver uses this machine's own devices and tools; only
 # its log and locks go into the work dir, and a "node" section of pure.json is kept.
 flex_setup_node() {
-    local mode="${1:-fabric}" node="$WORKDIR/node" plugin_dir="${FLASHVOL_FLEX_PLUGIN_DIR:-$WORKDIR/node/plugins}"
-    FLEX_KUBELET_ROOT="$node/kubelet"
+    local mode="${1:-fabric}" node_dir="$WORKDIR/node" plugin_dir="${FLASHVOL_FLEX_PLUGIN_DIR:-$WORKDIR/node/plugins}"
+    FLEX_KUBELET_ROOT="$node_dir/kubelet"
     FLEX_DIR="$plugin_dir/pure~flex"
     FLEX_BIN="$FLEX_DIR/flex"
     FLEX_SETTINGS="$FLEX_DIR/flashvol.json"
@@ -23,15 +23,15 @@ flex_setup_node() {
     echo "$FLEX_DIR" >"$WORKDIR/.flex-installed"
     if [[ "$mode" == host ]]; then
         FLEX_NODE_NAME="$(hostname)"
-        (umask 077 && jq --arg node "$node" '.node = ({logFile: "\($node)/flex.log", locksDir: "\($node)/locks"} + (.node // {}))' \
+        (umask 077 && jq --arg node "$node_dir" '.node = ({logFile: "\($node)/flex.log", locksDir: "\($node)/locks"} + (.node // {}))' \
             "$KUBE_PURE_JSON" >"$FLEX_SETTINGS")
         workdir_save FLEX_KUBELET_ROOT FLEX_DIR FLEX_BIN FLEX_SETTINGS FLEX_NODE_NAME
         return 0
     fi
-    mkdir -p "$node/dev/disk/by-id" "$node/dev/mapper" "$node/sys/block"
-    printf 'InitiatorName=%s\n' "$FLEX_IQN" >"$node/initiatorname.iscsi"
+    mkdir -p "$node_dir/dev/disk/by-id" "$node_dir/dev/mapper" "$node_dir/sys/block"
+    printf 'InitiatorName=%s\n' "$FLEX_IQN" >"$node_dir/initiatorname.iscsi"
     local fabric="$REPO_ROOT/tests/fabric"
-    (umask 077 && jq --arg node "$node" --arg name "$FLEX_NODE_NAME" --arg fabric "$fabric" '. + {node: {
+    (umask 077 && jq --arg node "$node_dir" --arg name "$FLEX_NODE_NAME" --arg fabric "$fabric" '. + {node: {
         nodeName: $name, logFile: "\($node)/flex.log", logLevel: "debug", locksDir: "\($node)/locks",
         deviceDir: "\($node)/dev/disk/by-id", mapperDir: "\($node)/dev/mapper", sysfsRoot: "\($node)/sys",
         iscsiInitiatorFile: "\($node)/initiatorname.iscsi",
@@ -42,10 +42,10 @@ flex_setup_node() {
     local array
     for array in fa-a fa-b; do
         jq -n --arg fa "$(sim_field "$array" admin_url)" --arg fb "$(sim_field fb-1 admin_url)" \
-            --arg ca "$SIM_CA" --arg iqn "$FLEX_IQN" --arg node "$node" --arg array "$array" '{
+            --arg ca "$SIM_CA" --arg iqn "$FLEX_IQN" --arg node "$node_dir" --arg array "$array" '{
             faAdminUrl: $fa, fbAdminUrl: $fb, faCaCert: $ca, fbCaCert: $ca, initiator: $iqn,
             sysfsRoot: "\($node)/sys", deviceDir: "\($node)/dev/disk/by-id",
-            stateDir: "\($node)/fabric-\($array)"}' >"$node/fabric-$array.json"
+            stateDir: "\($node)/fabric-\($array)"}' >"$node_dir/fabric-$array.json"
     done
     workdir_save FLEX_KUBELET_ROOT FLEX_DIR FLEX_BIN FLEX_SETTINGS FLEX_NODE_NAME FLEX_IQN
 }

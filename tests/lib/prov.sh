@@ -16,6 +16,31 @@ prov_deployment_json() {
     kubectl -n "$KUBE_NAMESPACE" get deployment "$KUBE_PROVISIONER" -o json
 }
 
+# prov_container_env DEPLOYMENT_JSON: the container's literal env, NAME=VALUE a line, with
+# PURE_DISCOVERY_CONF pointing at the Secret's pure.json as it is mounted in the pod.
+prov_container_env() {
+    local var
+    while IFS= read -r var; do
+        case "$var" in
+        PURE_DISCOVERY_CONF=*) echo "PURE_DISCOVERY_CONF=$KUBE_PURE_JSON" ;;
+        *) echo "$var" ;;
+        esac
+    done < <(jq -r '.spec.template.spec.containers[0].env[] | select(.value != null) | "\(.name)=\(.value)"' <<<"$1")
+}
+
+# prov_snapshot_cli ARG...: PSO's snapshot CLI as `kubectl exec <provisioner pod> -- snapshot
+# ARG...` runs it: the provisioner binary started under the name `snapshot`, with the
+# container's env only (no --config), as the ServiceAccount. Its stdout, stderr and exit status
+# are the command's.
+prov_snapshot_cli() {
+    local deployment envs=()
+    deployment="$(prov_deployment_json)" || check_fail "cannot read Deployment $KUBE_PROVISIONER"
+    mapfile -t envs < <(prov_container_env "$deployment")
+    # shellcheck disable=SC2016 # expanded by the inner bash, which execs under the name snapshot
+    env -i PATH="$PATH" HOME="$WORKDIR" KUBECONFIG="$KUBE_SA_KUBECONFIG" POD_NAMESPACE="$KUBE_NAMESPACE" \
+        "${envs[@]}" bash -c 'exec -a snapshot "$0" "$@"' "$WORKDIR_BIN/flashvol-provisioner" "$@"
+}
+
 # prov_start NAME [EXTRA_ARG...]: runs flashvol-provisioner as the shipped Deployment would (its
 # args and env, --config pointing at the Secret's pure.json, POD_NAMESPACE and POD_NAME set as
 # the downward API would), with the ServiceAccount kubeconfig KUBE_SA_KUBECONFIG. The metrics
@@ -33,12 +58,7 @@ prov_start() {
         *) args+=("$arg") ;;
         esac
     done < <(jq -r '.spec.template.spec.containers[0].args[]' <<<"$deployment")
-    while IFS= read -r arg; do
-        case "$arg" in
-        PURE_DISCOVERY_CONF=*) envs+=("PURE_DISCOVERY_CONF=$KUBE_PURE_JSON") ;;
-        *) envs+=("$arg") ;;
-        esac
-    done < <(jq -r '.spec.template.spec.containers[0].env[] | select(.value != null) | "\(.name)=\(.value)"' <<<"$deployment")
+    mapfile -t envs < <(prov_container_env "$deployment")
     printf '%q ' "${args[@]}" "$@" >"$WORKDIR/logs/provisioner-$name.cmdline"
     # Started from a subshell so this shell does not track it as a job (no "Killed" notices).
     (

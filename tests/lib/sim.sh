@@ -4,6 +4,11 @@
 # the pure.json that names them; what is on them (/_sim/state) and the faults they inject
 # (/_sim/faults, see tests/arraysim/README.md); plain REST calls, as an administrator's script
 # would make them.
+#
+# The queries and REST calls serve any simulator that reports its arrays in a dir
+# <SIM_DIR>/arrays.json (its config) and arrays.jsonl (its report): this harness's (SIM_DIR
+# unset: $WORKDIR/sim, one CA for every array in SIM_CA) and tests/node's (SIM_DIR=<node
+# state>/sim, no SIM_CA: each array's own CA, as it reports it).
 
 # Every simulated array, in pure.json's order.
 SIM_ARRAYS=(fa-a fa-b fb-1)
@@ -110,17 +115,23 @@ sim_write_pure_json() {
     chmod 600 "$1"
 }
 
-# sim_field ARRAY FIELD: endpoint or admin_url of a simulated array.
+# sim_dir: where the simulator's config and report are.
+sim_dir() { echo "${SIM_DIR:-$WORKDIR/sim}"; }
+
+# sim_field ARRAY FIELD: endpoint, admin_url or ca_cert of a simulated array.
 sim_field() {
     local value
-    value="$(jq -rs --arg n "$1" --arg f "$2" 'map(select(.name == $n))[0][$f] // empty' "$WORKDIR/sim/arrays.jsonl")"
+    value="$(jq -rs --arg n "$1" --arg f "$2" 'map(select(.name == $n))[0][$f] // empty' "$(sim_dir)/arrays.jsonl")"
     [[ -n "$value" ]] || check_fail "no simulated array named $1"
     echo "$value"
 }
 
-# sim_admin ARRAY PATH: GET https://<array>/_sim/PATH.
+# sim_ca ARRAY: the CA that verifies the array: SIM_CA when one CA serves all, else its own.
+sim_ca() { echo "${SIM_CA:-$(sim_field "$1" ca_cert)}"; }
+
+# sim_admin ARRAY PATH [CURL_ARG...]: https://<array>/_sim/PATH (GET unless CURL_ARGs say).
 sim_admin() {
-    curl -fsS --max-time 10 --cacert "$SIM_CA" "$(sim_field "$1" admin_url)/$2"
+    curl -fsS --max-time 10 --cacert "$(sim_ca "$1")" "${@:3}" "$(sim_field "$1" admin_url)/$2"
 }
 
 # sim_set_faults JSON: replaces the fault set of every simulated array; sim_clear_faults removes
@@ -130,11 +141,12 @@ sim_clear_faults() { sim_faults_on_all DELETE; }
 sim_faults_on_all() {
     local array rc=0
     for array in "${SIM_ARRAYS[@]}"; do
-        curl -fsS --max-time 10 --cacert "$SIM_CA" -X "$1" ${2:+-d "$2"} "$(sim_field "$array" admin_url)/faults" >/dev/null ||
-            rc=1
+        sim_admin "$array" faults -X "$1" ${2:+-d "$2"} >/dev/null || rc=1
     done
     return "$rc"
 }
+# sim_set_faults_on ARRAY JSON: replaces the fault set of one array ('{}' clears it).
+sim_set_faults_on() { sim_admin "$1" faults -X PUT -H 'Content-Type: application/json' -d "$2" >/dev/null; }
 
 # sim_volume_state ARRAY NAME: live, destroyed or absent (FlashArray volume or FlashBlade file
 # system).
@@ -161,6 +173,14 @@ sim_live_everywhere() {
 # sim_none_live NAMES: none of the named objects (one per line) is live on any array.
 sim_none_live() { [[ -z "$(sim_live_everywhere | grep -Fx -f <(echo "$1") || true)" ]]; }
 
+# sim_connections_of ARRAY VOLUME: the hosts the volume is connected to, one per line.
+sim_connections_of() {
+    sim_admin "$1" state | jq -r --arg v "$2" '.connections[] | select(.volume == $v) | .host'
+}
+# sim_connected ARRAY VOLUME: the volume is connected to some host; sim_not_connected: to none.
+sim_connected() { [[ -n "$(sim_connections_of "$1" "$2")" ]]; }
+sim_not_connected() { ! sim_connected "$1" "$2"; }
+
 # sim_array_holding NAME: which simulated array has a live object of that name.
 sim_array_holding() {
     local array
@@ -173,22 +193,25 @@ sim_array_holding() {
     return 1
 }
 
+# sim_token ARRAY: the array's API token, from the simulator's config.
+sim_token() { jq -r --arg n "$1" '.arrays[] | select(.name == $n) | .api_token' "$(sim_dir)/arrays.json"; }
+
 # sim_fa_rest ARRAY METHOD PATH [JSON]: one FlashArray REST 1.x call with a fresh session, the
 # way an administrator's script would (api_token → session cookie).
 sim_fa_rest() {
-    local array="$1" method="$2" path="$3" body="${4:-}" base token version jar
+    local array="$1" method="$2" path="$3" body="${4:-}" base ca version jar
     base="$(sim_field "$array" endpoint)"
     base="https://${base#https://}"
-    token="$(jq -r --arg n "$array" '.arrays[] | select(.name == $n) | .api_token' "$WORKDIR/sim/arrays.json")"
-    version="$(curl -fsS --cacert "$SIM_CA" "$base/api/api_version" | jq -r '.version[-1]')"
-    jar="$(mktemp "$WORKDIR/cookies.XXXXXX")"
-    curl -fsS --cacert "$SIM_CA" -c "$jar" -H 'Content-Type: application/json' \
-        -d "$(jq -n --arg t "$token" '{api_token: $t}')" "$base/api/$version/auth/session" >/dev/null || {
+    ca="$(sim_ca "$array")"
+    version="$(curl -fsS --cacert "$ca" "$base/api/api_version" | jq -r '.version[-1]')"
+    jar="$(mktemp "$(sim_dir)/cookies.XXXXXX")"
+    curl -fsS --cacert "$ca" -c "$jar" -H 'Content-Type: application/json' \
+        -d "$(jq -n --arg t "$(sim_token "$array")" '{api_token: $t}')" "$base/api/$version/auth/session" >/dev/null || {
         rm -f "$jar"
         return 1
     }
     local rc=0
-    curl -fsS --cacert "$SIM_CA" -b "$jar" -H 'Content-Type: application/json' -X "$method" \
+    curl -fsS --cacert "$ca" -b "$jar" -H 'Content-Type: application/json' -X "$method" \
         ${body:+-d "$body"} "$base/api/$version/$path" || rc=$?
     rm -f "$jar"
     return "$rc"
@@ -197,13 +220,14 @@ sim_fa_rest() {
 # sim_fb_rest METHOD PATH [JSON]: one FlashBlade REST 1.x call on fb-1 (api-token login →
 # x-auth-token), e.g. sim_fb_rest PATCH 'file-systems?names=x' '{"destroyed":true}'.
 sim_fb_rest() {
-    local method="$1" path="$2" body="${3:-}" base version auth
+    local method="$1" path="$2" body="${3:-}" base ca version auth
     base="$(sim_field fb-1 endpoint)"
     base="https://${base#https://}"
-    version="$(curl -fsS --cacert "$SIM_CA" "$base/api/api_version" | jq -r '.versions[-1]')"
-    auth="$(curl -fsS --cacert "$SIM_CA" -D - -o /dev/null -X POST -H "api-token: T-e2e-token-fb-1" "$base/api/login" |
+    ca="$(sim_ca fb-1)"
+    version="$(curl -fsS --cacert "$ca" "$base/api/api_version" | jq -r '.versions[-1]')"
+    auth="$(curl -fsS --cacert "$ca" -D - -o /dev/null -X POST -H "api-token: $(sim_token fb-1)" "$base/api/login" |
         tr -d '\r' | awk -F': ' 'tolower($1) == "x-auth-token" {print $2}')"
     [[ -n "$auth" ]] || return 1
-    curl -fsS --cacert "$SIM_CA" -H "x-auth-token: $auth" -H 'Content-Type: application/json' -X "$method" \
+    curl -fsS --cacert "$ca" -H "x-auth-token: $auth" -H 'Content-Type: application/json' -X "$method" \
         ${body:+-d "$body"} "$base/api/$version/$path"
 }

@@ -5,74 +5,74 @@
 # is formatted once, and a second pod reads the data back.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-scenario_begin "01 block claims on both FlashArrays used by a real pod: data written and read back, formatted once"
+node_scenario_begin "01 block claims on both FlashArrays used by a real pod: data written and read back, formatted once"
 
 ns=node-01
-make_namespace "$ns"
-create_pvc "$ns" blk-a pure-block 1Gi ReadWriteOnce '{"matchLabels":{"rack":"a"}}'
-create_pvc "$ns" blk-b pure-block 1Gi ReadWriteOnce '{"matchLabels":{"rack":"b"}}'
-wait_pvc_bound "$ns" blk-a
-wait_pvc_bound "$ns" blk-b
+node_make_namespace "$ns"
+kube_create_pvc "$ns" blk-a pure-block 1Gi ReadWriteOnce '{"matchLabels":{"rack":"a"}}'
+kube_create_pvc "$ns" blk-b pure-block 1Gi ReadWriteOnce '{"matchLabels":{"rack":"b"}}'
+kube_wait_bound "$ns" blk-a
+kube_wait_bound "$ns" blk-b
 declare -A pv volume array
 for claim in blk-a blk-b; do
-    pv[$claim]="$(pv_of "$ns" "$claim")"
-    volume[$claim]="$(array_volume_of "${pv[$claim]}")"
-    array[$claim]="$(array_holding "${volume[$claim]}")" || fail "${volume[$claim]} is on no array"
+    pv[$claim]="$(kube_pv_of "$ns" "$claim")"
+    volume[$claim]="$(kube_array_name_of_pv "${pv[$claim]}")"
+    array[$claim]="$(sim_array_holding "${volume[$claim]}")" || check_fail "${volume[$claim]} is on no array"
 done
-expect_eq "array of blk-a (selector rack=a)" "${array[blk-a]}" fa-a
-expect_eq "array of blk-b (selector rack=b)" "${array[blk-b]}" fa-b
-step "blk-a is ${volume[blk-a]} on fa-a, blk-b is ${volume[blk-b]} on fa-b"
+check_eq "array of blk-a (selector rack=a)" "${array[blk-a]}" fa-a
+check_eq "array of blk-b (selector rack=b)" "${array[blk-b]}" fa-b
+log_step "blk-a is ${volume[blk-a]} on fa-a, blk-b is ${volume[blk-b]} on fa-b"
 
-log_mark="$(flex_log_lines)"
-step "pod writer writes 4 MiB to each"
-run_pod "$ns" writer "$WRITE_SCRIPT" blk-a blk-b
-wait_pod_running "$ns" writer
-wait_pod_log "$ns" writer ready
-uid="$(pod_uid "$ns" writer)"
+log_mark="$(node_flex_log_lines)"
+log_step "pod writer writes 4 MiB to each"
+node_run_pod "$ns" writer "$NODE_WRITE_SCRIPT" blk-a blk-b
+node_wait_pod_running "$ns" writer
+node_wait_pod_log "$ns" writer ready
+uid="$(node_pod_uid "$ns" writer)"
 declare -A sum
 for claim in blk-a blk-b; do
-    sum[$claim]="$(pod_log_value "$ns" writer "sha-$claim")"
-    [[ "${sum[$claim]}" =~ ^[0-9a-f]{64}$ ]] || fail "writer printed no checksum for $claim"
+    sum[$claim]="$(node_pod_log_value "$ns" writer "sha-$claim")"
+    [[ "${sum[$claim]}" =~ ^[0-9a-f]{64}$ ]] || check_fail "writer printed no checksum for $claim"
 done
 
 for claim in blk-a blk-b; do
     p="${pv[$claim]}" dir="$NODE_KUBELET_ROOT/pods/$uid/volumes/pure~flex/${pv[$claim]}"
     # kubelet's own call: the pod dir it made and the keys only kubelet sends.
-    calls="$(flex_log_since "$log_mark" | grep -F " mount $dir " || true)"
-    [[ -n "$calls" ]] || fail "the driver log has no mount call for $dir"
+    calls="$(node_flex_log_since "$log_mark" | grep -F " mount $dir " || true)"
+    [[ -n "$calls" ]] || check_fail "the driver log has no mount call for $dir"
     for key in "\"kubernetes.io/pod.uid\": \"$uid\"" '"kubernetes.io/pod.name": "writer"' \
         "\"kubernetes.io/pod.namespace\": \"$ns\"" '"kubernetes.io/readwrite": "rw"' \
         "\"kubernetes.io/pvOrVolumeName\": \"$p\""; do
-        grep -qF -- "$key" <<<"$calls" || fail "kubelet's mount call for $p lacks $key: $calls"
+        grep -qF -- "$key" <<<"$calls" || check_fail "kubelet's mount call for $p lacks $key: $calls"
     done
-    formats="$(flex_count_since "$log_mark" "formatting ${volume[$claim]} ")"
-    expect_eq "times ${volume[$claim]} was formatted" "$formats" 1
-    staging="$(staging_dir "$p")"
-    is_mount_point "$staging" || fail "$staging (staging) is not mounted"
-    is_mount_point "$dir" || fail "$dir (pod dir) is not mounted"
-    expect_eq "device of the pod dir vs the staging mount" "$(device_of_mount "$dir")" "$(device_of_mount "$staging")"
+    formats="$(node_flex_count_since "$log_mark" "formatting ${volume[$claim]} ")"
+    check_eq "times ${volume[$claim]} was formatted" "$formats" 1
+    staging="$(node_staging_dir "$p")"
+    node_is_mount_point "$staging" || check_fail "$staging (staging) is not mounted"
+    node_is_mount_point "$dir" || check_fail "$dir (pod dir) is not mounted"
+    check_eq "device of the pod dir vs the staging mount" "$(node_device_of_mount "$dir")" "$(node_device_of_mount "$staging")"
     loop="$(findmnt -n -o SOURCE "$staging")"
     serial="$(sim_admin "${array[$claim]}" state | jq -r --arg v "${volume[$claim]}" '.volumes[$v].serial')"
     backing="$(losetup -nO BACK-FILE "$loop")"
-    [[ "$backing" == */volumes/$serial.img ]] || fail "$staging is on $loop backed by $backing, not volume serial $serial"
-    expect_eq "sha256 of $claim's data seen on the node" "$(sha256sum "$staging/payload" | cut -d' ' -f1)" "${sum[$claim]}"
-    step "$claim: kubelet called mount with the pod's keys; formatted once; $staging on $loop ($serial.img); data on the array volume"
+    [[ "$backing" == */volumes/$serial.img ]] || check_fail "$staging is on $loop backed by $backing, not volume serial $serial"
+    check_eq "sha256 of $claim's data seen on the node" "$(sha256sum "$staging/payload" | cut -d' ' -f1)" "${sum[$claim]}"
+    log_step "$claim: kubelet called mount with the pod's keys; formatted once; $staging on $loop ($serial.img); data on the array volume"
 done
 
-step "delete writer (--wait), then pod reader reads the data back"
-delete_pod "$ns" writer
-log_mark="$(flex_log_lines)"
-run_pod "$ns" reader "$READ_SCRIPT" blk-a blk-b
-wait_pod_running "$ns" reader
-wait_pod_log "$ns" reader ready
+log_step "delete writer (--wait), then pod reader reads the data back"
+node_delete_pod "$ns" writer
+log_mark="$(node_flex_log_lines)"
+node_run_pod "$ns" reader "$NODE_READ_SCRIPT" blk-a blk-b
+node_wait_pod_running "$ns" reader
+node_wait_pod_log "$ns" reader ready
 for claim in blk-a blk-b; do
-    expect_eq "sha256 of $claim read by the second pod" "$(pod_log_value "$ns" reader "sha-$claim")" "${sum[$claim]}"
-    flex_logged_since "$log_mark" "formatting ${volume[$claim]} " && fail "${volume[$claim]} was formatted again"
-    flex_logged_since "$log_mark" "${volume[$claim]} already has a xfs file system: not formatting" ||
-        fail "the driver did not log finding the existing file system of ${volume[$claim]}"
+    check_eq "sha256 of $claim read by the second pod" "$(node_pod_log_value "$ns" reader "sha-$claim")" "${sum[$claim]}"
+    node_flex_logged_since "$log_mark" "formatting ${volume[$claim]} " && check_fail "${volume[$claim]} was formatted again"
+    node_flex_logged_since "$log_mark" "${volume[$claim]} already has a xfs file system: not formatting" ||
+        check_fail "the driver did not log finding the existing file system of ${volume[$claim]}"
 done
-step "reader read both checksums back; no second format"
+log_step "reader read both checksums back; no second format"
 
-delete_pod "$ns" reader
-claims_released "$ns" blk-a blk-b
-scenario_end "$ns"
+node_delete_pod "$ns" reader
+node_claims_released "$ns" blk-a blk-b
+node_scenario_end "$ns"

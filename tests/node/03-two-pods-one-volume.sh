@@ -5,49 +5,49 @@
 # writing; it is released only after the last pod.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-scenario_begin "03 two pods, one volume (RWO block, RWX file): one staging mount, released after the last pod"
+node_scenario_begin "03 two pods, one volume (RWO block, RWX file): one staging mount, released after the last pod"
 
 ns=node-03
-scenario_claims "$ns"
+node_scenario_claims "$ns"
 
 # shellcheck disable=SC2016 # the pod's shell expands it
 script='for d in /data/*; do hostname > "$d/from-$(hostname)"; done; sync; echo ready; exec sleep 3600'
-log_mark="$(flex_log_lines)"
-run_pod "$ns" one "$script" blk fil
-wait_pod_log "$ns" one ready
-run_pod "$ns" two "$script" blk fil
-wait_pod_log "$ns" two ready
-staging="$(staging_dir "$blk_pv")"
-expect_eq "mounts at the staging dir" "$(mounts_at "$staging")" 1
-expect_eq "mounts of $blk_pv (staging + one bind per pod)" "$(mount_count "$blk_pv")" 3
-expect_eq "mounts of $fil_pv (one per pod)" "$(mount_count "$fil_pv")" 2
-expect_eq "times $blk_volume was formatted" "$(flex_count_since "$log_mark" "formatting $blk_volume ")" 1
+log_mark="$(node_flex_log_lines)"
+node_run_pod "$ns" one "$script" blk fil
+node_wait_pod_log "$ns" one ready
+node_run_pod "$ns" two "$script" blk fil
+node_wait_pod_log "$ns" two ready
+staging="$(node_staging_dir "$blk_pv")"
+check_eq "mounts at the staging dir" "$(node_mounts_at "$staging")" 1
+check_eq "mounts of $blk_pv (staging + one bind per pod)" "$(node_mount_count "$blk_pv")" 3
+check_eq "mounts of $fil_pv (one per pod)" "$(node_mount_count "$fil_pv")" 2
+check_eq "times $blk_volume was formatted" "$(node_flex_count_since "$log_mark" "formatting $blk_volume ")" 1
 for claim in blk fil; do
-    expect_eq "pod one reading two's file on $claim" "$(pod_exec "$ns" one cat "/data/$claim/from-two")" two
+    check_eq "pod one reading two's file on $claim" "$(node_pod_exec "$ns" one cat "/data/$claim/from-two")" two
 done
-step "one staging mount and two binds of $blk_volume; both pods see each other's files on both claims"
+log_step "one staging mount and two binds of $blk_volume; both pods see each other's files on both claims"
 
-step "delete pod one (--wait): the volume stays for pod two"
-log_mark="$(flex_log_lines)"
-delete_pod "$ns" one
-is_mount_point "$staging" || fail "$staging was unmounted while pod two uses it"
-connected "$blk_array" "$blk_volume" || fail "$blk_volume was disconnected while pod two uses it"
-flex_logged_since "$log_mark" "$blk_pv stays staged: still mounted at" ||
-    fail "the driver did not log keeping $blk_pv staged"
-expect_eq "mounts of $fil_pv" "$(mount_count "$fil_pv")" 1
+log_step "delete pod one (--wait): the volume stays for pod two"
+log_mark="$(node_flex_log_lines)"
+node_delete_pod "$ns" one
+node_is_mount_point "$staging" || check_fail "$staging was unmounted while pod two uses it"
+sim_connected "$blk_array" "$blk_volume" || check_fail "$blk_volume was disconnected while pod two uses it"
+node_flex_logged_since "$log_mark" "$blk_pv stays staged: still mounted at" ||
+    check_fail "the driver did not log keeping $blk_pv staged"
+check_eq "mounts of $fil_pv" "$(node_mount_count "$fil_pv")" 1
 for claim in blk fil; do
-    expect_eq "pod two writing to $claim after one left" \
-        "$(pod_exec "$ns" two sh -c "echo still > /data/$claim/after && sync && cat /data/$claim/after")" still
+    check_eq "pod two writing to $claim after one left" \
+        "$(node_pod_exec "$ns" two sh -c "echo still > /data/$claim/after && sync && cat /data/$claim/after")" still
 done
-step "pod two still writes to both; $blk_volume still staged and connected"
+log_step "pod two still writes to both; $blk_volume still staged and connected"
 
-log_mark="$(flex_log_lines)"
-delete_pod "$ns" two
-is_mount_point "$staging" && fail "$staging is still mounted after the last pod"
-not_connected "$blk_array" "$blk_volume" || fail "$blk_volume is still connected after the last pod"
-expect_eq "mounts of $blk_pv and $fil_pv" "$(($(mount_count "$blk_pv") + $(mount_count "$fil_pv")))" 0
-expect_eq "times $blk_volume was released" "$(flex_count_since "$log_mark" "released $blk_volume ($blk_pv)")" 1
-step "after the last pod: released once, nothing mounted"
+log_mark="$(node_flex_log_lines)"
+node_delete_pod "$ns" two
+node_is_mount_point "$staging" && check_fail "$staging is still mounted after the last pod"
+sim_not_connected "$blk_array" "$blk_volume" || check_fail "$blk_volume is still connected after the last pod"
+check_eq "mounts of $blk_pv and $fil_pv" "$(($(node_mount_count "$blk_pv") + $(node_mount_count "$fil_pv")))" 0
+check_eq "times $blk_volume was released" "$(node_flex_count_since "$log_mark" "released $blk_volume ($blk_pv)")" 1
+log_step "after the last pod: released once, nothing mounted"
 
-claims_released "$ns" blk fil
-scenario_end "$ns"
+node_claims_released "$ns" blk fil
+node_scenario_end "$ns"

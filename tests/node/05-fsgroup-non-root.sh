@@ -5,10 +5,10 @@
 # g+rwx and setgid, as flexdriver/README.md documents: new files get the group.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-scenario_begin "05 fsGroup + non-root runAsUser: the pod writes; volume root group-owned and setgid"
+node_scenario_begin "05 fsGroup + non-root runAsUser: the pod writes; volume root group-owned and setgid"
 
 ns=node-05
-scenario_claims "$ns"
+node_scenario_claims "$ns"
 
 # shellcheck disable=SC2016 # the pod's shell expands it
 script='echo "id=$(id -u):$(id -g)"
@@ -17,22 +17,22 @@ for d in /data/*; do n=${d##*/}
   echo "file-$n=$(stat -c %u:%g "$d/mine" 2>/dev/null)"
   echo "root-$n=$(stat -c "%g %A" "$d")"
 done; echo ready; exec sleep 3600'
-log_mark="$(flex_log_lines)"
-run_pod "$ns" app "$script" blk fil -- \
+log_mark="$(node_flex_log_lines)"
+node_run_pod "$ns" app "$script" blk fil -- \
     '{"spec":{"securityContext":{"runAsUser":1000,"runAsGroup":3000,"fsGroup":2000}}}'
-wait_pod_log "$ns" app ready
-expect_eq "the pod's user" "$(pod_log_value "$ns" app id)" 1000:3000
+node_wait_pod_log "$ns" app ready
+check_eq "the pod's user" "$(node_pod_log_value "$ns" app id)" 1000:3000
 for claim in blk fil; do
-    calls="$(grep -F " mount $NODE_KUBELET_ROOT/pods/$(pod_uid "$ns" app)/volumes/pure~flex/$(pv_of "$ns" "$claim") " \
-        <<<"$(flex_log_since "$log_mark")" || true)"
-    grep -qF '"kubernetes.io/mounterArgs.FsGroup": "2000"' <<<"$calls" || fail "kubelet did not pass fsGroup 2000 for $claim"
-    expect_eq "writing as user 1000 to $claim" "$(pod_log_value "$ns" app "write-$claim")" ok
-    expect_eq "owner of the new file on $claim" "$(pod_log_value "$ns" app "file-$claim")" 1000:2000
-    root="$(pod_log_value "$ns" app "root-$claim")"
-    [[ "$root" =~ ^2000\ d...rws ]] || fail "the root of $claim is '$root', not group 2000 with g=rws"
-    step "$claim: kubelet passed fsGroup 2000; user 1000 wrote; file 1000:2000; root '$root'"
+    calls="$(grep -F " mount $NODE_KUBELET_ROOT/pods/$(node_pod_uid "$ns" app)/volumes/pure~flex/$(kube_pv_of "$ns" "$claim") " \
+        <<<"$(node_flex_log_since "$log_mark")" || true)"
+    grep -qF '"kubernetes.io/mounterArgs.FsGroup": "2000"' <<<"$calls" || check_fail "kubelet did not pass fsGroup 2000 for $claim"
+    check_eq "writing as user 1000 to $claim" "$(node_pod_log_value "$ns" app "write-$claim")" ok
+    check_eq "owner of the new file on $claim" "$(node_pod_log_value "$ns" app "file-$claim")" 1000:2000
+    root="$(node_pod_log_value "$ns" app "root-$claim")"
+    [[ "$root" =~ ^2000\ d...rws ]] || check_fail "the root of $claim is '$root', not group 2000 with g=rws"
+    log_step "$claim: kubelet passed fsGroup 2000; user 1000 wrote; file 1000:2000; root '$root'"
 done
 
-delete_pod "$ns" app
-claims_released "$ns" blk fil
-scenario_end "$ns"
+node_delete_pod "$ns" app
+node_claims_released "$ns" blk fil
+node_scenario_end "$ns"

@@ -12,27 +12,27 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$NODE_DIR/node.sh"
-scenario_begin "08 pod force-deleted while kubelet is down: released only after its container is gone, no acknowledged write lost"
+node_scenario_begin "08 pod force-deleted while kubelet is down: released only after its container is gone, no acknowledged write lost"
 
 ns=node-08
-make_namespace "$ns"
-create_pvc "$ns" blk pure-block 1Gi
-wait_pvc_bound "$ns" blk
-pv="$(pv_of "$ns" blk)"
-volume="$(array_volume_of "$pv")"
-array="$(array_holding "$volume")" || fail "$volume is on no array"
+node_make_namespace "$ns"
+kube_create_pvc "$ns" blk pure-block 1Gi
+kube_wait_bound "$ns" blk
+pv="$(kube_pv_of "$ns" blk)"
+volume="$(kube_array_name_of_pv "$pv")"
+array="$(sim_array_holding "$volume")" || check_fail "$volume is on no array"
 
 # Each number is appended and fsync'd before the pod prints "ack=N": a printed ack is a write
 # the application was told is durable.
 # shellcheck disable=SC2016 # the pod's shell expands it
 script='i=0; echo ready
 while true; do i=$((i + 1)); echo "$i" >> /data/blk/acks; sync; echo "ack=$i"; sleep 0.05; done'
-run_pod "$ns" writer "$script" blk
-wait_pod_log "$ns" writer ready
-uid="$(pod_uid "$ns" writer)"
-staging="$(staging_dir "$pv")"
-dev="$(device_of_mount "$staging")"
-[[ -n "$dev" ]] || fail "$staging is not mounted"
+node_run_pod "$ns" writer "$script" blk
+node_wait_pod_log "$ns" writer ready
+uid="$(node_pod_uid "$ns" writer)"
+staging="$(node_staging_dir "$pv")"
+dev="$(node_device_of_mount "$staging")"
+[[ -n "$dev" ]] || check_fail "$staging is not mounted"
 # containerd writes the container's output while kubelet is down; follow the file, since
 # kubelet removes it with the pod.
 container_log="$(ls /var/log/pods/"${ns}_writer_$uid"/main/*.log)"
@@ -52,14 +52,14 @@ for f in /proc/[0-9]*/mountinfo; do
     seen_ns="${seen_ns:-} $ns_of"
     holders+=("$f")
 done
-((${#holders[@]} > 0)) || fail "no container mount namespace holds $dev while the pod runs"
+((${#holders[@]} > 0)) || check_fail "no container mount namespace holds $dev while the pod runs"
 loop_name="$(basename "$(findmnt -n -o SOURCE "$staging")")"
 delete_entry="$NODE_STATE/node-fs/sys/block/$loop_name/device/delete"
 # watch_release: waits for the driver's first step of letting go of the volume (the device's
 # sysfs delete, or the volume record gone), then says how many of the container namespaces
 # still hold the file system at that moment.
 watch_release() {
-    until [[ "$(cat "$delete_entry" 2>/dev/null || echo gone)" != "" || ! -e "$(record_file "$pv")" ]]; do
+    until [[ "$(cat "$delete_entry" 2>/dev/null || echo gone)" != "" || ! -e "$(node_record_file "$pv")" ]]; do
         sleep 0.01
     done
     local f held=0
@@ -69,40 +69,40 @@ watch_release() {
     echo "released with $held container mount namespace(s) still holding $dev"
 }
 # shellcheck disable=SC2154 # rc is set by the trap itself
-trap 'rc=$?; kill "$tail_pid" "${watch_pid:-}" 2>/dev/null || true; scenario_on_exit "$rc"' EXIT
+trap 'rc=$?; kill "$tail_pid" "${watch_pid:-}" 2>/dev/null || true; node_scenario_on_exit "$rc"' EXIT
 
-step "stop kubelet; force-delete pod writer; its container keeps writing"
+log_step "stop kubelet; force-delete pod writer; its container keeps writing"
 node_kubelet_stop
 kubectl -n "$ns" delete pod writer --grace-period=0 --force --wait=false >/dev/null 2>&1
-wait_for 30 "the API to forget pod writer" pod_gone "$ns" writer
+check_within 30 "the API to forget pod writer" node_pod_gone "$ns" writer
 before="$(grep -c '^.*ack=' "$acks" || true)"
 sleep 1
-(($(grep -c 'ack=' "$acks" || true) > before)) || fail "the orphaned container stopped writing while kubelet was down"
+(($(grep -c 'ack=' "$acks" || true) > before)) || check_fail "the orphaned container stopped writing while kubelet was down"
 watch_release >"$NODE_STATE/scenario-08-watch" &
 watch_pid=$!
 
-step "start kubelet: it unmounts the orphaned pod's volume and kills its container"
+log_step "start kubelet: it unmounts the orphaned pod's volume and kills its container"
 node_kubelet_start
 node_wait_ready
-wait_for "$NODE_LONG_TIMEOUT" "$volume to be released" not_connected "$array" "$volume"
+check_within "$NODE_LONG_TIMEOUT" "$volume to be released" sim_not_connected "$array" "$volume"
 wait "$watch_pid" || true
 watch_pid=""
 observed="$(cat "$NODE_STATE/scenario-08-watch")"
-wait_for "$NODE_LONG_TIMEOUT" "kubelet to remove the pod dir" test ! -e "$NODE_KUBELET_ROOT/pods/$uid"
+check_within "$NODE_LONG_TIMEOUT" "kubelet to remove the pod dir" test ! -e "$NODE_KUBELET_ROOT/pods/$uid"
 kill "$tail_pid" 2>/dev/null || true
 last_ack="$(sed -n 's/.*ack=\([0-9]*\)$/\1/p' "$acks" | tail -n 1)"
-[[ -n "$last_ack" ]] || fail "no acknowledged write was seen"
-step "released: $observed; last acknowledged write: $last_ack"
+[[ -n "$last_ack" ]] || check_fail "no acknowledged write was seen"
+log_step "released: $observed; last acknowledged write: $last_ack"
 [[ "$observed" == "released with 0 container mount namespace(s)"* ]] ||
-    fail_later "the driver released $volume while the file system was still mounted: $observed"
+    node_fail_later "the driver released $volume while the file system was still mounted: $observed"
 
-step "a new pod reads the acknowledged writes back"
-run_pod "$ns" reader 'tail -n 1 /data/blk/acks | sed "s/^/last=/"; echo ready; exec sleep 3600' blk
-wait_pod_log "$ns" reader ready
-last_on_disk="$(pod_log_value "$ns" reader last)"
-((last_on_disk >= last_ack)) || fail "the volume holds writes up to $last_on_disk, but the container acknowledged $last_ack"
-step "the volume holds every acknowledged write (up to $last_on_disk >= $last_ack)"
+log_step "a new pod reads the acknowledged writes back"
+node_run_pod "$ns" reader 'tail -n 1 /data/blk/acks | sed "s/^/last=/"; echo ready; exec sleep 3600' blk
+node_wait_pod_log "$ns" reader ready
+last_on_disk="$(node_pod_log_value "$ns" reader last)"
+((last_on_disk >= last_ack)) || check_fail "the volume holds writes up to $last_on_disk, but the container acknowledged $last_ack"
+log_step "the volume holds every acknowledged write (up to $last_on_disk >= $last_ack)"
 
-delete_pod "$ns" reader
-claims_released "$ns" blk
-scenario_end "$ns"
+node_delete_pod "$ns" reader
+node_claims_released "$ns" blk
+node_scenario_end "$ns"

@@ -23,7 +23,7 @@ node_restore_sysctls() {
     [[ -f "$NODE_STATE/sysctls" ]] || return 0
     while IFS= read -r line; do
         [[ "$(sysctl -n "${line%%=*}")" == "${line#*=}" ]] || sysctl -qw "$line" >/dev/null ||
-            log "could not restore $line"
+            log_info "could not restore $line"
     done <"$NODE_STATE/sysctls"
 }
 
@@ -52,7 +52,7 @@ node_remove_cgroups() {
         [[ -d "$dir" ]] || continue
         grep -qxF "$dir" "$NODE_STATE/.cgroups-before" && continue
         find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || true
-        [[ ! -d "$dir" ]] || log "cgroup $dir is still in use; left in place"
+        [[ ! -d "$dir" ]] || log_info "cgroup $dir is still in use; left in place"
     done
 }
 
@@ -115,7 +115,7 @@ node_remove_shared_paths() {
 # partial start and when run twice. Keeps the state dir's logs when NODE_KEEP_STATE=1.
 node_teardown() {
     [[ -n "${NODE_STATE:-}" && -d "$NODE_STATE" ]] || return 0
-    log "stopping the node (state $NODE_STATE)"
+    log_info "stopping the node (state $NODE_STATE)"
     local timings="" step start
     for step in "node_stop kubelet" node_kill_containers "node_stop containerd" node_kill_shims \
         "node_unmount_under $NODE_STATE" "node_stop fabric-udevd" node_detach_loops "node_stop arraysim" \
@@ -124,14 +124,14 @@ node_teardown() {
         $step
         timings+="${step%% "$NODE_STATE"} $((SECONDS - start))s, "
     done
-    log "teardown steps: ${timings%, }"
+    log_info "teardown steps: ${timings%, }"
     local left
     left="$(node_footprint)"
-    [[ -z "$left" ]] || log "left behind: $left"
+    [[ -z "$left" ]] || log_info "left behind: $left"
     [[ "$(cat "$NODE_OWNER_FILE" 2>/dev/null)" == "$NODE_STATE" ]] && rm -f "$NODE_OWNER_FILE"
     if [[ "${NODE_KEEP_STATE:-0}" == 1 ]]; then
         rm -rf "$FLASHVOL_CLUSTER_STATE/etcd" "$NODE_STATE/containerd/root" "$NODE_STATE/sim/state"
-        log "stopped; logs kept in $NODE_STATE"
+        log_info "stopped; logs kept in $NODE_STATE"
     else
         rm -rf "$NODE_STATE"
     fi
@@ -141,7 +141,7 @@ node_teardown() {
 node_stop_cluster() {
     [[ -n "${FLASHVOL_CLUSTER_STATE:-}" && -d "$FLASHVOL_CLUSTER_STATE/pids" ]] || return 0
     "$REPO_ROOT/tests/cluster/down.sh" --keep "$FLASHVOL_CLUSTER_STATE" >/dev/null 2>&1 ||
-        log "tests/cluster/down.sh failed"
+        log_info "tests/cluster/down.sh failed"
 }
 
 # node_processes: processes (not scripts: their arguments may name the state dir) that run

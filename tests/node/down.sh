@@ -22,10 +22,10 @@ while (($#)); do
     case "$1" in
     --keep) NODE_KEEP_STATE=1; shift ;;
     -h | --help) usage "$0"; exit 0 ;;
-    -*) die "unknown option '$1' (see --help)" ;;
+    -*) log_die "unknown option '$1' (see --help)" ;;
     *) state="$1"; shift ;;
     esac
 done
-[[ $(id -u) == 0 ]] || die "needs root"
+[[ $(id -u) == 0 ]] || log_die "needs root"
 node_load "$state"
 node_teardown

@@ -10,28 +10,29 @@ NODE_FLASHVOL_IMAGE_NAME=ghcr.io/flashvol/flashvol
 
 helm() { "$REPO_ROOT/install/tools/helm.sh" "$@"; }
 
-# flashvol_build: the simulator (debug build, like the e2e suite's) and flashvol's image
-# (install/images/build.sh: the static release binaries of this checkout).
+# flashvol_build LOG: the simulator (debug build, like the e2e suite's) and flashvol's image
+# (install/images/build.sh: the static release binaries of this checkout), into target/; the
+# image build's output goes to LOG. Needs no node: up.sh and quickstart.sh build before they
+# start anything.
 flashvol_build() {
-    log "building flashvol-arraysim and flashvol's image from this checkout"
-    (cd "$REPO_ROOT" && cargo build -q --locked -p flashvol-arraysim) || die "cargo build -p flashvol-arraysim failed"
-    "$REPO_ROOT/install/images/build.sh" >"$NODE_STATE/logs/image-build.log" 2>&1 ||
-        die "install/images/build.sh failed: $(tail -n 5 "$NODE_STATE/logs/image-build.log")"
+    log_info "building flashvol-arraysim and flashvol's image from this checkout"
+    (cd "$REPO_ROOT" && cargo build -q --locked -p flashvol-arraysim) || log_die "cargo build -p flashvol-arraysim failed"
+    "$REPO_ROOT/install/images/build.sh" >"$1" 2>&1 || log_die "install/images/build.sh failed: $(tail -n 5 "$1")"
+}
+
+# flashvol_arrays: the simulator (a copy of the build in the state dir) and the fabric.
+flashvol_arrays() {
     mkdir -p "$NODE_STATE/bin"
     install -m 0755 "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/flashvol-arraysim" "$NODE_STATE/bin/"
-    local version
-    version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -n1)"
-    NODE_FLASHVOL_IMAGE_TAG="$version"
-    NODE_FLASHVOL_IMAGE_TAR="$NODE_STATE/images/flashvol.oci.tar"
-    cp "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/images/flashvol-$version.oci.tar" "$NODE_FLASHVOL_IMAGE_TAR"
-    node_save NODE_FLASHVOL_IMAGE_TAG NODE_FLASHVOL_IMAGE_TAR
+    flashvol_sim_start
+    flashvol_fabric_install
 }
 
 # --- simulator --------------------------------------------------------------------------------
 # Two FlashArrays (labels rack=a / rack=b, so claims can be placed on either) and a FlashBlade,
 # on the node's address: pods (the provisioner) reach them through the pod network, the driver
 # on the host directly. Each array makes its own CA, valid for that address.
-sim_start() {
+flashvol_sim_start() {
     local config="$NODE_STATE/sim/arrays.json"
     mkdir -p "$NODE_STATE/sim"
     jq -n --arg ip "$NODE_IP" --arg root "$NODE_STATE/sim/state" '{
@@ -48,18 +49,18 @@ sim_start() {
     # node_launch appends stdout to the log: the simulator's JSON lines are picked from it.
     local deadline=$((SECONDS + 30))
     until [[ $(grep -c '"admin_url"' "$NODE_STATE/logs/arraysim.log" 2>/dev/null) == 3 ]]; do
-        node_running arraysim || die "the simulator exited: $(tail -n 5 "$NODE_STATE/logs/arraysim.log")"
-        ((SECONDS < deadline)) || die "the simulator did not report its 3 arrays within 30s"
+        node_running arraysim || log_die "the simulator exited: $(tail -n 5 "$NODE_STATE/logs/arraysim.log")"
+        ((SECONDS < deadline)) || log_die "the simulator did not report its 3 arrays within 30s"
         sleep 0.2
     done
     grep '"admin_url"' "$NODE_STATE/logs/arraysim.log" >"$NODE_STATE/sim/arrays.jsonl"
-    log "simulated arrays: $(jq -rs 'map("\(.name) \(.endpoint)") | join(", ")' "$NODE_STATE/sim/arrays.jsonl")"
+    log_info "simulated arrays: $(jq -rs 'map("\(.name) \(.endpoint)") | join(", ")' "$NODE_STATE/sim/arrays.jsonl")"
 }
 
 # --- the fabric as the node's tools ----------------------------------------------------------------
 # The stand-ins and their configuration are copied into one dir of the node: kubelet runs the
 # driver with kubelet's environment, so the tools find fabric.json next to themselves.
-fabric_install() {
+flashvol_fabric_install() {
     local dir="$NODE_STATE/fabric" fs="$NODE_STATE/node-fs" tool
     mkdir -p "$dir" "$fs/dev/disk/by-id" "$fs/dev/mapper" "$fs/sys/block" "$fs/locks"
     for tool in iscsiadm multipath multipathd mount udevd luns.sh; do
@@ -81,12 +82,12 @@ fabric_install() {
 # flashvol_values: the values file a user of this node would write: the arrays, the image built
 # here (never pulled), kubelet's plugin dir, and the node settings that make the driver use the
 # fabric (node.tools.*, deviceDir, sysfsRoot, ...; flexDriver.nodeSettings).
-# tls.insecureSkipVerify: each simulated array has its own self-signed CA, and the chart has no
-# way to give one CA file to both the provisioner pod and the driver on the host (see
-# tests/node/README.md, "TLS to the arrays"); PSO never verified array certificates at all.
+# flashvol.tls.caCert: the simulated arrays' CAs (each array makes its own), which the chart gives
+# to the provisioner pod and the installer to the driver on the host: both verify every array.
 flashvol_values() {
     local fs="$NODE_STATE/node-fs" fabric="$NODE_STATE/fabric"
     jq -n --slurpfile arrays <(jq -s . "$NODE_STATE/sim/arrays.jsonl") \
+        --rawfile cas <(jq -r .ca_cert "$NODE_STATE/sim/arrays.jsonl" | xargs -d '\n' cat) \
         --arg image "$NODE_FLASHVOL_IMAGE_NAME" --arg tag "$NODE_FLASHVOL_IMAGE_TAG" \
         --arg plugins "$NODE_PLUGIN_DIR" --arg node "$NODE_NAME" --arg log "$NODE_FLEX_LOG" \
         --arg fs "$fs" --arg fabric "$fabric" --arg ip "$NODE_IP" '
@@ -100,7 +101,7 @@ flashvol_values() {
            image: {name: $image, tag: $tag, pullPolicy: "Never"},
            flexPath: $plugins,
            app: {debug: true},
-           flashvol: {tls: {insecureSkipVerify: true}},
+           flashvol: {tls: {caCert: $cas}},
            flexDriver: {nodeSettings: {
              nodeName: $node, logFile: $log, logLevel: "debug", locksDir: "\($fs)/locks",
              deviceDir: "\($fs)/dev/disk/by-id", mapperDir: "\($fs)/dev/mapper", sysfsRoot: "\($fs)/sys",
@@ -111,18 +112,27 @@ flashvol_values() {
         >"$NODE_STATE/values.yaml"
 }
 
+# flashvol_install: flashvol's image (a copy in the state dir) imported into the node's
+# containerd, then the chart installed and its pods ready, with the driver of this checkout.
 flashvol_install() {
+    local version
+    version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$REPO_ROOT/Cargo.toml" | head -n1)"
+    NODE_FLASHVOL_IMAGE_TAG="$version"
+    NODE_FLASHVOL_IMAGE_TAR="$NODE_STATE/images/flashvol.oci.tar"
+    cp "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/images/flashvol-$version.oci.tar" "$NODE_FLASHVOL_IMAGE_TAR"
+    node_save NODE_FLASHVOL_IMAGE_TAG NODE_FLASHVOL_IMAGE_TAR
+    node_import_image "$NODE_FLASHVOL_IMAGE_TAR"
     flashvol_values
-    log "helm install $NODE_RELEASE $NODE_CHART -n $NODE_SYSTEM_NAMESPACE -f $NODE_STATE/values.yaml"
+    log_info "helm install $NODE_RELEASE $NODE_CHART -n $NODE_SYSTEM_NAMESPACE -f $NODE_STATE/values.yaml"
     helm install "$NODE_RELEASE" "$NODE_CHART" --namespace "$NODE_SYSTEM_NAMESPACE" --create-namespace \
         -f "$NODE_STATE/values.yaml" >"$NODE_STATE/logs/helm.log" 2>&1 ||
-        die "helm install failed: $(tail -n 5 "$NODE_STATE/logs/helm.log")"
+        log_die "helm install failed: $(tail -n 5 "$NODE_STATE/logs/helm.log")"
     flashvol_wait_ready
     # The driver under test: the DaemonSet installed exactly the binary built from this checkout.
     local built
     built="$(sha256sum "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/x86_64-unknown-linux-gnu/release/flashvol-flex" | cut -d' ' -f1)"
     [[ "$(sha256sum "$NODE_PLUGIN_DIR/pure~flex/flex" | cut -d' ' -f1)" == "$built" ]] ||
-        die "the driver the DaemonSet installed is not the flashvol-flex built from this checkout"
+        log_die "the driver the DaemonSet installed is not the flashvol-flex built from this checkout"
 }
 
 # flashvol_wait_ready: the DaemonSet's pod has installed the driver into kubelet's plugin dir and
@@ -134,7 +144,7 @@ flashvol_wait_ready() {
         kubectl -n "$NODE_SYSTEM_NAMESPACE" rollout status deployment/pure-provisioner --timeout=1s >/dev/null 2>&1; do
         ((SECONDS < deadline)) || {
             kubectl -n "$NODE_SYSTEM_NAMESPACE" get pods -o wide >&2
-            die "flashvol's pods were not ready within ${NODE_TIMEOUT}s"
+            log_die "flashvol's pods were not ready within ${NODE_TIMEOUT}s"
         }
         sleep 1
     done

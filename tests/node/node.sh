@@ -7,7 +7,7 @@
 NODE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 node_prerequisites() {
-    [[ $(id -u) == 0 ]] || die "the node needs root (containers, mounts, loop devices, network)"
+    [[ $(id -u) == 0 ]] || log_die "the node needs root (containers, mounts, loop devices, network)"
     require_cmd jq jq
     require_cmd curl curl
     require_cmd openssl openssl
@@ -22,12 +22,60 @@ node_prerequisites() {
     require_cmd losetup mount
     require_cmd flock util-linux
     [[ -x /usr/lib/cni/bridge ]] || apt_install containernetworking-plugins
-    [[ -x /bin/busybox ]] && file_is_static /bin/busybox || apt_install busybox-static
+    [[ -x /bin/busybox ]] && node_file_is_static /bin/busybox || apt_install busybox-static
     modprobe loop 2>/dev/null || true
-    [[ -e /dev/loop-control ]] || die "no /dev/loop-control: loop devices are required"
+    [[ -e /dev/loop-control ]] || log_die "no /dev/loop-control: loop devices are required"
 }
-# file_is_static FILE: ldd says so (it exits 1 for a static non-PIE binary, hence no pipe).
-file_is_static() {
+# node_can_run_here: whether this machine can run the node's containers, without changing it (a
+# test mount aside). Prints one line: what it found, or what is missing (and returns 1). The
+# last proof is the node starting (up.sh); quickstart.sh asks this first.
+node_can_run_here() {
+    [[ $(id -u) == 0 ]] || { echo "not root"; return 1; }
+    local owner
+    owner="$(cat "$NODE_OWNER_FILE" 2>/dev/null)" || owner=""
+    if [[ -n "$owner" && -d "$owner" ]]; then
+        echo "a test node already runs on this machine (state $owner), and there can be one only"
+        return 1
+    fi
+    local cgroups controller
+    if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+        cgroups="cgroup v2"
+        for controller in cpu memory pids; do
+            grep -qw "$controller" /sys/fs/cgroup/cgroup.controllers ||
+                { echo "no $controller controller in the cgroup v2 hierarchy"; return 1; }
+        done
+    else
+        cgroups="cgroup v1"
+        for controller in cpu memory pids; do
+            awk '$3 == "cgroup" { print $4 }' /proc/self/mounts | tr ',' '\n' | grep -qx "$controller" ||
+                { echo "no cgroup $controller controller mounted"; return 1; }
+        done
+    fi
+    # containerd's snapshotter: an overlay mount must work here (it does not in many containers).
+    local probe overlay=ok
+    probe="$(mktemp -d "${TMPDIR:-/tmp}/flashvol-overlay-probe.XXXXXX")"
+    mkdir -p "$probe"/{lower,upper,work,merged}
+    if mount -t overlay overlay -o "lowerdir=$probe/lower,upperdir=$probe/upper,workdir=$probe/work" "$probe/merged" 2>/dev/null; then
+        umount "$probe/merged"
+    else
+        overlay=""
+    fi
+    rm -rf "$probe"
+    [[ -n "$overlay" ]] || { echo "overlayfs cannot be mounted here"; return 1; }
+    local runtime
+    if command -v containerd >/dev/null && command -v runc >/dev/null; then
+        runtime="$(containerd --version 2>/dev/null | awk '{ print $1, $3 }'), runc $(runc --version 2>/dev/null | awk 'NR == 1 { print $3 }')"
+    elif command -v apt-get >/dev/null; then
+        runtime="containerd and runc to be installed (apt-get)"
+    else
+        echo "no containerd and runc, and no apt-get to install them"
+        return 1
+    fi
+    echo "$cgroups (cpu, memory, pids), overlayfs mounts, $runtime"
+}
+
+# node_file_is_static FILE: ldd says so (it exits 1 for a static non-PIE binary, hence no pipe).
+node_file_is_static() {
     local out
     out="$(LC_ALL=C ldd "$1" 2>&1)" || true
     grep -Eq 'statically linked|not a dynamic executable' <<<"$out"
@@ -40,13 +88,13 @@ node_claim_machine() {
         local other
         other="$(cat "$NODE_OWNER_FILE")"
         [[ ! -d "$other" ]] ||
-            die "a test node (state $other) runs on this machine; stop it first: tests/node/down.sh $other"
-        log "removing the stale $NODE_OWNER_FILE of $other (its state dir is gone)"
+            log_die "a test node (state $other) runs on this machine; stop it first: tests/node/down.sh $other"
+        log_info "removing the stale $NODE_OWNER_FILE of $other (its state dir is gone)"
     fi
     local link
     for link in "$NODE_LINK" "$NODE_BRIDGE"; do
         ! ip link show "$link" >/dev/null 2>&1 ||
-            die "interface $link exists: another test node, or a leftover (ip link del $link)"
+            log_die "interface $link exists: another test node, or a leftover (ip link del $link)"
     done
     echo "$NODE_STATE" >"$NODE_OWNER_FILE"
 }
@@ -96,7 +144,7 @@ node_stop() {
         kill "-$signal" "$pid" 2>/dev/null || true
         while node_running "$name" && ((waited < grace * 10)); do sleep 0.1; waited=$((waited + 1)); done
         if node_running "$name"; then
-            log "$name (pid $pid) ignored SIG$signal for ${grace}s; killing it"
+            log_info "$name (pid $pid) ignored SIG$signal for ${grace}s; killing it"
             kill -KILL "$pid" 2>/dev/null || true
             sleep 0.2
         fi
@@ -135,7 +183,7 @@ node_dnat_up() {
 node_network_down() {
     if [[ -f "$NODE_STATE/.dnat" ]]; then
         # shellcheck disable=SC2046
-        iptables -t nat -D $(cat "$NODE_STATE/.dnat") 2>/dev/null || log "the DNAT rule was already gone"
+        iptables -t nat -D $(cat "$NODE_STATE/.dnat") 2>/dev/null || log_info "the DNAT rule was already gone"
         rm -f "$NODE_STATE/.dnat"
     fi
     [[ -f "$NODE_STATE/.network" ]] || return 0
@@ -177,10 +225,10 @@ node_build_images() {
     rm -rf "$work"
     mkdir -p "$work/pause" "$work/busybox/bin" "$work/busybox/tmp"
     gcc -static -s -O2 -Wall -Wextra -Werror -o "$work/pause/pause" "$NODE_DIR/images/pause.c" ||
-        die "building the pause program failed"
+        log_die "building the pause program failed"
     oci_archive "$work/pause" "${NODE_PAUSE_IMAGE%:*}" "${NODE_PAUSE_IMAGE##*:}" '{"Entrypoint":["/pause"]}' \
         "tests/node/images/pause.c, gcc -static" "$NODE_STATE/images/pause.oci.tar" >/dev/null
-    file_is_static /bin/busybox || die "/bin/busybox is not the static build (apt-get install busybox-static)"
+    node_file_is_static /bin/busybox || log_die "/bin/busybox is not the static build (apt-get install busybox-static)"
     install -m 0755 /bin/busybox "$work/busybox/bin/busybox"
     local applet
     for applet in $(/bin/busybox --list); do
@@ -240,8 +288,8 @@ node_containerd_start() {
     node_launch containerd "$(command -v containerd)" --config "$NODE_STATE/containerd/config.toml"
     local deadline=$((SECONDS + 30))
     until node_ctr version >/dev/null 2>&1; do
-        node_running containerd || die "containerd exited: $(tail -n 5 "$NODE_STATE/logs/containerd.log")"
-        ((SECONDS < deadline)) || die "containerd did not answer within 30s"
+        node_running containerd || log_die "containerd exited: $(tail -n 5 "$NODE_STATE/logs/containerd.log")"
+        ((SECONDS < deadline)) || log_die "containerd did not answer within 30s"
         sleep 0.2
     done
 }
@@ -249,7 +297,7 @@ node_containerd_start() {
 # node_import_image TARBALL: into the k8s.io namespace, where the CRI plugin looks.
 node_import_image() {
     node_ctr images import --all-platforms "$1" >>"$NODE_STATE/logs/ctr-import.log" 2>&1 ||
-        die "importing $1 into containerd failed: $(tail -n 3 "$NODE_STATE/logs/ctr-import.log")"
+        log_die "importing $1 into containerd failed: $(tail -n 3 "$NODE_STATE/logs/ctr-import.log")"
 }
 
 # node_kill_containers: every container of the node killed and deleted, and the network
@@ -358,8 +406,8 @@ node_kubelet_start() {
     node_launch kubelet "$NODE_K8S_BIN_DIR/kubelet" "${args[@]}"
     local deadline=$((SECONDS + 60))
     until curl -fsS "http://127.0.0.1:$NODE_KUBELET_HEALTHZ_PORT/healthz" >/dev/null 2>&1; do
-        node_running kubelet || die "kubelet exited: $(tail -n 5 "$NODE_STATE/logs/kubelet.log")"
-        ((SECONDS < deadline)) || die "kubelet was not healthy within 60s: $(tail -n 5 "$NODE_STATE/logs/kubelet.log")"
+        node_running kubelet || log_die "kubelet exited: $(tail -n 5 "$NODE_STATE/logs/kubelet.log")"
+        ((SECONDS < deadline)) || log_die "kubelet was not healthy within 60s: $(tail -n 5 "$NODE_STATE/logs/kubelet.log")"
         sleep 0.2
     done
 }
@@ -371,8 +419,8 @@ node_is_ready() {
 node_wait_ready() {
     local deadline=$((SECONDS + NODE_TIMEOUT))
     until node_is_ready; do
-        node_running kubelet || die "kubelet exited: $(tail -n 5 "$NODE_STATE/logs/kubelet.log")"
-        ((SECONDS < deadline)) || die "node $NODE_NAME not Ready within ${NODE_TIMEOUT}s: $(tail -n 5 "$NODE_STATE/logs/kubelet.log")"
+        node_running kubelet || log_die "kubelet exited: $(tail -n 5 "$NODE_STATE/logs/kubelet.log")"
+        ((SECONDS < deadline)) || log_die "node $NODE_NAME not Ready within ${NODE_TIMEOUT}s: $(tail -n 5 "$NODE_STATE/logs/kubelet.log")"
         sleep 0.5
     done
 }

@@ -18,7 +18,7 @@ scenarios=()
 if (($#)); then
     for name in "$@"; do
         matches=("$here/$name"*.sh)
-        [[ -f "${matches[0]}" ]] || die "no scenario $name in $here"
+        [[ -f "${matches[0]}" ]] || log_die "no scenario $name in $here"
         scenarios+=("${matches[0]}")
     done
 else
@@ -39,7 +39,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 for version in "${versions[@]}"; do
-    log "=== Kubernetes $version: starting the node"
+    log_info "=== Kubernetes $version: starting the node"
     start=$SECONDS
     NODE_STATE="$(mktemp -d "${TMPDIR:-/tmp}/flashvol-node.XXXXXX")"
     if ! "$here/up.sh" --version "$version" --state-dir "$NODE_STATE" >/dev/null; then
@@ -48,7 +48,7 @@ for version in "${versions[@]}"; do
         continue
     fi
     echo "time $version up $((SECONDS - start))" >>"$results"
-    log "node up in $((SECONDS - start))s"
+    log_info "node up in $((SECONDS - start))s"
     for scenario in "${scenarios[@]}"; do
         name="$(basename "$scenario" .sh)"
         start=$SECONDS
@@ -59,7 +59,7 @@ for version in "${versions[@]}"; do
             echo "fail $version $name $((SECONDS - start))" >>"$results"
             printf 'FAIL %s %s (%ss)\n' "$version" "$name" "$((SECONDS - start))"
             # Whatever the scenario left must not fail the next one.
-            (node_load "$NODE_STATE" && node_reset) || log "could not reset the node after $name"
+            (node_load "$NODE_STATE" && node_reset) || log_info "could not reset the node after $name"
         fi
     done
     start=$SECONDS
@@ -75,6 +75,6 @@ done
 
 passed="$(grep -c '^pass ' "$results" || true)"
 failed="$(grep -c '^fail ' "$results" || true)"
-log "times: $(awk '$1 == "time" { printf "%s up %ss; ", $2, $4 } $1 == "pass" || $1 == "fail" { printf "%s %s %ss; ", $2, $3, $4 }' "$results")"
+log_info "times: $(awk '$1 == "time" { printf "%s up %ss; ", $2, $4 } $1 == "pass" || $1 == "fail" { printf "%s %s %ss; ", $2, $3, $4 }' "$results")"
 echo "node: $passed passed, $failed failed"
 ((failed == 0 && passed > 0))

@@ -30,13 +30,13 @@ with_flashvol=true
 while (($#)); do
     case "$1" in
     --version | --state-dir)
-        (($# >= 2)) || die "$1 needs a value"
+        (($# >= 2)) || log_die "$1 needs a value"
         [[ "$1" == --version ]] && NODE_K8S_VERSION="$2" || NODE_STATE="$2"
         shift 2
         ;;
     --no-flashvol) with_flashvol=false; shift ;;
     -h | --help) usage "$0"; exit 0 ;;
-    *) die "unknown argument '$1' (see --help)" ;;
+    *) log_die "unknown argument '$1' (see --help)" ;;
     esac
 done
 validate_k8s_version "$NODE_K8S_VERSION"
@@ -46,15 +46,15 @@ node_prerequisites
 # Builds first (each is cached after the first run): nothing is started while they run.
 NODE_K8S_BIN_DIR="$("$REPO_ROOT/tests/cluster/build.sh" --version "$NODE_K8S_VERSION" --print-dir)"
 for binary in kubelet kube-scheduler; do
-    [[ -x "$NODE_K8S_BIN_DIR/$binary" ]] || die "$NODE_K8S_BIN_DIR has no $binary (an older cache; rm -rf it and rebuild)"
+    [[ -x "$NODE_K8S_BIN_DIR/$binary" ]] || log_die "$NODE_K8S_BIN_DIR has no $binary (an older cache; rm -rf it and rebuild)"
 done
-if $with_flashvol; then helm version --short >/dev/null || die "helm (install/tools/helm.sh) does not run"; fi
+if $with_flashvol; then helm version --short >/dev/null || log_die "helm (install/tools/helm.sh) does not run"; fi
 
 if [[ -z "$NODE_STATE" ]]; then
     NODE_STATE="$(mktemp -d "${TMPDIR:-/tmp}/flashvol-node.XXXXXX")"
 else
     mkdir -p "$NODE_STATE"
-    [[ -z "$(ls -A "$NODE_STATE")" ]] || die "state dir $NODE_STATE is not empty (a node may run there; use down.sh)"
+    [[ -z "$(ls -A "$NODE_STATE")" ]] || log_die "state dir $NODE_STATE is not empty (a node may run there; use down.sh)"
 fi
 NODE_STATE="$(cd "$NODE_STATE" && pwd)"
 chmod 700 "$NODE_STATE"
@@ -67,13 +67,13 @@ FLASHVOL_CLUSTER_STATE="$NODE_STATE/cluster"
 node_save NODE_STATE NODE_K8S_VERSION NODE_K8S_BIN_DIR NODE_NAME NODE_IP NODE_POD_CIDR \
     NODE_KUBELET_ROOT NODE_PLUGIN_DIR NODE_FLEX_LOG FLASHVOL_CLUSTER_STATE
 
-if $with_flashvol; then flashvol_build; fi
+if $with_flashvol; then flashvol_build "$NODE_STATE/logs/image-build.log"; fi
 
 started_ok=false
 on_exit() {
     local rc=$?
     $started_ok && return 0
-    log "start failed (exit $rc); last lines of each log:"
+    log_info "start failed (exit $rc); last lines of each log:"
     local f
     for f in "$NODE_STATE"/logs/*.log "$FLASHVOL_CLUSTER_STATE"/logs/*.log; do
         [[ -s "$f" && "$f" != */openssl.log ]] || continue
@@ -83,7 +83,7 @@ on_exit() {
     NODE_KEEP_STATE=1 node_teardown || true
 }
 trap on_exit EXIT
-trap 'log "failed: $BASH_COMMAND (${BASH_SOURCE[0]##*/} line $LINENO)"' ERR
+trap 'log_info "failed: $BASH_COMMAND (${BASH_SOURCE[0]##*/} line $LINENO)"' ERR
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -93,7 +93,7 @@ node_record_cgroups
 node_record_shared_paths
 node_network_up
 
-log "starting the control plane ($NODE_K8S_VERSION)"
+log_info "starting the control plane ($NODE_K8S_VERSION)"
 FLASHVOL_CLUSTER_STATE="$FLASHVOL_CLUSTER_STATE" FLASHVOL_FLEX_PLUGIN_DIR="$NODE_PLUGIN_DIR" \
     "$REPO_ROOT/tests/cluster/up.sh" --version "$NODE_K8S_VERSION" >/dev/null
 # shellcheck disable=SC1090 # plain NAME=value lines written by tests/cluster/up.sh
@@ -102,7 +102,7 @@ export KUBECONFIG PATH="$NODE_K8S_BIN_DIR:$PATH"
 node_save KUBECONFIG FLASHVOL_APISERVER_URL FLASHVOL_APISERVER_PORT
 node_dnat_up
 
-log "starting containerd and kubelet $NODE_K8S_VERSION as node $NODE_NAME ($NODE_IP)"
+log_info "starting containerd and kubelet $NODE_K8S_VERSION as node $NODE_NAME ($NODE_IP)"
 node_pki
 node_build_images
 node_containerd_config
@@ -114,16 +114,14 @@ node_save NODE_KUBELET_PORT NODE_KUBELET_HEALTHZ_PORT
 mkdir -p "$NODE_KUBELET_ROOT" "$NODE_PLUGIN_DIR"
 node_kubelet_start
 node_wait_ready
-log "node $NODE_NAME is Ready ($((SECONDS - start))s since start)"
+log_info "node $NODE_NAME is Ready ($((SECONDS - start))s since start)"
 
 if $with_flashvol; then
-    node_import_image "$NODE_FLASHVOL_IMAGE_TAR"
-    sim_start
-    fabric_install
+    flashvol_arrays
     flashvol_install
-    log "flashvol installed: driver in $NODE_PLUGIN_DIR/pure~flex, provisioner running"
+    log_info "flashvol installed: driver in $NODE_PLUGIN_DIR/pure~flex, provisioner running"
 fi
 
 started_ok=true
-log "up in $((SECONDS - start))s; stop with: $here/down.sh $NODE_STATE"
+log_info "up in $((SECONDS - start))s; stop with: $here/down.sh $NODE_STATE"
 printf 'FLASHVOL_NODE_STATE=%s\nKUBECONFIG=%s\n' "$NODE_STATE" "$KUBECONFIG"

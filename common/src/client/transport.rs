@@ -296,7 +296,13 @@ pub(crate) fn pem_certificates(
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(pem) {
         match item {
-            Ok(PemItem::Certificate(cert)) => certs.push(cert),
+            Ok(PemItem::Certificate(cert)) => {
+                // PEM framing around garbage parses; a trust anchor must be a certificate.
+                rustls::RootCertStore::empty()
+                    .add(rustls::pki_types::CertificateDer::from(cert.der().to_vec()))
+                    .map_err(|e| format!("holds a block that is not a certificate: {e}"))?;
+                certs.push(cert)
+            }
             Ok(_) => {}
             Err(e) => return Err(format!("not valid PEM: {e}")),
         }

@@ -30,8 +30,8 @@ use serde_json::Value;
 pub use endpoint::{ApiToken, Endpoint};
 pub use pso::{Arrays, FlashArrayConfig, FlashBladeConfig};
 pub use settings::{
-    BlockSettings, ClientSettings, FileSettings, FsType, SanType, Settings, parse_bool,
-    parse_cidrs, validate_export_rules, validate_mount_options,
+    BlockSettings, ClientSettings, FileSettings, FsType, SanType, Settings, ca_certificates_in,
+    parse_bool, parse_cidrs, validate_export_rules, validate_mount_options,
 };
 
 /// Where PSO mounted the Secret `pure-provisioner-secret` (key `pure.json`).

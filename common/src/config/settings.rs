@@ -102,6 +102,12 @@ pub struct ClientSettings {
     pub retries: u32,
 }
 
+/// How many certificates a CA file (`tls.caFile`) holds: the check the array clients apply when
+/// they load it, for installers that want to refuse a bad CA before anything uses it.
+pub fn ca_certificates_in(pem: &[u8]) -> Result<usize, String> {
+    crate::client::transport::pem_certificates(pem).map(|certs| certs.len())
+}
+
 impl Default for ClientSettings {
     fn default() -> Self {
         Self {
@@ -402,6 +408,17 @@ pub fn parse_bool(s: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ca_files_must_hold_pem_certificates() {
+        assert!(ca_certificates_in(b"").is_err());
+        assert!(ca_certificates_in(b"not a certificate").is_err());
+        let err = ca_certificates_in(
+            b"-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n",
+        )
+        .expect_err("garbage");
+        assert!(err.contains("not a certificate"), "{err}");
+    }
 
     fn section(text: &str) -> Result<Settings, FieldError> {
         let mut s = Settings::default();

@@ -180,6 +180,17 @@ impl FlashArray {
             })
             .collect())
     }
+
+    /// Host groups a volume is connected to (`GET volume/<volume>/hgroup`).
+    pub fn list_volume_host_groups(&self, volume: &str) -> Result<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            hgroup: String,
+        }
+        let resource = format!("{}/hgroup", self.volume_path(volume)?);
+        let rows: Vec<Row> = self.call_json(&Call::new(Method::Get, resource, volume))?;
+        Ok(rows.into_iter().map(|row| row.hgroup).collect())
+    }
 }
 
 #[derive(Deserialize)]

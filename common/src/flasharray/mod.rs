@@ -11,10 +11,10 @@
 //! | [`FlashArray::list_volumes`] | `GET volume?names=<glob>[&pending=true]`, paged |
 //! | [`FlashArray::extend_volume`], [`FlashArray::set_qos`], [`FlashArray::rename_volume`], [`FlashArray::recover_volume`] | `PUT volume/<n>` `{"size","truncate":false}` / limits / `{"name"}` / `{"action":"recover"}` |
 //! | [`FlashArray::destroy_volume`], [`FlashArray::eradicate_volume`] | `DELETE volume/<n>[?eradicate=true]` |
-//! | [`FlashArray::create_snapshot`], [`FlashArray::list_snapshots`] | `POST volume` `{"source":[v],"snap":true,"suffix"}`, `GET volume/<v>?snap=true` |
+//! | [`FlashArray::create_snapshot`], [`FlashArray::list_snapshots`] | `POST volume` `{"source":[v],"snap":true,"suffix"}`, `GET volume/<v>?snap=true&pending=true` |
 //! | [`FlashArray::create_host`], [`FlashArray::get_host`], [`FlashArray::list_hosts`], [`FlashArray::modify_host`], [`FlashArray::delete_host`] | `POST/GET/PUT/DELETE host/<h>`, `GET host` (not paged) |
 //! | [`FlashArray::connect_host`], [`FlashArray::disconnect_host`] | `POST/DELETE host/<h>/volume/<v>` |
-//! | [`FlashArray::list_host_connections`], [`FlashArray::list_volume_connections`] | `GET host/<h>/volume?private=true`, `GET volume/<v>/host` |
+//! | [`FlashArray::list_host_connections`], [`FlashArray::list_volume_connections`], [`FlashArray::list_volume_host_groups`] | `GET host/<h>/volume?private=true`, `GET volume/<v>/host`, `GET volume/<v>/hgroup` |
 //! | [`FlashArray::list_ports`] | `GET port` |
 //!
 //! GET and DELETE parameters travel in the query string, POST and PUT parameters as JSON bodies.

@@ -179,9 +179,14 @@ impl FlashArray {
             .ok_or_else(|| bad_reply(self.endpoint(), &call.label(), "empty list of snapshots"))
     }
 
-    /// Snapshots of one volume (`GET volume/<volume>?snap=true`).
+    /// Snapshots of one volume, its parts of protection group snapshots (`<pgroup>.<n>.<volume>`)
+    /// included, destroyed ones too ([`Volume::is_destroyed`]): `GET
+    /// volume/<volume>?snap=true&pending=true`. How Cinder finds one snapshot by name: list the
+    /// volume's, pick the name.
     pub fn list_snapshots(&self, volume: &str) -> Result<Vec<Volume>> {
-        let call = Call::new(Method::Get, self.volume_path(volume)?, volume).query("snap", "true");
+        let call = Call::new(Method::Get, self.volume_path(volume)?, volume)
+            .query("snap", "true")
+            .query("pending", "true");
         let snapshots: Vec<VolumeWire> = self.call_json(&call)?;
         Ok(snapshots.into_iter().map(Volume::from).collect())
     }

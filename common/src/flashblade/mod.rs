@@ -12,7 +12,7 @@
 //! | [`FlashBlade::resize_file_system`], [`FlashBlade::set_export_rules`], [`FlashBlade::set_hard_limit`] | `PATCH file-systems?name=<n>` |
 //! | [`FlashBlade::destroy_file_system`], [`FlashBlade::recover_file_system`] | `PATCH` `{"destroyed":true}` with NFS/SMB/HTTP off in the same body / `{"destroyed":false}` then NFS back on |
 //! | [`FlashBlade::eradicate_file_system`] | `DELETE file-systems?name=<n>` |
-//! | [`FlashBlade::create_snapshot`], [`FlashBlade::list_snapshots`] | `POST file-system-snapshots?sources=<fs>` `{"suffix"}`, `GET file-system-snapshots?names_or_sources=<fs>` |
+//! | [`FlashBlade::create_snapshot`], [`FlashBlade::list_snapshots`], [`FlashBlade::get_snapshot`] | `POST file-system-snapshots?sources=<fs>` [`{"suffix"}`], `GET file-system-snapshots?names_or_sources=<fs>` / `?names=<snapshot>` |
 //! | [`FlashBlade::destroy_snapshot`], [`FlashBlade::eradicate_snapshot`] | `PATCH`/`DELETE file-system-snapshots?name=<snap>` |
 //! | [`FlashBlade::data_vips`] | `GET network-interfaces`, kept when enabled with `data` in `services` |
 //!

@@ -17,17 +17,40 @@ pub struct FsSnapshot {
     pub source: String,
     pub suffix: String,
     pub destroyed: bool,
+    /// Milliseconds since the epoch.
+    pub created: Option<u64>,
 }
 
 impl FlashBlade {
-    /// `POST file-system-snapshots?sources=<fs>` `{"suffix": suffix}`. Not retried.
-    pub fn create_snapshot(&self, fs: &str, suffix: &str) -> Result<FsSnapshot> {
+    /// `POST file-system-snapshots?sources=<fs>` `{"suffix": suffix}`; without a suffix the
+    /// blade names the snapshot itself (no body). Not retried.
+    pub fn create_snapshot(&self, fs: &str, suffix: Option<&str>) -> Result<FsSnapshot> {
         wire::check_name(self.endpoint(), "file system", fs)?;
-        wire::check_name(self.endpoint(), "snapshot suffix", suffix)?;
-        let call = Call::new(Method::Post, "file-system-snapshots".into(), fs)
-            .query("sources", fs)
-            .body(json!({ "suffix": suffix }));
+        let mut call =
+            Call::new(Method::Post, "file-system-snapshots".into(), fs).query("sources", fs);
+        if let Some(suffix) = suffix {
+            wire::check_name(self.endpoint(), "snapshot suffix", suffix)?;
+            call = call.body(json!({ "suffix": suffix }));
+        }
         self.first_item::<SnapshotWire>(&call).map(FsSnapshot::from)
+    }
+
+    /// One snapshot, live or destroyed (`GET file-system-snapshots?names=<name>`); missing is
+    /// [`crate::ArrayError::NotFound`].
+    pub fn get_snapshot(&self, name: &str) -> Result<FsSnapshot> {
+        wire::check_name(self.endpoint(), "snapshot", name)?;
+        let call =
+            Call::new(Method::Get, "file-system-snapshots".into(), name).query("names", name);
+        let found: Vec<SnapshotWire> = self.call_items(&call)?;
+        found
+            .into_iter()
+            .map(FsSnapshot::from)
+            .find(|s| s.name == name)
+            .ok_or_else(|| crate::ArrayError::NotFound {
+                endpoint: self.endpoint().to_owned(),
+                object: name.to_owned(),
+                message: format!("snapshot {name} is not listed"),
+            })
     }
 
     /// Snapshots of one file system (`GET file-system-snapshots?names_or_sources=<fs>`), all pages.
@@ -71,6 +94,8 @@ struct SnapshotWire {
     suffix: Option<String>,
     #[serde(default)]
     destroyed: Option<bool>,
+    #[serde(default)]
+    created: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -94,6 +119,7 @@ impl From<SnapshotWire> for FsSnapshot {
                 .unwrap_or_default(),
             suffix: wire.suffix.or(name_suffix).unwrap_or_default(),
             destroyed: wire.destroyed.unwrap_or(false),
+            created: wire.created,
             name: wire.name,
         }
     }

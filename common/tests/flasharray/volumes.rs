@@ -3,7 +3,7 @@
 
 use flashvol_arraysim::DEFAULT_CAPACITY;
 use flashvol_common::ArrayError;
-use flashvol_common::flasharray::Qos;
+use flashvol_common::flasharray::{Qos, Volume};
 
 use crate::support::Sim;
 use crate::{GIB, client};
@@ -244,6 +244,54 @@ fn snapshots_and_copies() {
     );
 
     fa.destroy_volume("src.s1").expect("destroy snapshot");
+    let listed = fa.list_snapshots("src").expect("list");
+    assert_eq!(listed.len(), 2, "destroyed snapshots are listed too");
+    assert!(
+        listed
+            .iter()
+            .any(|s| s.name == "src.s1" && s.is_destroyed())
+    );
     fa.eradicate_volume("src.s1").expect("eradicate snapshot");
     assert_eq!(fa.list_snapshots("src").expect("list").len(), 1);
+}
+
+#[test]
+fn a_volume_with_snapshots_is_destroyed_recovered_and_eradicated_with_them() {
+    // What a real array does (Pure's REST 1.x reference for `DELETE volume`: "If destroying or
+    // eradicating a volume, its snapshots are also destroyed or eradicated").
+    let sim = Sim::flasharray();
+    let fa = client(&sim);
+    fa.create_volume("src", GIB, &Qos::default())
+        .expect("create");
+    fa.create_snapshot("src", Some("s1")).expect("snapshot");
+    fa.destroy_volume("src").expect("destroy the volume");
+    assert!(
+        fa.list_snapshots("src")
+            .expect("list")
+            .iter()
+            .all(Volume::is_destroyed)
+    );
+    let copy = fa.copy_volume("src.s1", "copy", false);
+    assert!(matches!(copy, Err(ArrayError::NotFound { .. })), "{copy:?}");
+    fa.recover_volume("src").expect("recover");
+    assert!(
+        !fa.list_snapshots("src").expect("list")[0].is_destroyed(),
+        "recovered with the volume"
+    );
+    fa.destroy_volume("src").expect("destroy again");
+    fa.eradicate_volume("src").expect("eradicate");
+    assert!(fa.list_volumes("src*", true).expect("list").is_empty());
+}
+
+#[test]
+fn host_groups_of_a_volume_are_listed() {
+    let sim = Sim::flasharray();
+    let fa = client(&sim);
+    fa.create_volume("v", GIB, &Qos::default()).expect("create");
+    assert!(fa.list_volume_host_groups("v").expect("list").is_empty());
+    let missing = fa.list_volume_host_groups("nope");
+    assert!(
+        matches!(missing, Err(ArrayError::NotFound { .. })),
+        "{missing:?}"
+    );
 }

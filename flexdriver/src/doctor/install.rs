@@ -436,6 +436,7 @@ mod tests {
                 pid: 4242,
                 dir: dir.into(),
                 source: PluginDirSource::Flag,
+                root_dir: "/var/lib/kubelet".into(),
             },
             path_var: None,
         }))

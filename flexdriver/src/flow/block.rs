@@ -1,5 +1,7 @@
-//! FlashArray volumes: `mount` (connect, find the device, format once, stage, bind) and the
-//! block half of `unmount` (when the last bind is gone: unstage, remove the devices, disconnect).
+//! FlashArray volumes: `mount` (connect, find the device, format once, stage, bind), and its
+//! rollback when a step fails after the volume was connected: kubelet removes the pod dir of a
+//! failed mount and never calls `unmount` for it, so whatever the call set up and nobody else
+//! uses is released before the Failure is answered. Releasing lives in [`super::release`].
 //! The caller holds the volume lock.
 
 use std::path::Path;
@@ -8,21 +10,18 @@ use flashvol_common::config::{FsType, SanType};
 use flashvol_common::flasharray::Volume;
 use flashvol_common::names;
 
+use super::release::{self, mount_table};
 use crate::array::{self, Fa, fencing, hosts, locate};
 use crate::kubelet::layout::PodVolume;
 use crate::kubelet::request::MountRequest;
 use crate::node::Node;
 use crate::node::devices;
-use crate::node::mountinfo::{self, MountEntry};
+use crate::node::mountinfo;
 use crate::node::mounts;
 use crate::node::record::{self, VolumeRecord};
 use crate::node::san;
 use crate::runtime::crash::step_done;
 use crate::runtime::error::{FlexError, Result};
-
-fn mount_table() -> Result<Vec<MountEntry>> {
-    mountinfo::read().map_err(|e| FlexError::io("cannot read", "/proc/self/mountinfo", e))
-}
 
 fn mkdir(path: &Path) -> Result<()> {
     std::fs::create_dir_all(path).map_err(|e| FlexError::io("cannot create", path, e))
@@ -53,19 +52,26 @@ pub fn mount(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<()> {
     let staged_wwid = mountinfo::mounted_at(&table, &staging)
         .and_then(|s| devices::wwid_of_dev(&node.settings.sysfs_root, s.dev));
     let already_staged = matches!((&recorded, &staged_wwid), (Some(r), Some(w)) if r.wwid() == *w);
-    if !already_staged {
-        attach_and_stage(node, vol, req)?;
+    let set_up = || -> Result<()> {
+        if !already_staged {
+            attach_and_stage(node, vol, req)?;
+        }
+        if let Some(gid) = req.fs_group {
+            mounts::apply_fs_group(&staging, gid)?;
+        }
+        step_done("ownership-set");
+        mkdir(&vol.pod_dir)?;
+        mounts::bind(&node.tools, &staging, &vol.pod_dir, d.mount)?;
+        if req.read_only {
+            mounts::remount_read_only(&node.tools, &vol.pod_dir, d.mount)?;
+        }
+        step_done("bind-mounted");
+        Ok(())
+    };
+    if let Err(e) = set_up() {
+        roll_back(node, vol, &e);
+        return Err(e);
     }
-    if let Some(gid) = req.fs_group {
-        mounts::apply_fs_group(&staging, gid)?;
-    }
-    step_done("ownership-set");
-    mkdir(&vol.pod_dir)?;
-    mounts::bind(&node.tools, &staging, &vol.pod_dir, d.mount)?;
-    if req.read_only {
-        mounts::remount_read_only(&node.tools, &vol.pod_dir, d.mount)?;
-    }
-    step_done("bind-mounted");
     log::info!(
         "mounted {} ({}) at {}{}",
         req.volume.array_volume,
@@ -74,6 +80,30 @@ pub fn mount(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<()> {
         if req.read_only { " read-only" } else { "" }
     );
     Ok(())
+}
+
+/// Undoes a failed mount: the pod dir's bind if this call made it (a bind without the read-only
+/// remount asked for must not stay), then the volume itself unless something else uses it (another
+/// pod's bind, a mount in any namespace: [`release::release_if_unused`] decides). A rollback that
+/// fails (the array is down) is logged; the record stays and a later call or the node installer
+/// collects the volume ([`super::collect`]).
+fn roll_back(node: &Node, vol: &PodVolume, cause: &FlexError) {
+    log::info!(
+        "mount of {} failed ({cause}): rolling back what it set up",
+        vol.pv_name
+    );
+    let undone = mount_table().and_then(|table| {
+        if mountinfo::mounted_at(&table, &vol.pod_dir).is_some() {
+            mounts::unmount(&vol.pod_dir, node.deadlines().mount)?;
+        }
+        release::release_if_unused(node, &vol.area(), &vol.pv_name)
+    });
+    if let Err(e) = undone {
+        log::warn!(
+            "rollback of {} incomplete: {e}; it is collected once nothing uses it",
+            vol.pv_name
+        );
+    }
 }
 
 fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<()> {
@@ -206,104 +236,4 @@ fn checked_wwid(fa: &Fa, volume: &Volume) -> Result<String> {
         )));
     }
     Ok(names::volume_wwid(&volume.serial))
-}
-
-/// After a pod's bind is gone: if no other bind of the staging mount is left, unstage the volume
-/// and let go of it (devices, then the array connection). Nothing staged and nothing recorded
-/// means nothing to do (a file volume, or cleaned up already).
-pub fn release_if_unused(node: &Node, vol: &PodVolume) -> Result<()> {
-    let d = node.deadlines();
-    let sysfs = &node.settings.sysfs_root;
-    let staging = vol.staging_dir();
-    let mut recorded = record::load(&vol.record_path())?;
-    let table = mount_table()?;
-    if let Some(st) = mountinfo::mounted_at(&table, &staging) {
-        let users: Vec<_> = mountinfo::binds_of(&table, st)
-            .map(|b| b.mount_point.display().to_string())
-            .collect();
-        if !users.is_empty() {
-            log::info!(
-                "{} stays staged: still mounted at {}",
-                vol.pv_name,
-                users.join(", ")
-            );
-            return Ok(());
-        }
-        let on = devices::wwid_of_dev(sysfs, st.dev);
-        recorded = match (recorded, on) {
-            (Some(r), Some(w)) if r.wwid() == w => Some(r),
-            (Some(r), on) => {
-                return Err(FlexError::Refused(format!(
-                    "{} is mounted from a device with WWID {on:?}, but the volume record says {}: \
-                     refusing to remove devices that are not provably this volume's",
-                    staging.display(),
-                    r.wwid()
-                )));
-            }
-            (None, Some(w)) => Some(identify_by_wwid(node, &w)?),
-            (None, None) => {
-                return Err(FlexError::Refused(format!(
-                    "{} is mounted from a device without a FlashArray WWID and no volume record exists: \
-                     refusing to guess",
-                    staging.display()
-                )));
-            }
-        };
-        // Stacked mounts (a staging mount repeated by an old crash) all go; bounded, in case
-        // the table never empties.
-        for _ in 0..16 {
-            if mountinfo::mounted_at(&mount_table()?, &staging).is_none() {
-                break;
-            }
-            mounts::unmount(&staging, d.mount)?;
-        }
-    }
-    step_done("staging-unmounted");
-    let Some(rec) = recorded else {
-        return Ok(());
-    };
-    let wwid = rec.wwid();
-    san::flush_map(&node.tools, &node.settings.mapper_dir, &wwid, d.iscsiadm)?;
-    step_done("multipath-flushed");
-    let deleted = devices::delete_paths(sysfs, &wwid)?;
-    log::info!("removed SCSI devices {deleted:?} of {wwid}");
-    step_done("devices-deleted");
-
-    let fas = array::flash_arrays(&node.config, d.array_call)?;
-    let fa = locate::by_endpoint(&fas, &rec.array_endpoint).ok_or_else(|| {
-        FlexError::Settings(format!(
-            "volume {} was mounted from FlashArray {}, which is no longer in the settings file",
-            rec.array_volume, rec.array_endpoint
-        ))
-    })?;
-    let mine = node.initiators()?;
-    let registered = fa.call("listing hosts", |c| c.list_hosts())?;
-    match hosts::find_host(&registered, &mine) {
-        Some(host) => hosts::disconnect(fa, &host.name, &rec.array_volume)?,
-        None => log::warn!(
-            "no host for this node on {}: nothing to disconnect",
-            fa.endpoint
-        ),
-    }
-    step_done("volume-disconnected");
-    record::remove(&vol.record_path())?;
-    let _ = std::fs::remove_dir(&staging);
-    log::info!("released {} ({})", rec.array_volume, vol.pv_name);
-    Ok(())
-}
-
-/// Rebuilds a lost volume record from the staged device's WWID: the volume with that serial on a
-/// configured FlashArray.
-fn identify_by_wwid(node: &Node, wwid: &str) -> Result<VolumeRecord> {
-    let serial = wwid
-        .strip_prefix("3624a9370")
-        .filter(|s| names::is_valid_serial(s))
-        .ok_or_else(|| FlexError::Refused(format!("WWID {wwid} is not a FlashArray volume's")))?;
-    let fas = array::flash_arrays(&node.config, node.deadlines().array_call)?;
-    let (fa, volume) = locate::volume_with_serial(&fas, serial)?;
-    Ok(VolumeRecord {
-        array_endpoint: fa.endpoint,
-        array_volume: volume.name,
-        serial: volume.serial,
-    })
 }

@@ -12,11 +12,15 @@ use super::{InstallError, io_error};
 use crate::node::settings::SETTINGS_FILE_NAME;
 
 /// The driver executable, named after the driver as kubelet requires.
-const DRIVER_FILE: &str = "flex";
+pub(super) const DRIVER_FILE: &str = "flex";
 /// Temporary name of the driver while it is written; kubelet ignores it.
 const DRIVER_TEMP_FILE: &str = ".flex";
 /// Temporary name of the settings file while it is written.
 const SETTINGS_TEMP_FILE: &str = ".flashvol.json";
+/// The arrays' CA, next to the driver; the settings file's `tls.caFile` names it.
+pub(super) const CA_FILE: &str = "ca.pem";
+/// Temporary name of the CA while it is written.
+const CA_TEMP_FILE: &str = ".ca.pem";
 
 /// What [`put_file`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,17 +98,21 @@ fn sync_dir(dir: &Path) -> Result<(), InstallError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstallReport {
     pub driver_dir: PathBuf,
+    /// `None` when no CA is installed.
+    pub ca: Option<FileChange>,
     pub settings: FileChange,
     pub binary: FileChange,
 }
 
-/// Installs into `plugin_dir` (this process's view): settings first, so the first `init` of a
-/// fresh install already finds them, then the binary.
+/// Installs into `plugin_dir` (this process's view): the CA (a public certificate: 0644) and the
+/// settings that name it first, so the first `init` of a fresh install already finds them, then
+/// the binary.
 pub fn install_files(
     plugin_dir: &Path,
     driver: &str,
     binary: &[u8],
     settings: &str,
+    ca: Option<&[u8]>,
 ) -> Result<InstallReport, InstallError> {
     if !plugin_dir.is_dir() {
         return Err(InstallError::PluginDir(format!(
@@ -119,6 +127,9 @@ pub fn install_files(
             .map_err(io_error("setting the mode of", &driver_dir))?;
         sync_dir(plugin_dir)?;
     }
+    let ca = ca
+        .map(|pem| put_file(&driver_dir, CA_FILE, CA_TEMP_FILE, pem, 0o644))
+        .transpose()?;
     let settings = put_file(
         &driver_dir,
         SETTINGS_FILE_NAME,
@@ -129,6 +140,7 @@ pub fn install_files(
     let binary = put_file(&driver_dir, DRIVER_FILE, DRIVER_TEMP_FILE, binary, 0o755)?;
     Ok(InstallReport {
         driver_dir,
+        ca,
         settings,
         binary,
     })
@@ -146,6 +158,8 @@ pub fn uninstall_files(plugin_dir: &Path, driver: &str) -> Result<Vec<PathBuf>, 
         DRIVER_TEMP_FILE,
         SETTINGS_FILE_NAME,
         SETTINGS_TEMP_FILE,
+        CA_FILE,
+        CA_TEMP_FILE,
     ] {
         let path = driver_dir.join(name);
         match fs::remove_file(&path) {
@@ -176,8 +190,8 @@ mod tests {
     #[test]
     fn first_install_writes_root_only_settings_and_an_executable_driver() {
         let plugins = tempfile::tempdir().expect("tempdir");
-        let report =
-            install_files(plugins.path(), "pure/flex", b"binary-v1", "{}\n").expect("installs");
+        let report = install_files(plugins.path(), "pure/flex", b"binary-v1", "{}\n", None)
+            .expect("installs");
         let dir = plugins.path().join("pure~flex");
         assert_eq!(report.driver_dir, dir);
         assert_eq!(
@@ -203,11 +217,11 @@ mod tests {
     #[test]
     fn reinstalling_identical_files_touches_nothing() {
         let plugins = tempfile::tempdir().expect("tempdir");
-        install_files(plugins.path(), "pure/flex", b"binary-v1", "{}\n").expect("installs");
+        install_files(plugins.path(), "pure/flex", b"binary-v1", "{}\n", None).expect("installs");
         let flex = plugins.path().join("pure~flex/flex");
         let before = fs::metadata(&flex).expect("stat");
-        let report =
-            install_files(plugins.path(), "pure/flex", b"binary-v1", "{}\n").expect("installs");
+        let report = install_files(plugins.path(), "pure/flex", b"binary-v1", "{}\n", None)
+            .expect("installs");
         assert_eq!(
             (report.binary, report.settings),
             (FileChange::Unchanged, FileChange::Unchanged)
@@ -222,7 +236,7 @@ mod tests {
     #[test]
     fn an_upgrade_replaces_the_driver_by_rename_and_fixes_modes() {
         let plugins = tempfile::tempdir().expect("tempdir");
-        install_files(plugins.path(), "pure/flex", b"binary-v1", "{}\n").expect("installs");
+        install_files(plugins.path(), "pure/flex", b"binary-v1", "{}\n", None).expect("installs");
         let dir = plugins.path().join("pure~flex");
         // A process still running v1 keeps its file: the new one is a new inode.
         let old = File::open(dir.join("flex")).expect("open");
@@ -233,8 +247,8 @@ mod tests {
         fs::set_permissions(dir.join("flashvol.json"), fs::Permissions::from_mode(0o644))
             .expect("chmod");
 
-        let report =
-            install_files(plugins.path(), "pure/flex", b"binary-v2", "{}\n").expect("installs");
+        let report = install_files(plugins.path(), "pure/flex", b"binary-v2", "{}\n", None)
+            .expect("installs");
         assert_eq!(
             (report.binary, report.settings),
             (FileChange::Written, FileChange::ModeFixed)
@@ -249,7 +263,7 @@ mod tests {
     #[test]
     fn install_needs_an_existing_plugin_dir() {
         let plugins = tempfile::tempdir().expect("tempdir");
-        let err = install_files(&plugins.path().join("nope"), "pure/flex", b"b", "{}")
+        let err = install_files(&plugins.path().join("nope"), "pure/flex", b"b", "{}", None)
             .expect_err("refused")
             .to_string();
         assert!(err.contains("hostPath"), "{err}");
@@ -258,17 +272,25 @@ mod tests {
     #[test]
     fn uninstall_removes_driver_and_credentials_and_can_run_twice() {
         let plugins = tempfile::tempdir().expect("tempdir");
-        install_files(plugins.path(), "pure/flex", b"binary", "{\"secret\":1}\n")
-            .expect("installs");
+        let report = install_files(
+            plugins.path(),
+            "pure/flex",
+            b"binary",
+            "{\"secret\":1}\n",
+            Some(b"-----BEGIN CERTIFICATE-----\n"),
+        )
+        .expect("installs");
+        assert_eq!(report.ca, Some(FileChange::Written));
+        assert_eq!(mode(&plugins.path().join("pure~flex/ca.pem")), 0o644);
         let removed = uninstall_files(plugins.path(), "pure/flex").expect("uninstalls");
-        assert_eq!(removed.len(), 2);
+        assert_eq!(removed.len(), 3);
         assert!(!plugins.path().join("pure~flex").exists());
         assert_eq!(
             uninstall_files(plugins.path(), "pure/flex").expect("again"),
             Vec::<PathBuf>::new()
         );
 
-        install_files(plugins.path(), "pure/flex", b"binary", "{}\n").expect("installs");
+        install_files(plugins.path(), "pure/flex", b"binary", "{}\n", None).expect("installs");
         fs::write(plugins.path().join("pure~flex/not-ours.log"), b"x").expect("write");
         uninstall_files(plugins.path(), "pure/flex").expect("uninstalls");
         let dir = plugins.path().join("pure~flex");

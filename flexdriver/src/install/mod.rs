@@ -25,13 +25,15 @@
 //!
 //! This module holds the entry points, the installer's log and its signal handling; the steps
 //! live in [`options`] (the command line), [`settings_file`] (what `flashvol.json` holds),
-//! [`plugin_dir`] (where kubelet looks for drivers), [`files`] (atomic, mode-exact writes) and
-//! [`daemonset`] (whether SIGTERM means uninstall).
+//! [`plugin_dir`] (where kubelet looks for drivers), [`files`] (atomic, mode-exact writes),
+//! [`daemonset`] (whether SIGTERM means uninstall) and [`collect`] (leftover volumes collected at
+//! start and periodically).
 
 // The installer runs as a container's main process: its log is the container's stderr, unlike
 // the driver's call-outs, whose stdio belongs to kubelet.
 #![allow(clippy::print_stderr)]
 
+pub mod collect;
 pub mod daemonset;
 pub mod files;
 pub mod options;
@@ -51,7 +53,9 @@ use crate::node::settings::SETTINGS_FILE_NAME;
 use daemonset::should_uninstall_on_stop;
 use files::{install_files, uninstall_files};
 use options::{Options, driver_dir_name, parse_options, usage};
-use plugin_dir::{PluginDirChoice, choose_plugin_dir, detect_kubelet_plugin_dir};
+use plugin_dir::{
+    DetectedPluginDir, PluginDirChoice, choose_plugin_dir, detect_kubelet_plugin_dir,
+};
 use settings_file::settings_document;
 
 /// The most the checks run after installing may take (each of them has its own, shorter limit).
@@ -92,7 +96,7 @@ pub(crate) fn io_error(
 }
 
 /// The installer's log: one line per event on stderr, the container's log.
-pub(crate) struct Logger {
+pub struct Logger {
     pub(crate) debug: bool,
 }
 
@@ -113,7 +117,11 @@ impl Logger {
     }
 }
 
-fn resolve_plugin_dir(options: &Options, log: &Logger) -> Result<PluginDirChoice, InstallError> {
+/// The plugin dir to use, and the kubelet seen running (when hostPID shows it).
+fn resolve_plugin_dir(
+    options: &Options,
+    log: &Logger,
+) -> Result<(PluginDirChoice, Option<DetectedPluginDir>), InstallError> {
     let detected = match detect_kubelet_plugin_dir(&options.proc_root) {
         Ok(d) => d,
         Err(e) => {
@@ -142,7 +150,7 @@ fn resolve_plugin_dir(options: &Options, log: &Logger) -> Result<PluginDirChoice
             log.warn(w);
         }
     }
-    Ok(choice)
+    Ok((choice, detected))
 }
 
 /// Starts `doctor`'s checks in the background, so a node with a broken prerequisite says so in
@@ -196,26 +204,48 @@ fn install(options: &Options, log: &Logger) -> Result<(), InstallError> {
         path: options.config.clone(),
         source,
     })?;
+    let ca = options.ca_file.as_deref().map(read_ca).transpose()?;
+    let binary = fs::read(&options.source).map_err(io_error("reading", &options.source))?;
+    let (choice, kubelet) = resolve_plugin_dir(options, log)?;
+    let host_dir = choice.host.as_deref().unwrap_or(&choice.local);
+    let driver_dir = host_dir.join(driver_dir_name(&options.driver)?);
+    let ca_on_host = ca.as_ref().map(|_| driver_dir.join(files::CA_FILE));
     let settings = settings_document(
         &options.config,
         &pure_json,
         options.node_settings.as_deref(),
+        ca_on_host.as_deref(),
         env,
     )?;
-    let binary = fs::read(&options.source).map_err(io_error("reading", &options.source))?;
-    let choice = resolve_plugin_dir(options, log)?;
-    let report = install_files(&choice.local, &options.driver, &binary, &settings)?;
-    let host_dir = choice.host.as_deref().unwrap_or(&choice.local);
+    let report = install_files(
+        &choice.local,
+        &options.driver,
+        &binary,
+        &settings,
+        ca.as_deref(),
+    )?;
     log.info(&format!(
-        "driver {} in {}: binary {:?}, settings {:?} (kubelet sees {}/{})",
+        "driver {} in {}: binary {:?}, settings {:?}, CA {} (kubelet sees {})",
         options.driver,
         report.driver_dir.display(),
         report.binary,
         report.settings,
-        host_dir.display(),
-        driver_dir_name(&options.driver)?,
+        report
+            .ca
+            .map_or_else(|| "none".to_owned(), |c| format!("{c:?}")),
+        driver_dir.display(),
     ));
     let checks = start_doctor(options, &choice, log);
+    let collection = collect::plan(
+        kubelet.as_ref(),
+        &choice,
+        &options.proc_root,
+        &options.driver,
+    );
+    match &collection {
+        Ok(plan) => collect::run(plan, log),
+        Err(why) => log.info(why),
+    }
     let Some(signals) = stop_signals else {
         // --once: the process is about to end; give the checks their time, no more.
         if let Some(done) = checks {
@@ -223,6 +253,17 @@ fn install(options: &Options, log: &Logger) -> Result<(), InstallError> {
         }
         return Ok(());
     };
+    if let Ok(plan) = collection {
+        let log = Logger { debug: log.debug };
+        // The stop signals stay blocked in this thread too (it inherits the mask): they are
+        // taken below, by the main thread.
+        std::thread::spawn(move || {
+            loop {
+                std::thread::sleep(collect::COLLECT_INTERVAL);
+                collect::run(&plan, &log);
+            }
+        });
+    }
     let signal = signals.wait().map_err(InstallError::Signal)?;
     log.info(&format!("got {signal:?}"));
     if should_uninstall_on_stop(options, log) {
@@ -232,8 +273,21 @@ fn install(options: &Options, log: &Logger) -> Result<(), InstallError> {
     Ok(())
 }
 
+/// The arrays' CA from `--ca-file`, refused unless it holds PEM certificates: a garbage CA would
+/// fail every call-out on the node with a TLS error far from its cause.
+fn read_ca(path: &Path) -> Result<Vec<u8>, InstallError> {
+    let pem = fs::read(path).map_err(io_error("reading the arrays' CA", path))?;
+    flashvol_common::config::ca_certificates_in(&pem).map_err(|problem| {
+        InstallError::NodeSettings(format!(
+            "the arrays' CA {} (chart value flashvol.tls.caCert) {problem}",
+            path.display()
+        ))
+    })?;
+    Ok(pem)
+}
+
 fn uninstall(options: &Options, log: &Logger) -> Result<(), InstallError> {
-    let choice = resolve_plugin_dir(options, log)?;
+    let (choice, _) = resolve_plugin_dir(options, log)?;
     let removed = uninstall_files(&choice.local, &options.driver)?;
     if removed.is_empty() {
         log.info("nothing to remove: the driver is not installed here");

@@ -33,6 +33,9 @@ file flashvol.json next to it, then waits for SIGTERM (unless --once).
   --driver VENDOR/NAME    driver name (env FLASHVOL_DRIVER, pure/flex)
   --config FILE           array config, PSO's pure.json (env {discovery_conf}, {DEFAULT_CONFIG_PATH})
   --node-settings JSON    the driver's \"node\" section (env FLASHVOL_NODE_SETTINGS)
+  --ca-file FILE          the arrays' CA (PEM; env FLASHVOL_CA_FILE, the chart's
+                          flashvol.tls.caCert): copied next to the driver as ca.pem, and the
+                          node settings' tls.caFile pointed at that copy
   --source FILE           the binary to install (default /proc/self/exe)
   --daemonset NAME        on SIGTERM, uninstall only when this DaemonSet in $POD_NAMESPACE is
                           deleted or being deleted (env FLASHVOL_DAEMONSET); without it SIGTERM
@@ -66,6 +69,8 @@ pub struct Options {
     pub driver: String,
     pub config: PathBuf,
     pub node_settings: Option<String>,
+    /// The arrays' CA to install next to the driver.
+    pub ca_file: Option<PathBuf>,
     pub source: PathBuf,
     pub daemonset: Option<String>,
     pub namespace: Option<String>,
@@ -93,6 +98,7 @@ pub fn parse_options(
         "--driver",
         "--config",
         "--node-settings",
+        "--ca-file",
         "--source",
         "--daemonset",
         "--namespace",
@@ -185,6 +191,9 @@ pub fn parse_options(
         driver,
         config,
         node_settings: pick("--node-settings", "FLASHVOL_NODE_SETTINGS"),
+        ca_file: pick("--ca-file", "FLASHVOL_CA_FILE")
+            .map(|v| absolute_path("--ca-file", &v))
+            .transpose()?,
         source,
         daemonset: pick("--daemonset", "FLASHVOL_DAEMONSET"),
         namespace: pick("--namespace", "POD_NAMESPACE"),
@@ -243,6 +252,7 @@ mod tests {
             ("FLASHVOL_DRIVER", "acme/blk"),
             (pure_env::DISCOVERY_CONF, "/etc/other/pure.json"),
             ("POD_NAMESPACE", "storage"),
+            ("FLASHVOL_CA_FILE", "/etc/pure/ca.pem"),
         ]);
         let o =
             parse_options(&strings(&["--plugin-dir", "/flexmnt", "--once"]), &env).expect("valid");
@@ -250,6 +260,7 @@ mod tests {
         assert_eq!(o.driver, "acme/blk");
         assert_eq!(o.config, PathBuf::from("/etc/other/pure.json"));
         assert_eq!(o.namespace.as_deref(), Some("storage"));
+        assert_eq!(o.ca_file, Some(PathBuf::from("/etc/pure/ca.pem")));
         assert!(o.once && !o.debug);
 
         let o = parse_options(
@@ -261,7 +272,7 @@ mod tests {
         assert_eq!(o.config, PathBuf::from(config::DEFAULT_CONFIG_PATH));
         assert_eq!(o.source, PathBuf::from("/proc/self/exe"));
         assert_eq!(o.host_root, PathBuf::from("/host"));
-        assert!(o.debug && o.daemonset.is_none());
+        assert!(o.debug && o.daemonset.is_none() && o.ca_file.is_none());
     }
 
     #[test]
@@ -277,6 +288,7 @@ mod tests {
             ),
             (&["--plugin-dir", "/x", "--frobnicate"], "--frobnicate"),
             (&["--plugin-dir"], "--plugin-dir needs a value"),
+            (&["--plugin-dir", "/x", "--ca-file", "ca.pem"], "--ca-file"),
             (
                 &["--plugin-dir", "/x", "--kube-api", "ftp://x"],
                 "--kube-api",

@@ -10,6 +10,8 @@ use super::{InstallError, io_error};
 
 /// Where kubelet looks for FlexVolume drivers when `--volume-plugin-dir` is not given.
 pub const KUBELET_DEFAULT_PLUGIN_DIR: &str = "/usr/libexec/kubernetes/kubelet-plugins/volume/exec";
+/// kubelet's root (pods, plugin state) when `--root-dir` is not given.
+pub const KUBELET_DEFAULT_ROOT_DIR: &str = "/var/lib/kubelet";
 
 /// Where a kubelet's plugin dir setting came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +28,8 @@ pub struct DetectedPluginDir {
     pub pid: u32,
     pub dir: PathBuf,
     pub source: PluginDirSource,
+    /// kubelet's `--root-dir`, in kubelet's view: where its pods and the driver's volume records are.
+    pub root_dir: PathBuf,
 }
 
 /// What matters in a kubelet command line.
@@ -33,6 +37,7 @@ pub struct DetectedPluginDir {
 pub struct KubeletArgs {
     pub volume_plugin_dir: Option<String>,
     pub config_file: Option<String>,
+    pub root_dir: Option<String>,
 }
 
 /// Reads a command line (`/proc/<pid>/cmdline` split at NULs). `None` when it is not a kubelet:
@@ -58,6 +63,7 @@ pub fn parse_kubelet_cmdline(argv: &[String]) -> Option<KubeletArgs> {
         let slot = match name {
             "volume-plugin-dir" => Some(&mut out.volume_plugin_dir),
             "config" => Some(&mut out.config_file),
+            "root-dir" => Some(&mut out.root_dir),
             _ => None,
         };
         if let Some(slot) = slot {
@@ -114,10 +120,12 @@ pub fn detect_kubelet_plugin_dir(
         let Some(args) = parse_kubelet_cmdline(&argv) else {
             continue;
         };
+        let root_dir = PathBuf::from(args.root_dir.as_deref().unwrap_or(KUBELET_DEFAULT_ROOT_DIR));
         let detected = |dir: String, source| DetectedPluginDir {
             pid,
             dir: PathBuf::from(dir),
             source,
+            root_dir: root_dir.clone(),
         };
         if let Some(dir) = args.volume_plugin_dir {
             return Ok(Some(detected(dir, PluginDirSource::Flag)));
@@ -231,7 +239,8 @@ mod tests {
             ]),
             Some(KubeletArgs {
                 volume_plugin_dir: Some("/var/lib/kubelet/volumeplugins".into()),
-                config_file: None
+                config_file: None,
+                root_dir: None,
             })
         );
         assert_eq!(
@@ -241,11 +250,13 @@ mod tests {
                 "-volume-plugin-dir",
                 "/opt/x",
                 "--config",
-                "/c.yaml"
+                "/c.yaml",
+                "--root-dir=/opt/rke/var/lib/kubelet"
             ]),
             Some(KubeletArgs {
                 volume_plugin_dir: Some("/opt/x".into()),
-                config_file: Some("/c.yaml".into())
+                config_file: Some("/c.yaml".into()),
+                root_dir: Some("/opt/rke/var/lib/kubelet".into()),
             })
         );
         assert_eq!(parse(&["kubelet"]), Some(KubeletArgs::default()));
@@ -301,6 +312,7 @@ mod tests {
             .expect("reads")
             .expect("found");
         assert_eq!(found.pid, 812);
+        assert_eq!(found.root_dir, PathBuf::from(KUBELET_DEFAULT_ROOT_DIR));
         assert_eq!(found.dir, PathBuf::from(KUBELET_DEFAULT_PLUGIN_DIR));
         assert_eq!(found.source, PluginDirSource::BuiltInDefault);
 
@@ -323,13 +335,14 @@ mod tests {
 
         fs::write(
             kubelet.join("cmdline"),
-            "kubelet\0--volume-plugin-dir\0/var/lib/kubelet/volumeplugins\0--config=/var/lib/kubelet/config.yaml\0",
+            "kubelet\0--volume-plugin-dir\0/var/lib/kubelet/volumeplugins\0--config=/var/lib/kubelet/config.yaml\0--root-dir\0/data/kubelet\0",
         )
         .expect("write");
         let found = detect_kubelet_plugin_dir(proc.path())
             .expect("reads")
             .expect("found");
         assert_eq!(found.dir, PathBuf::from("/var/lib/kubelet/volumeplugins"));
+        assert_eq!(found.root_dir, PathBuf::from("/data/kubelet"));
         assert_eq!(found.source, PluginDirSource::Flag);
 
         assert!(detect_kubelet_plugin_dir(&proc.path().join("missing")).is_err());
@@ -340,6 +353,7 @@ mod tests {
             pid: 99,
             dir: dir.into(),
             source: PluginDirSource::Flag,
+            root_dir: KUBELET_DEFAULT_ROOT_DIR.into(),
         }
     }
 

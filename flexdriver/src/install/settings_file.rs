@@ -1,6 +1,7 @@
 //! The node settings file `flashvol.json`: the mounted `pure.json` with the DaemonSet's `PURE_*`
 //! environment folded into its `"flashvol"` section (kubelet runs the driver without that
-//! environment) and the driver's `"node"` section, checked to reproduce the DaemonSet's settings.
+//! environment), `tls.caFile` pointed at the CA the installer put next to the driver, and the
+//! driver's `"node"` section, checked to reproduce the DaemonSet's settings.
 
 use std::path::Path;
 
@@ -12,19 +13,25 @@ use super::InstallError;
 use crate::node::settings::{NodeSettings, SETTINGS_FILE_NAME};
 
 /// Builds the node settings document: `pure.json` as mounted, with the `PURE_*` environment folded
-/// into its `"flashvol"` section and `node_settings` (when given) as its `"node"` section.
+/// into its `"flashvol"` section, `tls.caFile` set to `ca_file` (the installed CA, as kubelet's
+/// side sees it) when given, and `node_settings` (when given) as its `"node"` section.
 ///
 /// The result is checked by parsing it back: it must give exactly the settings that the
-/// DaemonSet itself sees (file plus environment), so the driver on the host behaves the same.
+/// DaemonSet itself sees (file plus environment; the CA at its installed path), so the driver on
+/// the host behaves the same.
 pub fn settings_document(
     config_path: &Path,
     pure_json: &str,
     node_settings: Option<&str>,
+    ca_file: Option<&Path>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<String, InstallError> {
     // Validate first with the same code the driver and the provisioner use.
     let mut expected = Config::parse(config_path, pure_json)?;
     expected.settings.apply_env(&env)?;
+    if let Some(ca) = ca_file {
+        expected.settings.client.ca_file = Some(ca.to_owned());
+    }
 
     let doc: Value = serde_json::from_str(pure_json).map_err(|source| ConfigError::Json {
         path: config_path.to_owned(),
@@ -55,6 +62,17 @@ pub fn settings_document(
     };
     // kubelet runs the driver without the DaemonSet's environment: it must be written down.
     pure_env::fold_into_section(&mut section, &env)?;
+    if let Some(ca) = ca_file {
+        let tls = section
+            .entry("tls")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(tls) = tls {
+            tls.insert(
+                "caFile".to_owned(),
+                Value::String(ca.to_string_lossy().into_owned()),
+            );
+        }
+    }
     if !section.is_empty() {
         top.insert(flashvol_key, Value::Object(section));
     }
@@ -137,7 +155,7 @@ mod tests {
     fn the_settings_file_carries_the_daemonsets_pso_environment() {
         let path = Path::new("/etc/pure/pure.json");
         let env = pso_daemon_env();
-        let text = settings_document(path, SAMPLE_CONFIG, None, &env).expect("valid");
+        let text = settings_document(path, SAMPLE_CONFIG, None, None, &env).expect("valid");
         // kubelet runs the driver without any of those variables: the file alone must suffice.
         let written = Config::parse(Path::new("flashvol.json"), &text).expect("parses");
         let mut expected = Config::parse(path, SAMPLE_CONFIG).expect("parses");
@@ -158,7 +176,8 @@ mod tests {
             (pure_env::K8S_NAMESPACE.name, "new"),
             (pure_env::DEFAULT_BLOCK_FS_TYPE.name, "ext3"),
         ]);
-        let text = settings_document(Path::new("pure.json"), pure_json, None, env).expect("valid");
+        let text =
+            settings_document(Path::new("pure.json"), pure_json, None, None, env).expect("valid");
         let written = Config::parse(Path::new("flashvol.json"), &text).expect("parses");
         assert_eq!(written.settings.name_prefix, "new");
         assert_eq!(
@@ -173,6 +192,27 @@ mod tests {
     }
 
     #[test]
+    fn the_installed_ca_replaces_the_pods_ca_path_and_keeps_the_other_tls_keys() {
+        let with_tls = r#"{"FlashArrays":[{"MgmtEndPoint":"a1","APIToken":"t"}],
+            "flashvol":{"tls":{"caFile":"/etc/pure/ca.pem","insecureSkipVerify":true},"namePrefix":"p"}}"#;
+        let installed = Path::new("/var/lib/kubelet/volumeplugins/pure~flex/ca.pem");
+        for (pure_json, kept_tls_keys) in [(with_tls, true), (SAMPLE_CONFIG, false)] {
+            let text = settings_document(
+                Path::new("pure.json"),
+                pure_json,
+                None,
+                Some(installed),
+                env_from(&[]),
+            )
+            .expect("valid");
+            let written = Config::parse(Path::new("flashvol.json"), &text).expect("parses");
+            assert_eq!(written.settings.client.ca_file.as_deref(), Some(installed));
+            assert_eq!(written.settings.client.insecure_skip_verify, kept_tls_keys);
+            assert_eq!(written.settings.name_prefix == "p", kept_tls_keys);
+        }
+    }
+
+    #[test]
     fn the_kubernetes_node_name_names_the_array_host_unless_settings_say_otherwise() {
         let path = Path::new("pure.json");
         let node_of = |node_settings: Option<&str>| {
@@ -180,6 +220,7 @@ mod tests {
                 path,
                 SAMPLE_CONFIG,
                 node_settings,
+                None,
                 env_from(&[("NODE_NAME", "worker-7")]),
             )
             .expect("valid");
@@ -202,6 +243,7 @@ mod tests {
             path,
             SAMPLE_CONFIG,
             Some(r#"{"tools":{"iscsiadm":"/usr/sbin/iscsiadm"}}"#),
+            None,
             env_from(&[]),
         )
         .expect("valid");
@@ -211,8 +253,8 @@ mod tests {
             Some(serde_json::json!({"tools": {"iscsiadm": "/usr/sbin/iscsiadm"}}))
         );
         for (raw, node) in [("", None), ("{}", None), ("  ", None)] {
-            let text =
-                settings_document(path, SAMPLE_CONFIG, Some(raw), env_from(&[])).expect("valid");
+            let text = settings_document(path, SAMPLE_CONFIG, Some(raw), None, env_from(&[]))
+                .expect("valid");
             assert_eq!(
                 Config::parse(path, &text).expect("parses").node,
                 node,
@@ -223,6 +265,7 @@ mod tests {
             path,
             SAMPLE_CONFIG,
             Some(r#"{"logFile":"relative.log"}"#),
+            None,
             env_from(&[]),
         )
         .expect_err("refused")
@@ -232,7 +275,7 @@ mod tests {
             "the driver's own check applies: {err}"
         );
         for bad in ["[1]", "\"x\"", "{"] {
-            let err = settings_document(path, SAMPLE_CONFIG, Some(bad), env_from(&[]))
+            let err = settings_document(path, SAMPLE_CONFIG, Some(bad), None, env_from(&[]))
                 .expect_err("refused")
                 .to_string();
             assert!(err.contains("node settings"), "{bad}: {err}");
@@ -246,6 +289,7 @@ mod tests {
             path,
             r#"{"FlashArrays":[{"MgmtEndPoint":"a1"}]}"#,
             None,
+            None,
             env_from(&[]),
         )
         .expect_err("refused")
@@ -256,13 +300,14 @@ mod tests {
                 && err.contains("FlashArrays[0].APIToken"),
             "{err}"
         );
-        let err = settings_document(path, "not json", None, env_from(&[]))
+        let err = settings_document(path, "not json", None, None, env_from(&[]))
             .expect_err("refused")
             .to_string();
         assert!(err.contains("not valid JSON"), "{err}");
         let err = settings_document(
             path,
             SAMPLE_CONFIG,
+            None,
             None,
             env_from(&[(pure_env::FLASHARRAY_SAN_TYPE.name, "nvme")]),
         )

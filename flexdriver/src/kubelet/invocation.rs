@@ -1,6 +1,7 @@
-//! argv → [`Invocation`], with no side effects: what kubelet asked for, or why the request is
-//! malformed. First, [`program`]: whether argv names a kubelet call-out at all, or one of the
-//! commands people run (`install`, `uninstall`, `doctor`).
+//! argv → [`Invocation`], with no side effects: what kubelet (or, for `collect`, the node
+//! installer) asked for, or why the request is malformed. First, [`program`]: whether argv names
+//! a call-out at all, or one of the commands people run (`install`, `uninstall`, `doctor`) or the
+//! installer's own helper (`enter-namespace`).
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -8,6 +9,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use crate::install::collect::ENTER_NAMESPACE;
 use crate::runtime::error::{FlexError, Result};
 
 /// A parsed call-out.
@@ -20,6 +22,12 @@ pub enum Invocation {
     },
     Unmount {
         pod_dir: PathBuf,
+    },
+    /// `collect <kubelet root> <vendor/driver>`: not kubelet's, the node installer's. Releases
+    /// leftover volumes (see `flow::collect`).
+    Collect {
+        kubelet_root: PathBuf,
+        driver: String,
     },
     /// Any other call-out (attach, waitforattach, getvolumename, expandvolume, ... or one added
     /// to kubelet later): answered `Not supported`, which kubelet caches for the driver.
@@ -53,6 +61,9 @@ pub enum Program {
     Installer,
     /// `doctor`: can this node mount Pure volumes, and why not.
     Doctor,
+    /// `enter-namespace`: the installer's helper that runs the driver's `collect` in kubelet's
+    /// mount namespace (`install::collect`).
+    EnterNamespace,
 }
 
 /// The program `argv[1]` selects.
@@ -60,6 +71,7 @@ pub fn program(first: Option<&OsStr>) -> Program {
     match first.and_then(OsStr::to_str) {
         Some("install" | "uninstall") => Program::Installer,
         Some("doctor") => Program::Doctor,
+        Some(ENTER_NAMESPACE) => Program::EnterNamespace,
         _ => Program::CallOut,
     }
 }
@@ -100,6 +112,16 @@ pub fn parse(args: &[OsString]) -> Result<Invocation> {
                 pod_dir: pod_dir_arg(&rest[0])?,
             })
         }
+        "collect" => {
+            expect_args(command, rest, 2)?;
+            let driver = rest[1]
+                .to_str()
+                .ok_or_else(|| bad("collect: the driver name is not UTF-8"))?;
+            Ok(Invocation::Collect {
+                kubelet_root: absolute_path_arg("kubelet root", &rest[0])?,
+                driver: driver.to_owned(),
+            })
+        }
         other => Ok(Invocation::NotSupported(other.to_owned())),
     }
 }
@@ -116,14 +138,16 @@ fn expect_args(command: &str, rest: &[OsString], count: usize) -> Result<()> {
 }
 
 fn pod_dir_arg(raw: &OsString) -> Result<PathBuf> {
+    absolute_path_arg("mount directory", raw)
+}
+
+fn absolute_path_arg(what: &str, raw: &OsString) -> Result<PathBuf> {
     let text = raw
         .to_str()
-        .ok_or_else(|| bad(format!("mount directory {raw:?} is not UTF-8")))?;
+        .ok_or_else(|| bad(format!("{what} {raw:?} is not UTF-8")))?;
     let path = PathBuf::from(text);
     if !path.is_absolute() {
-        return Err(bad(format!(
-            "mount directory {text:?} is not an absolute path"
-        )));
+        return Err(bad(format!("{what} {text:?} is not an absolute path")));
     }
     Ok(path)
 }
@@ -182,6 +206,13 @@ mod tests {
             parse(&args(&["unmount", "/x"])).expect("unmount"),
             Invocation::Unmount { .. }
         ));
+        assert_eq!(
+            parse(&args(&["collect", "/var/lib/kubelet", "pure/flex"])).expect("collect"),
+            Invocation::Collect {
+                kubelet_root: "/var/lib/kubelet".into(),
+                driver: "pure/flex".into()
+            }
+        );
     }
 
     #[test]
@@ -209,6 +240,10 @@ mod tests {
         assert_eq!(program(Some(OsStr::new("doctor"))), Program::Doctor);
         assert_eq!(program(Some(OsStr::new("install"))), Program::Installer);
         assert_eq!(program(Some(OsStr::new("uninstall"))), Program::Installer);
+        assert_eq!(
+            program(Some(OsStr::new("enter-namespace"))),
+            Program::EnterNamespace
+        );
         assert_eq!(program(Some(OsStr::new("Doctor"))), Program::CallOut);
     }
 
@@ -218,6 +253,8 @@ mod tests {
         assert!(msg(&[]).contains("no call-out"));
         assert!(msg(&["init", "extra"]).contains("expected 0"));
         assert!(msg(&["mount", "/x"]).contains("expected 2"));
+        assert!(msg(&["collect", "/var/lib/kubelet"]).contains("expected 2"));
+        assert!(msg(&["collect", "kubelet", "pure/flex"]).contains("absolute"));
         assert!(msg(&["mount", "rel/dir", "{}"]).contains("absolute"));
         assert!(msg(&["mount", "/x", "{"]).contains("not valid JSON"));
         assert!(msg(&["mount", "/x", "[]"]).contains("JSON object"));

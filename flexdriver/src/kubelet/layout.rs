@@ -5,6 +5,9 @@
 //! under the kubelet root, so a containerized kubelet sharing that root (RKE1) sees it, and in
 //! the place kubelet itself uses for flex device mounts. Next to it, `records/<pv>.json` remembers
 //! which array volume is behind it, for an `unmount` that gets nothing but a path.
+//!
+//! [`DriverArea`] is that part of the kubelet root for one driver name, with no pod in it: what
+//! collecting leftover volumes walks (every record, every pod dir of the driver).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -64,6 +67,59 @@ impl PodVolume {
         })
     }
 
+    /// The driver's part of the kubelet root this pod dir lives under.
+    pub fn area(&self) -> DriverArea {
+        DriverArea {
+            kubelet_root: self.kubelet_root.clone(),
+            vendor: self.vendor.clone(),
+            driver: self.driver.clone(),
+        }
+    }
+
+    /// The per-volume staging mount point, shared by every pod of the volume on this node.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.area().staging_dir(&self.pv_name)
+    }
+
+    /// What the driver remembers about the volume behind the staging mount.
+    pub fn record_path(&self) -> PathBuf {
+        self.area().record_path(&self.pv_name)
+    }
+}
+
+/// One driver's places under one kubelet root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverArea {
+    pub kubelet_root: PathBuf,
+    pub vendor: String,
+    pub driver: String,
+}
+
+impl DriverArea {
+    /// `<kubelet root>` and a driver name as the PVs spell it (`pure/flex`), validated.
+    pub fn new(kubelet_root: &Path, driver_name: &str) -> Result<Self> {
+        let bad = |why: String| FlexError::Request(why);
+        if !kubelet_root.is_absolute()
+            || kubelet_root
+                .components()
+                .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+        {
+            return Err(bad(format!(
+                "kubelet root {} is not an absolute path without . or ..",
+                kubelet_root.display()
+            )));
+        }
+        let (vendor, driver) = driver_name
+            .split_once('/')
+            .filter(|(v, d)| safe_name(v) && safe_name(d))
+            .ok_or_else(|| bad(format!("driver {driver_name:?} is not <vendor>/<driver>")))?;
+        Ok(Self {
+            kubelet_root: kubelet_root.to_path_buf(),
+            vendor: vendor.to_owned(),
+            driver: driver.to_owned(),
+        })
+    }
+
     fn plugin_dir(&self) -> PathBuf {
         self.kubelet_root
             .join("plugins/kubernetes.io/flexvolume")
@@ -71,16 +127,53 @@ impl PodVolume {
             .join(&self.driver)
     }
 
-    /// The per-volume staging mount point, shared by every pod of the volume on this node.
-    pub fn staging_dir(&self) -> PathBuf {
-        self.plugin_dir().join("mounts").join(&self.pv_name)
+    pub fn staging_dir(&self, pv_name: &str) -> PathBuf {
+        self.plugin_dir().join("mounts").join(pv_name)
     }
 
-    /// What the driver remembers about the volume behind the staging mount.
-    pub fn record_path(&self) -> PathBuf {
-        self.plugin_dir()
-            .join("records")
-            .join(format!("{}.json", self.pv_name))
+    pub fn records_dir(&self) -> PathBuf {
+        self.plugin_dir().join("records")
+    }
+
+    pub fn record_path(&self, pv_name: &str) -> PathBuf {
+        self.records_dir().join(format!("{pv_name}.json"))
+    }
+
+    /// The PVs with a volume record, by name (`<pv>.json`; temp files and anything else ignored).
+    pub fn recorded_volumes(&self) -> std::io::Result<Vec<String>> {
+        let entries = match std::fs::read_dir(self.records_dir()) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_str()?.strip_suffix(".json")?.to_owned();
+                safe_name(&name).then_some(name)
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// The pod volume dirs kubelet keeps for `pv` with this driver:
+    /// `<root>/pods/*/volumes/<vendor>~<driver>/<pv>` that exist.
+    pub fn pod_dirs_of(&self, pv_name: &str) -> std::io::Result<Vec<PathBuf>> {
+        let pods = self.kubelet_root.join("pods");
+        let entries = match std::fs::read_dir(&pods) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let plugin = format!("{}~{}", self.vendor, self.driver);
+        let mut found: Vec<PathBuf> = entries
+            .flatten()
+            .map(|pod| pod.path().join("volumes").join(&plugin).join(pv_name))
+            .filter(|dir| dir.symlink_metadata().is_ok())
+            .collect();
+        found.sort();
+        Ok(found)
     }
 }
 
@@ -128,6 +221,48 @@ mod tests {
         .expect("valid");
         assert_eq!(v.kubelet_root, Path::new("/opt/rke/var/lib/kubelet"));
         assert!(v.staging_dir().ends_with("flexvolume/acme/blk/mounts/pv"));
+    }
+
+    #[test]
+    fn the_driver_area_lists_records_and_the_pod_dirs_of_a_volume() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let area = DriverArea::new(root.path(), "pure/flex").expect("valid");
+        assert_eq!(
+            area.recorded_volumes().expect("none yet"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            area.pod_dirs_of("pv-a").expect("none yet"),
+            Vec::<PathBuf>::new()
+        );
+        let records = area.records_dir();
+        std::fs::create_dir_all(&records).expect("mkdir");
+        for f in ["pv-b.json", "pv-a.json", "pv-a.tmp42", "notes.txt"] {
+            std::fs::write(records.join(f), "{}").expect("write");
+        }
+        assert_eq!(area.recorded_volumes().expect("listed"), ["pv-a", "pv-b"]);
+        let pod_dir = root.path().join("pods/u1/volumes/pure~flex/pv-a");
+        std::fs::create_dir_all(&pod_dir).expect("mkdir");
+        std::fs::create_dir_all(root.path().join("pods/u2/volumes/other~drv/pv-a")).expect("mkdir");
+        std::fs::create_dir_all(root.path().join("pods/u3/volumes/pure~flex/pv-b")).expect("mkdir");
+        assert_eq!(
+            area.pod_dirs_of("pv-a").expect("listed"),
+            std::slice::from_ref(&pod_dir)
+        );
+        let vol = PodVolume::parse(&pod_dir).expect("valid");
+        assert_eq!(vol.area(), area);
+        assert_eq!(vol.record_path(), records.join("pv-a.json"));
+        for (root, driver) in [
+            ("relative", "pure/flex"),
+            ("/r/../x", "pure/flex"),
+            ("/r", "pureflex"),
+            ("/r", "pure/../x"),
+        ] {
+            assert!(
+                DriverArea::new(Path::new(root), driver).is_err(),
+                "{root} {driver}"
+            );
+        }
     }
 
     #[test]

@@ -28,6 +28,15 @@ pub fn host_lock_path(dir: &Path) -> PathBuf {
     dir.join("host-registration.lock")
 }
 
+/// Takes the lock at `path` only if nobody holds it: `None` when another process does.
+pub fn try_acquire(path: &Path) -> Result<Option<Held>> {
+    match acquire(path, Duration::ZERO) {
+        Ok(held) => Ok(Some(held)),
+        Err(FlexError::TimedOut { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Takes the lock at `path`, waiting at most `limit`.
 pub fn acquire(path: &Path, limit: Duration) -> Result<Held> {
     if let Some(dir) = path.parent() {
@@ -84,8 +93,10 @@ mod tests {
         let first = acquire(&path, Duration::from_secs(1)).expect("first");
         let err = acquire(&path, Duration::from_millis(100)).expect_err("busy");
         assert!(matches!(err, FlexError::TimedOut { .. }), "{err}");
+        assert!(try_acquire(&path).expect("no error").is_none(), "held");
         drop(first);
         acquire(&path, Duration::from_millis(100)).expect("free again");
+        assert!(try_acquire(&path).expect("no error").is_some(), "free");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod initiators;
 pub mod locks;
 pub mod mountinfo;
 pub mod mounts;
+pub mod namespaces;
 pub mod record;
 pub mod san;
 pub mod settings;

@@ -1,8 +1,10 @@
-//! `/proc/self/mountinfo`, parsed properly: the kernel escapes space, tab, newline and backslash
-//! in paths as `\ooo` octal, and the optional fields before ` - ` vary in number.
+//! `/proc/<pid>/mountinfo`, parsed properly: the kernel escapes space, tab, newline and backslash
+//! in paths as `\ooo` octal, and the optional fields before ` - ` vary in number (of them, the
+//! propagation tags `shared:N` and `master:N` are kept).
 //!
-//! This table is the driver's memory: whether a pod dir is mounted, which staging mount a pod
-//! dir is a bind of, and how many binds of a staging mount remain.
+//! This process's table is the driver's memory: whether a pod dir is mounted, which staging mount
+//! a pod dir is a bind of, and how many binds of a staging mount remain. Other processes' tables
+//! tell whether anything else on the node still holds a file system ([`super::namespaces`]).
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +21,11 @@ pub struct MountEntry {
     pub options: String,
     pub fs_type: String,
     pub source: String,
+    /// Peer group (`shared:N`): mounts with the same number, in any namespace, propagate mount
+    /// and unmount events to each other.
+    pub shared: Option<u32>,
+    /// The peer group this mount is a slave of (`master:N`): it receives that group's events.
+    pub master: Option<u32>,
 }
 
 impl MountEntry {
@@ -29,6 +36,11 @@ impl MountEntry {
     /// Same file system and same subtree: a bind of the same thing.
     pub fn same_content(&self, other: &MountEntry) -> bool {
         self.dev == other.dev && self.root == other.root
+    }
+
+    /// Whether this mount takes part in `group`'s propagation, as a peer or as a slave.
+    pub fn propagates_from(&self, group: u32) -> bool {
+        self.shared == Some(group) || self.master == Some(group)
     }
 }
 
@@ -74,6 +86,13 @@ fn parse_line(line: &str) -> Result<MountEntry, String> {
     if tail.len() < 2 {
         return Err("missing file system type or source".into());
     }
+    let tagged = |tag: &str| {
+        fields[6..]
+            .iter()
+            .find_map(|f| f.strip_prefix(tag))
+            .map(|n| number(n, tag))
+            .transpose()
+    };
     Ok(MountEntry {
         id: number(fields[0], "mount id")?,
         parent: number(fields[1], "parent id")?,
@@ -83,6 +102,8 @@ fn parse_line(line: &str) -> Result<MountEntry, String> {
         options: fields[5].to_owned(),
         fs_type: tail[0].to_owned(),
         source: unescape(tail[1]),
+        shared: tagged("shared:")?,
+        master: tagged("master:")?,
     })
 }
 
@@ -110,9 +131,14 @@ pub fn unescape(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The kernel's current table.
+/// The kernel's current table, as this process's mount namespace sees it.
 pub fn read() -> std::io::Result<Vec<MountEntry>> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo")?;
+    read_from(Path::new("/proc/self/mountinfo"))
+}
+
+/// A `mountinfo` file: this process's, or another process's `/proc/<pid>/mountinfo`.
+pub fn read_from(path: &Path) -> std::io::Result<Vec<MountEntry>> {
+    let text = std::fs::read_to_string(path)?;
     parse(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
@@ -151,6 +177,10 @@ mod tests {
         assert_eq!(t[1].fs_type, "xfs");
         assert_eq!(t[2].source, "/dev/loop3");
         assert!(t[2].is_read_only() && !t[1].is_read_only());
+        assert_eq!((t[1].shared, t[1].master), (Some(50), None));
+        assert_eq!((t[2].shared, t[2].master), (Some(50), Some(3)));
+        assert!(t[2].propagates_from(3) && t[2].propagates_from(50));
+        assert_eq!((t[3].shared, t[3].master), (None, None), "a private mount");
     }
 
     #[test]

@@ -101,6 +101,7 @@ struct RawNode {
     device_dir: Option<PathBuf>,
     mapper_dir: Option<PathBuf>,
     sysfs_root: Option<PathBuf>,
+    proc_root: Option<PathBuf>,
     iscsi_initiator_file: Option<PathBuf>,
     tools: ToolPaths,
     deadlines: RawDeadlines,
@@ -119,6 +120,9 @@ pub struct NodeSettings {
     /// device-mapper nodes (multipath maps named by WWID).
     pub mapper_dir: PathBuf,
     pub sysfs_root: PathBuf,
+    /// Every process of the node (kubelet's own `/proc` unless it runs with a private PID
+    /// namespace): whose mount namespaces still hold a volume.
+    pub proc_root: PathBuf,
     pub iscsi_initiator_file: PathBuf,
     pub tools: ToolPaths,
     pub deadlines: Deadlines,
@@ -134,6 +138,7 @@ impl NodeSettings {
             device_dir: "/dev/disk/by-id".into(),
             mapper_dir: "/dev/mapper".into(),
             sysfs_root: "/sys".into(),
+            proc_root: "/proc".into(),
             iscsi_initiator_file: "/etc/iscsi/initiatorname.iscsi".into(),
             tools: ToolPaths::default(),
             deadlines: Deadlines::default(),
@@ -173,6 +178,7 @@ impl NodeSettings {
         absolute("deviceDir", raw.device_dir, &mut s.device_dir)?;
         absolute("mapperDir", raw.mapper_dir, &mut s.mapper_dir)?;
         absolute("sysfsRoot", raw.sysfs_root, &mut s.sysfs_root)?;
+        absolute("procRoot", raw.proc_root, &mut s.proc_root)?;
         absolute(
             "iscsiInitiatorFile",
             raw.iscsi_initiator_file,
@@ -267,7 +273,7 @@ mod tests {
         let section = json!({
             "nodeName": "worker-7", "logFile": "/tmp/f.log", "logLevel": "debug",
             "locksDir": "/l", "deviceDir": "/d", "mapperDir": "/m", "sysfsRoot": "/s",
-            "iscsiInitiatorFile": "/i",
+            "procRoot": "/p", "iscsiInitiatorFile": "/i",
             "tools": {"iscsiadm": "/fabric/iscsiadm", "mount": "/fabric/mount"},
             "deadlines": {"arrayCallSeconds": 2, "deviceWaitSeconds": 0.5, "mkfsSeconds": 9,
                           "mountSeconds": 3, "iscsiadmSeconds": 4, "lockWaitSeconds": 5}
@@ -275,6 +281,7 @@ mod tests {
         let s = NodeSettings::parse(Some(&section), "ignored", None).expect("valid");
         assert_eq!(s.node_name, "worker-7");
         assert_eq!(s.log_level, log::LevelFilter::Debug);
+        assert_eq!(s.proc_root, Path::new("/p"));
         assert_eq!(s.tools.iscsiadm, Path::new("/fabric/iscsiadm"));
         assert_eq!(s.tools.blkid, Path::new("blkid"));
         assert_eq!(s.deadlines.device_wait, Duration::from_millis(500));

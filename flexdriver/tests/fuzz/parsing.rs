@@ -19,8 +19,20 @@ use crate::{
 #[test]
 fn argv_parsing_never_panics_and_explains_every_refusal() {
     let arg = prop_oneof![
-        proptest::sample::select(&["init", "mount", "unmount", "attach", "/x/y", "{}", ""][..])
-            .prop_map(OsString::from),
+        proptest::sample::select(
+            &[
+                "init",
+                "mount",
+                "unmount",
+                "collect",
+                "attach",
+                "/x/y",
+                "pure/flex",
+                "{}",
+                ""
+            ][..]
+        )
+        .prop_map(OsString::from),
         ".{0,40}".prop_map(OsString::from),
         invalid_utf8(),
         options_text().prop_map(OsString::from),
@@ -38,8 +50,12 @@ fn argv_parsing_never_panics_and_explains_every_refusal() {
                     prop_assert_eq!(args.len(), 2);
                     prop_assert!(pod_dir.is_absolute());
                 }
+                Ok(Invocation::Collect { kubelet_root, .. }) => {
+                    prop_assert_eq!(args.len(), 3);
+                    prop_assert!(kubelet_root.is_absolute());
+                }
                 Ok(Invocation::NotSupported(call)) => {
-                    prop_assert!(!["init", "mount", "unmount"].contains(&call.as_str()));
+                    prop_assert!(!["init", "mount", "unmount", "collect"].contains(&call.as_str()));
                 }
                 Err(e) => prop_assert!(!e.to_string().trim().is_empty()),
             }

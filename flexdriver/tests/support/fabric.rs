@@ -188,6 +188,16 @@ impl Fabric {
         }
     }
 
+    /// The fabric's temp dir, as the driver's settings name it.
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().canonicalize().unwrap()
+    }
+
+    /// The driver's `locksDir`.
+    pub fn locks_dir(&self) -> PathBuf {
+        self.root().join("locks")
+    }
+
     /// The mount table entries under this fabric's temp dir.
     pub fn mounts(&self) -> Vec<MountEntry> {
         let root = self.dir.path().canonicalize().unwrap();
@@ -214,7 +224,9 @@ impl Fabric {
             .flatten()
             .map(|e| {
                 let serial = e.file_name().to_string_lossy().into_owned();
-                let loop_dev = std::fs::read_to_string(e.path()).unwrap().trim().to_owned();
+                // "<loop device> <admin url of its array>" (tests/fabric/luns.sh).
+                let record = std::fs::read_to_string(e.path()).unwrap();
+                let loop_dev = record.split_whitespace().next().unwrap_or("").to_owned();
                 (serial, loop_dev)
             })
             .collect()

@@ -7,12 +7,14 @@
 //! - `fabric`: [`Fabric`] itself: the temp dir, simulators, settings, mounts and cleanup.
 //! - `kubelet`: running the driver as kubelet does, the reply contract, pod dirs and options.
 //! - `arrays`: arranging and inspecting the simulated arrays.
+//! - `procfs`: a fake `/proc` (other mount namespaces, a kubelet process).
 
 #![allow(dead_code, clippy::unwrap_used)]
 
 mod arrays;
 mod fabric;
 mod kubelet;
+mod procfs;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -22,6 +24,8 @@ use std::time::{Duration, Instant};
 pub use fabric::{Fabric, FabricOptions, fabric_tool};
 #[allow(unused_imports)]
 pub use kubelet::{Outcome, block_options, file_options, flex_binary, one_json_document};
+#[allow(unused_imports)]
+pub use procfs::{FakeProc, FakeProcess, container_mountinfo};
 
 pub const GIB: u64 = 1 << 30;
 

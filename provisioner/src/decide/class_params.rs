@@ -13,6 +13,7 @@
 //! | `bandwidth_limit` | block | 1 MiB/s ..= 512 GiB/s in bytes per second, a quantity: `100M` = 100 000 000 B/s, `100Mi` = 104 857 600 B/s |
 //! | `exportRules` | file | NFS export rules, e.g. `10.0.0.0/24(rw,no_root_squash)` |
 //! | `hardLimit` | file | `true`/`false`: enforce the claim size as a quota (default from settings) |
+//! | `allowAdoption` | both | `true`/`false` (default): claims of this class may adopt an existing array object (annotation `flashvol.io/adopt`, [`crate::decide::source`]) |
 //!
 //! Mount options come from the class's own `mountOptions` field, not from parameters.
 
@@ -31,6 +32,10 @@ pub const IOPS_LIMIT: &str = "iops_limit";
 pub const BANDWIDTH_LIMIT: &str = "bandwidth_limit";
 pub const EXPORT_RULES: &str = "exportRules";
 pub const HARD_LIMIT: &str = "hardLimit";
+pub const ALLOW_ADOPTION: &str = "allowAdoption";
+
+/// Keys valid on every class.
+const ANY_BACKEND: [&str; 2] = [BACKEND, ALLOW_ADOPTION];
 
 /// Keys valid on FlashArray (block) classes only.
 const BLOCK_ONLY: [&str; 4] = [FS_TYPE, CREATE_OPTIONS, IOPS_LIMIT, BANDWIDTH_LIMIT];
@@ -68,6 +73,9 @@ pub struct ClassParams {
     pub qos: Qos,
     pub export_rules: Option<String>,
     pub hard_limit: Option<bool>,
+    /// Claims may adopt an existing array object: only where an administrator said so, since the
+    /// annotation names any object on the arrays.
+    pub allow_adoption: bool,
 }
 
 fn invalid(key: &str, problem: impl Into<String>) -> ClassError {
@@ -78,7 +86,7 @@ fn invalid(key: &str, problem: impl Into<String>) -> ClassError {
 }
 
 fn supported_keys() -> String {
-    [BACKEND]
+    ANY_BACKEND
         .iter()
         .chain(BLOCK_ONLY.iter())
         .chain(FILE_ONLY.iter())
@@ -114,7 +122,7 @@ pub fn parse_class_params(
     mount_options: &[String],
 ) -> Result<ClassParams, ClassError> {
     for key in parameters.keys() {
-        let known = key == BACKEND
+        let known = ANY_BACKEND.contains(&key.as_str())
             || BLOCK_ONLY.contains(&key.as_str())
             || FILE_ONLY.contains(&key.as_str());
         if !known {
@@ -188,6 +196,13 @@ pub fn parse_class_params(
                 .ok_or_else(|| invalid(HARD_LIMIT, format!("{raw:?} is not true or false")))
         })
         .transpose()?;
+    let allow_adoption = get(ALLOW_ADOPTION)
+        .map(|raw| {
+            parse_bool(raw)
+                .ok_or_else(|| invalid(ALLOW_ADOPTION, format!("{raw:?} is not true or false")))
+        })
+        .transpose()?
+        .unwrap_or(false);
     let mount_options =
         validate_mount_options(&mount_options.join(",")).map_err(|e| invalid("mountOptions", e))?;
     Ok(ClassParams {
@@ -198,6 +213,7 @@ pub fn parse_class_params(
         qos,
         export_rules,
         hard_limit,
+        allow_adoption,
     })
 }
 
@@ -219,6 +235,25 @@ mod tests {
         assert_eq!(p.fs_type, None);
         assert_eq!(p.qos, Qos::default());
         assert_eq!(p.mount_options, None);
+        assert!(
+            !p.allow_adoption,
+            "adoption is off unless a class allows it"
+        );
+    }
+
+    #[test]
+    fn adoption_is_allowed_per_class_on_either_backend() {
+        for backend in ["block", "file"] {
+            let p = parse_class_params(
+                &params(&[("backend", backend), ("allowAdoption", "true")]),
+                &[],
+            )
+            .expect("valid");
+            assert!(p.allow_adoption, "{backend}");
+        }
+        let err = parse_class_params(&params(&[("allowAdoption", "yes please")]), &[])
+            .expect_err("must be refused");
+        assert!(err.to_string().contains("allowAdoption"), "{err}");
     }
 
     #[test]

@@ -8,4 +8,5 @@ pub mod placement;
 pub mod plan;
 pub mod pv;
 pub mod quantity;
+pub mod source;
 pub mod volume;

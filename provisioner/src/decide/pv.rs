@@ -3,7 +3,7 @@
 //!
 //! Owns the PV's shape: `flexVolume` with options from [`NewVolumeOptions`] (keys defined once in
 //! `flashvol-common`), claimRef, class, capacity as allocated, access modes, reclaim policy,
-//! `provisioned-by` and our finalizer. Mount options travel in `flexVolume.options`, never in
+//! `provisioned-by` and our finalizer; for an adopted object, its name and the Retain policy. Mount options travel in `flexVolume.options`, never in
 //! `spec.mountOptions`, which kubelet refuses for flex volumes.
 
 use std::collections::BTreeMap;
@@ -18,11 +18,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use flashvol_common::config::Settings;
 use flashvol_common::names;
-use flashvol_common::options::{Backend, NewVolumeOptions};
+use flashvol_common::options::{self, Backend, NewVolumeOptions};
 
 use crate::decide::class_params::ClassParams;
 use crate::decide::placement::describe_selector;
 use crate::decide::quantity::format_bytes;
+use crate::decide::source::{ADOPTED_RECLAIM_POLICY, ANN_ADOPTED};
 use crate::decide::volume::{ANN_PROVISIONED_BY, FINALIZER};
 
 /// Where the volume was created and how big it is.
@@ -49,6 +50,10 @@ pub struct PvInputs<'a> {
     pub access_modes: &'a [String],
     pub shared: bool,
     pub placed: Placed<'a>,
+    /// An existing array object the claim adopted: the PV names it (`arrayVolume`) instead of
+    /// `<prefix>-<PV name>`, is annotated [`ANN_ADOPTED`], and is Retained whatever the class
+    /// says ([`ADOPTED_RECLAIM_POLICY`]).
+    pub adopted: Option<&'a str>,
 }
 
 /// Builds the PV `pvc-<claim uid>`.
@@ -65,7 +70,7 @@ pub fn build_pv(input: &PvInputs<'_>) -> PersistentVolume {
         Backend::File => "nfs",
     };
     let labels = describe_selector(input.claim.spec.as_ref().and_then(|s| s.selector.as_ref()));
-    let options = NewVolumeOptions {
+    let mut options = NewVolumeOptions {
         backend,
         prefix: &input.settings.name_prefix,
         pv_name: &pv_name,
@@ -78,6 +83,22 @@ pub fn build_pv(input: &PvInputs<'_>) -> PersistentVolume {
         nfs_endpoint: input.placed.nfs_endpoint,
     }
     .to_options();
+    if let Some(object) = input.adopted {
+        options.insert(options::ARRAY_VOLUME.to_owned(), object.to_owned());
+    }
+    let mut annotations =
+        BTreeMap::from([(ANN_PROVISIONED_BY.to_owned(), input.provisioner.to_owned())]);
+    if let Some(object) = input.adopted {
+        annotations.insert(ANN_ADOPTED.to_owned(), object.to_owned());
+    }
+    let reclaim_policy = match input.adopted {
+        Some(_) => ADOPTED_RECLAIM_POLICY.to_owned(),
+        None => input
+            .class
+            .reclaim_policy
+            .clone()
+            .unwrap_or_else(|| "Delete".into()),
+    };
     let claim_ref = ObjectReference {
         api_version: Some("v1".into()),
         kind: Some("PersistentVolumeClaim".into()),
@@ -90,10 +111,7 @@ pub fn build_pv(input: &PvInputs<'_>) -> PersistentVolume {
     PersistentVolume {
         metadata: ObjectMeta {
             name: Some(pv_name),
-            annotations: Some(BTreeMap::from([(
-                ANN_PROVISIONED_BY.to_owned(),
-                input.provisioner.to_owned(),
-            )])),
+            annotations: Some(annotations),
             finalizers: Some(vec![FINALIZER.to_owned()]),
             ..Default::default()
         },
@@ -110,13 +128,7 @@ pub fn build_pv(input: &PvInputs<'_>) -> PersistentVolume {
                 options: Some(options),
                 ..Default::default()
             }),
-            persistent_volume_reclaim_policy: Some(
-                input
-                    .class
-                    .reclaim_policy
-                    .clone()
-                    .unwrap_or_else(|| "Delete".into()),
-            ),
+            persistent_volume_reclaim_policy: Some(reclaim_policy),
             storage_class_name: input.class.metadata.name.clone(),
             volume_mode: Some("Filesystem".into()),
             ..Default::default()
@@ -130,7 +142,7 @@ mod tests {
     use super::*;
     use crate::decide::class_params::parse_class_params;
     use crate::tests::fixtures::{class, pvc};
-    use flashvol_common::options::{self, VolumeOptions};
+    use flashvol_common::options::VolumeOptions;
 
     fn build(
         class: &StorageClass,
@@ -155,6 +167,7 @@ mod tests {
             access_modes: &modes,
             shared,
             placed,
+            adopted: None,
         })
     }
 
@@ -246,6 +259,46 @@ mod tests {
         assert_eq!(opts[options::BACKEND], "file");
         assert_eq!(opts[options::ACCESS_MODE], "shared");
         assert_eq!(opts[options::NFS_ENDPOINT], "10.0.1.6");
+    }
+
+    #[test]
+    fn an_adopted_object_is_named_and_retained_whatever_the_class_says() {
+        let c = class("pure", "pure-provisioner", &[("allowAdoption", "true")]);
+        let claim = pvc("legacy", "pure", "1Gi");
+        let params = parse_class_params(&BTreeMap::new(), &[]).expect("valid");
+        let settings = Settings::default();
+        let modes = ["ReadWriteOnce".to_owned()];
+        let pv = build_pv(&PvInputs {
+            provisioner: "pure-provisioner",
+            driver: "pure/flex",
+            claim: &claim,
+            class: &c,
+            params: &params,
+            settings: &settings,
+            access_modes: &modes,
+            shared: false,
+            placed: Placed {
+                array_endpoint: "a",
+                array_id: "i",
+                nfs_endpoint: None,
+                capacity: 2 << 30,
+            },
+            adopted: Some("legacy-db"),
+        });
+        assert_eq!(
+            pv.metadata.annotations.as_ref().expect("ann")[ANN_ADOPTED],
+            "legacy-db"
+        );
+        let spec = pv.spec.expect("spec");
+        assert_eq!(
+            spec.persistent_volume_reclaim_policy.as_deref(),
+            Some("Retain"),
+            "the class says Delete (its default)"
+        );
+        assert_eq!(spec.capacity.expect("cap")["storage"].0, "2Gi");
+        let opts = spec.flex_volume.expect("flex").options.expect("options");
+        let read = VolumeOptions::from_options(&opts, "k8s").expect("driver can read it");
+        assert_eq!(read.array_volume, "legacy-db");
     }
 
     #[test]

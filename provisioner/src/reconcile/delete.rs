@@ -101,14 +101,12 @@ pub async fn reclaim_volume(
                 Ok(_) => {}
                 Err(e) => {
                     ctx.metrics.delete_done(false, e.reason);
-                    ctx.events
-                        .publish(
-                            &pv.object_ref(&()),
-                            Kind::Warning,
-                            events::VOLUME_FAILED_DELETE,
-                            &e.message,
-                        )
-                        .await;
+                    ctx.events.publish(
+                        &pv.object_ref(&()),
+                        Kind::Warning,
+                        events::VOLUME_FAILED_DELETE,
+                        &e.message,
+                    );
                     log::warn!("PV {name}: delete failed: {}", e.message);
                 }
             }

@@ -1,18 +1,22 @@
 //! Kubernetes Events on claims and volumes, written with the core/v1 API that every cluster
 //! since 1.0 serves (kube-runtime's recorder needs events.k8s.io/v1, which 1.1x clusters lack).
 //!
-//! Owns the event reasons. A repeat of the same event (same object, reason and message) bumps
-//! `count` on the existing Event instead of creating another, as client-go does. Failing to record
-//! an event is logged and never fails the reconcile.
+//! Owns the event reasons and the event sink. Events never stand between a claim and its PV:
+//! [`Recorder::publish`] only queues (as client-go's broadcaster does); one background task
+//! writes them through the same rate-limited client, so they take tokens only as fast as one
+//! request at a time while every worker's PV requests go ahead. A repeat of the same event (same
+//! object, reason and message) bumps `count` on the existing Event instead of creating another,
+//! as client-go does. A full queue drops the event (logged), and failing to record one is logged:
+//! neither ever fails or delays a reconcile.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
+use tokio::sync::{mpsc, oneshot};
 
 pub const PROVISIONING: &str = "Provisioning";
 pub const PROVISIONING_SUCCEEDED: &str = "ProvisioningSucceeded";
@@ -23,6 +27,8 @@ pub const VOLUME_FAILED_DELETE: &str = "VolumeFailedDelete";
 const CLUSTER_SCOPED_NAMESPACE: &str = "default";
 /// Bound on remembered events; the map is cleared when it grows past this.
 const MAX_REMEMBERED: usize = 4096;
+/// Events waiting for the sink; client-go's broadcaster queues as many before it drops.
+const QUEUE: usize = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -30,28 +36,101 @@ pub enum Kind {
     Warning,
 }
 
-type EventKey = (String, String, String);
+/// One event as a reconcile asked for it.
+struct Pending {
+    object: ObjectReference,
+    kind: Kind,
+    reason: String,
+    message: String,
+}
 
-/// Records events; cheap to share.
+enum Message {
+    Event(Box<Pending>),
+    /// Answered once every message queued before it has been handled.
+    Flush(oneshot::Sender<()>),
+}
+
+/// Queues events for the sink task; cheap to share.
 pub struct Recorder {
-    client: Client,
-    component: String,
-    host: String,
-    seen: Mutex<HashMap<EventKey, (String, String, i32)>>,
+    queue: mpsc::Sender<Message>,
 }
 
 impl Recorder {
+    /// Starts the sink task on the current Tokio runtime; it ends when the recorder is dropped.
     pub fn new(client: Client, component: &str, host: &str) -> Self {
-        Self {
+        let (queue, messages) = mpsc::channel(QUEUE);
+        let sink = Sink {
             client,
             component: component.to_owned(),
             host: host.to_owned(),
-            seen: Mutex::new(HashMap::new()),
+            seen: HashMap::new(),
+        };
+        tokio::spawn(sink.run(messages));
+        Self { queue }
+    }
+
+    /// Queues an event about `object` and returns at once.
+    pub fn publish(&self, object: &ObjectReference, kind: Kind, reason: &str, message: &str) {
+        let pending = Pending {
+            object: object.clone(),
+            kind,
+            reason: reason.to_owned(),
+            message: message.to_owned(),
+        };
+        if let Err(e) = self.queue.try_send(Message::Event(Box::new(pending))) {
+            let full = matches!(e, mpsc::error::TrySendError::Full(_));
+            log::warn!(
+                "event {reason} on {} dropped: {}",
+                object.name.as_deref().unwrap_or_default(),
+                if full {
+                    "event queue full"
+                } else {
+                    "event sink stopped"
+                }
+            );
         }
     }
 
-    /// Records an event about `object`.
-    pub async fn publish(&self, object: &ObjectReference, kind: Kind, reason: &str, message: &str) {
+    /// Waits until every event published before this call has been written (or has failed);
+    /// shutdown uses it so the last events are not lost.
+    pub async fn flush(&self) {
+        let (done, handled) = oneshot::channel();
+        if self.queue.send(Message::Flush(done)).await.is_ok() {
+            let _ = handled.await;
+        }
+    }
+}
+
+type EventKey = (String, String, String);
+
+/// The task writing events, one at a time.
+struct Sink {
+    client: Client,
+    component: String,
+    host: String,
+    /// (object, reason, message) → (namespace, Event name, count) of the Event already written.
+    seen: HashMap<EventKey, (String, String, i32)>,
+}
+
+impl Sink {
+    async fn run(mut self, mut messages: mpsc::Receiver<Message>) {
+        while let Some(message) = messages.recv().await {
+            match message {
+                Message::Event(pending) => self.write(&pending).await,
+                Message::Flush(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
+
+    async fn write(&mut self, pending: &Pending) {
+        let Pending {
+            object,
+            kind,
+            reason,
+            message,
+        } = pending;
         let namespace = object
             .namespace
             .clone()
@@ -61,11 +140,10 @@ impl Recorder {
             .clone()
             .or_else(|| object.name.clone())
             .unwrap_or_default();
-        let key = (object_key, reason.to_owned(), message.to_owned());
+        let key = (object_key, reason.clone(), message.clone());
         let now = Time(Timestamp::now());
         let api: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
-        let previous = self.seen.lock().ok().and_then(|m| m.get(&key).cloned());
-        if let Some((ns, name, count)) = previous
+        if let Some((ns, name, count)) = self.seen.get(&key).cloned()
             && ns == namespace
         {
             let patch = serde_json::json!({"count": count + 1, "lastTimestamp": now});
@@ -88,8 +166,8 @@ impl Recorder {
                 ..Default::default()
             },
             involved_object: object.clone(),
-            reason: Some(reason.to_owned()),
-            message: Some(message.to_owned()),
+            reason: Some(reason.clone()),
+            message: Some(message.clone()),
             type_: Some(
                 match kind {
                     Kind::Normal => "Normal",
@@ -114,12 +192,10 @@ impl Recorder {
         }
     }
 
-    fn remember(&self, key: EventKey, namespace: String, name: String, count: i32) {
-        if let Ok(mut m) = self.seen.lock() {
-            if m.len() >= MAX_REMEMBERED {
-                m.clear();
-            }
-            m.insert(key, (namespace, name, count));
+    fn remember(&mut self, key: EventKey, namespace: String, name: String, count: i32) {
+        if self.seen.len() >= MAX_REMEMBERED {
+            self.seen.clear();
         }
+        self.seen.insert(key, (namespace, name, count));
     }
 }

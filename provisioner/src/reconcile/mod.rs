@@ -8,3 +8,4 @@ pub mod events;
 pub mod finished;
 pub mod orphans;
 pub mod provision;
+pub mod source;

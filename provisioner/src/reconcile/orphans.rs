@@ -148,7 +148,7 @@ async fn list_references(ctx: &Context, prefix: &str) -> Result<References, Stri
 }
 
 /// Runs a LIST page by page, handing each page's items to `each`.
-async fn each_page<T, Fetch, Fut>(
+pub(crate) async fn each_page<T, Fetch, Fut>(
     mut fetch: Fetch,
     mut each: impl FnMut(Vec<T>),
 ) -> Result<(), kube::Error>

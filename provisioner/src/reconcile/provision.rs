@@ -1,10 +1,13 @@
-//! Provisioning one claim: decide ([`crate::decide::plan`]), find or create the array volume,
-//! create the PV.
+//! Provisioning one claim: decide ([`crate::decide::plan`], [`crate::decide::source`]), find or
+//! make the array volume (blank, a copy of a snapshot or claim, or an adopted object), create the
+//! PV.
 //!
 //! Idempotent across crashes and restarts: the array name is derived from the claim uid, and
 //! before creating anything every array of the backend is asked for that name, so a crash between
 //! the array create and the PV create is completed on the next pass instead of leaving a second
-//! volume elsewhere. A PV that already exists means the claim is done.
+//! volume elsewhere. Copies get the same deterministic name, so a crash between the array copy and
+//! the PV create also leaves exactly one volume, which the next pass finds (and grows, if the
+//! crash came before the grow). A PV that already exists means the claim is done.
 
 use std::time::Instant;
 
@@ -20,11 +23,13 @@ use flashvol_common::options::Backend;
 use crate::arrays::{Array, Lookup};
 use crate::decide::claim::{ClaimDecision, claim_class_name, decide_claim};
 use crate::decide::placement::{Candidate, choose_array};
-use crate::decide::plan::{NewVolume, plan_volume};
+use crate::decide::plan::{NewVolume, Plan, plan_volume};
 use crate::decide::pv::{Placed, PvInputs, build_pv};
 use crate::decide::quantity::format_bytes;
+use crate::decide::source::{Source, check_backend, claim_source};
 use crate::reconcile::context::Context;
 use crate::reconcile::events::{self, Kind};
+use crate::reconcile::source::{self, Found};
 
 /// How a pass over a claim ended without error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +57,7 @@ pub struct ProvisionError {
     pub message: String,
 }
 
-fn fail(reason: &'static str, message: impl Into<String>) -> ProvisionError {
+pub(crate) fn fail(reason: &'static str, message: impl Into<String>) -> ProvisionError {
     ProvisionError {
         reason,
         message: message.into(),
@@ -113,14 +118,12 @@ pub async fn provision_claim(
         Ok(ClaimOutcome::Provisioned { pv, array, reused }) => {
             ctx.metrics
                 .provision_done(true, if *reused { "reused" } else { "created" });
-            ctx.events
-                .publish(
-                    &object,
-                    Kind::Normal,
-                    events::PROVISIONING_SUCCEEDED,
-                    &format!("Successfully provisioned volume {pv} on {array}"),
-                )
-                .await;
+            ctx.events.publish(
+                &object,
+                Kind::Normal,
+                events::PROVISIONING_SUCCEEDED,
+                &format!("Successfully provisioned volume {pv} on {array}"),
+            );
             log::info!(
                 "claim {}: provisioned {pv} on {array}",
                 claim_key(&pvc.metadata)
@@ -129,14 +132,12 @@ pub async fn provision_claim(
         Ok(_) => {}
         Err(e) => {
             ctx.metrics.provision_done(false, e.reason);
-            ctx.events
-                .publish(
-                    &object,
-                    Kind::Warning,
-                    events::PROVISIONING_FAILED,
-                    &e.message,
-                )
-                .await;
+            ctx.events.publish(
+                &object,
+                Kind::Warning,
+                events::PROVISIONING_FAILED,
+                &e.message,
+            );
             log::warn!(
                 "claim {}: provisioning failed: {}",
                 claim_key(&pvc.metadata),
@@ -160,8 +161,19 @@ pub async fn provision_claim(
     result
 }
 
-/// Carries out the plan: the array volume found from an earlier attempt or created on the array
-/// placement chooses, then the PV.
+/// Where the volume ended up: the array, its size, whether an earlier attempt made it, and the
+/// adopted object's name when the claim took one over.
+struct Placement<'a> {
+    array: &'a Array,
+    capacity: u64,
+    reused: bool,
+    adopted: Option<String>,
+}
+
+/// Carries out the plan: the claim's source checked ([`crate::decide::source`]); the array
+/// volume found from an earlier attempt, or made now (created blank on the array placement
+/// chooses, copied from a snapshot or a claim on the array holding it, or an existing object
+/// adopted); then the PV.
 async fn provision(
     pvc: &PersistentVolumeClaim,
     class: &k8s_openapi::api::storage::v1::StorageClass,
@@ -170,83 +182,76 @@ async fn provision(
 ) -> Result<ClaimOutcome, ProvisionError> {
     let plan = plan_volume(pvc, class, &ctx.settings.name_prefix, pv_name)
         .map_err(|e| fail(e.reason(), e.to_string()))?;
+    let source = claim_source(pvc)
+        .and_then(|s| check_backend(&s, plan.params.backend).map(|()| s))
+        .map_err(|e| fail("claim", e.to_string()))?;
     let array_name = &plan.array_name;
 
-    ctx.events
-        .publish(
-            &pvc.object_ref(&()),
-            Kind::Normal,
-            events::PROVISIONING,
-            &format!(
-                "External provisioner is provisioning volume for claim \"{}\"",
-                claim_key(&pvc.metadata)
-            ),
-        )
-        .await;
+    ctx.events.publish(
+        &pvc.object_ref(&()),
+        Kind::Normal,
+        events::PROVISIONING,
+        &format!(
+            "External provisioner is provisioning volume for claim \"{}\"",
+            claim_key(&pvc.metadata)
+        ),
+    );
 
     let arrays: Vec<&Array> = ctx.arrays.of(plan.params.backend).collect();
-    let (array, capacity, reused) = match find_existing(&arrays, array_name).await? {
-        Some((array, size)) => {
-            log::info!(
-                "claim {}: {array_name} already exists on {} (earlier attempt); reusing it",
-                claim_key(&pvc.metadata),
-                array.endpoint
-            );
-            (array, size, true)
+    let placement = if let Source::Adopt(object) = &source {
+        let found = source::object_to_adopt(ctx, pvc, class, &plan, &arrays, object).await?;
+        Placement {
+            array: found.array,
+            capacity: found.size,
+            reused: false,
+            adopted: Some(found.object),
         }
-        None => {
-            let mut spaces = Vec::with_capacity(arrays.len());
-            for a in &arrays {
-                spaces.push(a.space().await.map_err(|e| e.to_string()));
+    } else {
+        match find_existing(&arrays, array_name).await? {
+            Some((array, size)) => {
+                log::info!(
+                    "claim {}: {array_name} already exists on {} (earlier attempt); reusing it",
+                    claim_key(&pvc.metadata),
+                    array.endpoint
+                );
+                // A copy the earlier attempt made but did not grow yet.
+                let capacity = match source {
+                    Source::Snapshot(_) | Source::Clone(_) => {
+                        grow_copy(array, array_name, size, plan.size).await?
+                    }
+                    Source::Blank | Source::Adopt(_) => size,
+                };
+                Placement {
+                    array,
+                    capacity,
+                    reused: true,
+                    adopted: None,
+                }
             }
-            let candidates: Vec<Candidate<'_>> = arrays
-                .iter()
-                .zip(spaces)
-                .map(|(a, space)| Candidate::new(&a.endpoint, &a.labels, space))
-                .collect();
-            let kind = plan.params.backend.array_kind();
-            let chosen = choose_array(kind, &candidates, plan.selector, plan.size)
-                .map_err(|e| fail("placement", e.to_string()))?;
-            let array = arrays[chosen];
-            let created = match plan.new_volume(&ctx.settings) {
-                NewVolume::Block(qos) => array.create_volume(array_name, plan.size, qos).await,
-                NewVolume::File(fs) => array.create_file_system(fs).await,
-            };
-            let capacity = match created {
-                Ok(size) => {
-                    array.charge(size);
-                    size
-                }
-                // Created by a pass that raced this one (e.g. across a leader change).
-                Err(ArrayError::AlreadyExists { .. }) => match array.lookup(array_name).await {
-                    Ok(Lookup::Live { size }) => size,
-                    Ok(other) => {
-                        return Err(fail(
-                            "array",
-                            format!(
-                                "{array_name} on {} is {other:?} after create said it exists",
-                                array.endpoint
-                            ),
-                        ));
+            None => {
+                let (array, capacity) = match &source {
+                    Source::Snapshot(snapshot) => {
+                        let found =
+                            source::snapshot_to_restore(ctx, pvc, &plan, &arrays, snapshot).await?;
+                        copy(found, &plan).await?
                     }
-                    Err(e) => {
-                        return Err(fail("array", format!("cannot read back {array_name}: {e}")));
+                    Source::Clone(claim) => {
+                        let found =
+                            source::volume_to_clone(ctx, pvc, &plan, &arrays, claim).await?;
+                        copy(found, &plan).await?
                     }
-                },
-                Err(e) => {
-                    return Err(fail(
-                        "array",
-                        format!(
-                            "cannot create {array_name} ({}) on {}: {e}",
-                            format_bytes(plan.size),
-                            array.describe()
-                        ),
-                    ));
+                    Source::Blank | Source::Adopt(_) => create_blank(ctx, &plan, &arrays).await?,
+                };
+                Placement {
+                    array,
+                    capacity,
+                    reused: false,
+                    adopted: None,
                 }
-            };
-            (array, capacity, false)
+            }
         }
     };
+    let array = placement.array;
     let array_id = array.id().await.map_err(|e| {
         fail(
             "array",
@@ -275,8 +280,9 @@ async fn provision(
             array_endpoint: &array.endpoint,
             array_id: &array_id,
             nfs_endpoint: nfs_endpoint.as_deref(),
-            capacity,
+            capacity: placement.capacity,
         },
+        adopted: placement.adopted.as_deref(),
     });
     let pvs: Api<PersistentVolume> = Api::all(ctx.client.clone());
     match pvs.create(&PostParams::default(), &pv).await {
@@ -292,11 +298,121 @@ async fn provision(
             ));
         }
     }
+    let described = array.describe();
     Ok(ClaimOutcome::Provisioned {
         pv: pv_name.to_owned(),
-        array: array.describe(),
-        reused,
+        array: match source {
+            Source::Blank => described,
+            other => format!("{described} from {}", other.describe()),
+        },
+        reused: placement.reused,
     })
+}
+
+/// A new, empty volume or file system on the array placement chooses.
+async fn create_blank<'a>(
+    ctx: &Context,
+    plan: &Plan<'_>,
+    arrays: &[&'a Array],
+) -> Result<(&'a Array, u64), ProvisionError> {
+    let array_name = &plan.array_name;
+    let mut spaces = Vec::with_capacity(arrays.len());
+    for a in arrays {
+        spaces.push(a.space().await.map_err(|e| e.to_string()));
+    }
+    let candidates: Vec<Candidate<'_>> = arrays
+        .iter()
+        .zip(spaces)
+        .map(|(a, space)| Candidate::new(&a.endpoint, &a.labels, space))
+        .collect();
+    let kind = plan.params.backend.array_kind();
+    let chosen = choose_array(kind, &candidates, plan.selector, plan.size)
+        .map_err(|e| fail("placement", e.to_string()))?;
+    let array = arrays[chosen];
+    let created = match plan.new_volume(&ctx.settings) {
+        NewVolume::Block(qos) => array.create_volume(array_name, plan.size, qos).await,
+        NewVolume::File(fs) => array.create_file_system(fs).await,
+    };
+    let capacity = match created {
+        Ok(size) => {
+            array.charge(size);
+            size
+        }
+        // Created by a pass that raced this one (e.g. across a leader change).
+        Err(ArrayError::AlreadyExists { .. }) => read_back(array, array_name).await?,
+        Err(e) => {
+            return Err(fail(
+                "array",
+                format!(
+                    "cannot create {array_name} ({}) on {}: {e}",
+                    format_bytes(plan.size),
+                    array.describe()
+                ),
+            ));
+        }
+    };
+    Ok((array, capacity))
+}
+
+/// The new volume as a copy of the found source, on the source's array, grown to the planned
+/// size when the claim asks for more than the source holds (Cinder's create-from-snapshot does
+/// the same: copy, then extend).
+async fn copy<'a>(found: Found<'a>, plan: &Plan<'_>) -> Result<(&'a Array, u64), ProvisionError> {
+    let (array, array_name) = (found.array, &plan.array_name);
+    let size = match array.copy_volume(&found.object, array_name).await {
+        Ok(size) => size,
+        Err(ArrayError::AlreadyExists { .. }) => read_back(array, array_name).await?,
+        Err(e) => {
+            return Err(fail(
+                "array",
+                format!(
+                    "cannot copy {} to {array_name} on {}: {e}",
+                    found.object,
+                    array.describe()
+                ),
+            ));
+        }
+    };
+    array.charge(size);
+    let capacity = grow_copy(array, array_name, size, plan.size).await?;
+    Ok((array, capacity))
+}
+
+/// Grows a copy smaller than planned; converges when repeated.
+async fn grow_copy(
+    array: &Array,
+    array_name: &str,
+    size: u64,
+    planned: u64,
+) -> Result<u64, ProvisionError> {
+    if size >= planned {
+        return Ok(size);
+    }
+    array.grow_volume(array_name, planned).await.map_err(|e| {
+        fail(
+            "array",
+            format!(
+                "copied {array_name} on {} but cannot grow it to {}: {e}",
+                array.describe(),
+                format_bytes(planned)
+            ),
+        )
+    })
+}
+
+/// The size of a volume a create or copy said exists already.
+async fn read_back(array: &Array, array_name: &str) -> Result<u64, ProvisionError> {
+    match array.lookup(array_name).await {
+        Ok(Lookup::Live { size }) => Ok(size),
+        Ok(other) => Err(fail(
+            "array",
+            format!(
+                "{array_name} on {} is {other:?} after create said it exists",
+                array.endpoint
+            ),
+        )),
+        Err(e) => Err(fail("array", format!("cannot read back {array_name}: {e}"))),
+    }
 }
 
 /// Looks the name up on every array of the backend. Any array that cannot answer stops the

@@ -71,6 +71,8 @@ impl State {
 #[derive(Clone, Default)]
 pub struct FakeKube {
     state: Arc<Mutex<State>>,
+    /// Path parts whose requests hang until [`FakeKube::release`] (a stuck API server).
+    stalled: Arc<tokio::sync::watch::Sender<Vec<String>>>,
 }
 
 /// A LIST page as asked by `limit` and `continue` (here simply the offset of the next item).
@@ -202,6 +204,24 @@ impl FakeKube {
             .push((method, path_part.to_owned(), code));
     }
 
+    /// Every request whose path contains `path_part` hangs from now until released.
+    pub fn stall(&self, path_part: &str) {
+        self.stalled
+            .send_modify(|parts| parts.push(path_part.to_owned()));
+    }
+
+    /// Lets the stalled requests go on.
+    pub fn release(&self) {
+        self.stalled.send_modify(Vec::clear);
+    }
+
+    async fn wait_while_stalled(&self, path: &str) {
+        let mut stalled = self.stalled.subscribe();
+        let _ = stalled
+            .wait_for(|parts| !parts.iter().any(|p| path.contains(p.as_str())))
+            .await;
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -222,6 +242,7 @@ impl FakeKube {
                 .unwrap_or(0);
             return self.watch(&path, since);
         }
+        self.wait_while_stalled(&path).await;
         let body = req.into_body().collect_bytes().await.unwrap_or_default();
         let page = Page {
             limit: param("limit").and_then(|v| v.parse().ok()),

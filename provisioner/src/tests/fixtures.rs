@@ -52,6 +52,23 @@ pub fn pvc(name: &str, class: &str, size: &str) -> PersistentVolumeClaim {
     }
 }
 
+/// [`pvc`] with one more annotation (a restore, an adoption).
+pub fn annotated_pvc(
+    name: &str,
+    class: &str,
+    size: &str,
+    key: &str,
+    value: &str,
+) -> PersistentVolumeClaim {
+    let mut claim = pvc(name, class, size);
+    claim
+        .metadata
+        .annotations
+        .get_or_insert_default()
+        .insert(key.into(), value.into());
+    claim
+}
+
 /// A StorageClass with parameters.
 pub fn class(name: &str, provisioner: &str, params: &[(&str, &str)]) -> StorageClass {
     StorageClass {

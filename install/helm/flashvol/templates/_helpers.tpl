@@ -86,10 +86,35 @@ affinity:
   value: {{ include "flashvol.oneOf" (list "flasharray.defaultFSType" (.Values.flasharray.defaultFSType | default "xfs") (list "xfs" "ext4" "ext3")) | quote }}
 {{- end -}}
 
-{{/* pure.json: PSO's arrays, plus a "flashvol" section only when flashvol-only values are set. */}}
+{{/* Where both pods find the arrays' CA of flashvol.tls.caCert: the Secret's key ca.pem. */}}
+{{- define "flashvol.caPath" -}}/etc/pure/ca.pem{{- end -}}
+
+{{/* flashvol.tls.caCert (the arrays' CA, PEM), checked; empty when not set. */}}
+{{- define "flashvol.caCert" -}}
+{{- $tls := (.Values.flashvol | default dict).tls | default dict -}}
+{{- $pem := $tls.caCert | default "" | toString | trim -}}
+{{- if $pem -}}
+{{- if not (regexMatch "(?s)^-----BEGIN CERTIFICATE-----\\r?\\n.+-----END CERTIFICATE-----$" $pem) -}}
+{{- fail "flashvol.tls.caCert must be the arrays' CA certificate(s) in PEM: -----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----" -}}
+{{- end -}}
+{{- if $tls.caFile -}}
+{{- fail "set flashvol.tls.caCert (the CA itself) or flashvol.tls.caFile (a path valid in the provisioner pod and on every node), not both" -}}
+{{- end -}}
+{{- printf "%s\n" $pem -}}
+{{- end -}}
+{{- end -}}
+
+{{/* pure.json: PSO's arrays, plus a "flashvol" section only when flashvol-only values are set.
+     flashvol.tls.caCert is not pure.json's: its file in the Secret is, as tls.caFile. */}}
 {{- define "flashvol.pureJson" -}}
 {{- $doc := include "flashvol.arrays" . | fromJson -}}
 {{- $section := deepCopy (.Values.flashvol | default dict) -}}
+{{- $ca := include "flashvol.caCert" . -}}
+{{- if kindIs "map" (get $section "tls") -}}
+{{- $tls := omit (get $section "tls") "caCert" -}}
+{{- if $ca }}{{ $_ := set $tls "caFile" (include "flashvol.caPath" .) }}{{ end -}}
+{{- if $tls }}{{ $_ := set $section "tls" $tls }}{{ else }}{{ $_ := unset $section "tls" }}{{ end -}}
+{{- end -}}
 {{- $file := dict -}}
 {{- with .Values.flashblade.exportRules }}{{ $_ := set $file "exportRules" (toString .) }}{{ end -}}
 {{- $hardLimit := .Values.flashblade.hardLimit | toString -}}

@@ -301,7 +301,7 @@ async fn a_pv_whose_array_id_no_configured_array_has_keeps_its_volume_and_says_w
         "{}",
         err.message
     );
-    assert_eq!(h.events("VolumeFailedDelete"), [err.message]);
+    assert_eq!(h.events(&ctx, "VolumeFailedDelete").await, [err.message]);
     assert!(h.flash_array(0).get_volume(&name).is_ok(), "not destroyed");
     assert!(
         h.fake.get::<PersistentVolume>(None, &pv_name).is_some(),

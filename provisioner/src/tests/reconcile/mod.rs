@@ -1,7 +1,8 @@
 //! Reconcile tests: the real reconcilers against the fake Kubernetes API ([`crate::tests::fake_kube`])
 //! and in-process array simulators (`flashvol-arraysim`) reached through the real clients.
 //!
-//! This file holds the harness; the tests are in `provisioning`, `deleting` (including the orphan
+//! This file holds the harness; the tests are in `provisioning`, `sources` (restores, clones,
+//! adoption), `deleting` (including the orphan
 //! collector) and `watching` (the controllers fed by watches).
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelecto
 
 mod deleting;
 mod provisioning;
+mod sources;
 mod watching;
 
 use crate::arrays::{ArraySet, Lookup};
@@ -173,7 +175,9 @@ impl Harness {
             .get::<PersistentVolume>(None, &format!("pvc-{uid}"))
     }
 
-    pub(crate) fn events(&self, reason: &str) -> Vec<String> {
+    /// The messages of the `reason` events `ctx` has published, once its sink has written them.
+    pub(crate) async fn events(&self, ctx: &Context, reason: &str) -> Vec<String> {
+        ctx.events.flush().await;
         self.fake
             .list::<Event>()
             .into_iter()

@@ -3,6 +3,39 @@
 use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_gets_its_pv_while_event_writes_hang() {
+    let h = Harness::start(&[fa(TIB, &[])], "");
+    let ctx = h.context();
+    h.add_class(class(
+        "pure-block",
+        "pure-provisioner",
+        &[("backend", "block")],
+    ));
+    let claim = pvc("data", "pure-block", "1Gi");
+    h.add_claim(&claim);
+    h.fake.stall("/events");
+
+    // A guard, not a measurement: before events were queued this waited forever.
+    let outcome = tokio::time::timeout(Duration::from_secs(60), provision_claim(&claim, &ctx))
+        .await
+        .expect("provisioning waited for an event write")
+        .expect("provisions");
+    assert!(
+        matches!(outcome, ClaimOutcome::Provisioned { .. }),
+        "{outcome:?}"
+    );
+    assert!(
+        h.pv_of(&claim).is_some(),
+        "PV created before any event was written"
+    );
+
+    // The events were queued, not lost: they are written once the API server answers again.
+    h.fake.release();
+    assert_eq!(h.events(&ctx, "Provisioning").await.len(), 1);
+    assert_eq!(h.events(&ctx, "ProvisioningSucceeded").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provisions_a_block_volume_and_a_pv_that_points_at_it() {
     let h = Harness::start(&[fa(TIB, &[])], "");
     let ctx = h.context();
@@ -46,8 +79,8 @@ async fn provisions_a_block_volume_and_a_pv_that_points_at_it() {
         h.flash_array(0).array_info().expect("info").id
     );
     assert_eq!(opts[options::MOUNT_OPTIONS], "discard");
-    assert_eq!(h.events("Provisioning").len(), 1);
-    assert_eq!(h.events("ProvisioningSucceeded").len(), 1);
+    assert_eq!(h.events(&ctx, "Provisioning").await.len(), 1);
+    assert_eq!(h.events(&ctx, "ProvisioningSucceeded").await.len(), 1);
 
     // A second pass (e.g. the claim's next update) finds the PV and does nothing.
     assert_eq!(
@@ -190,7 +223,7 @@ async fn placement_follows_the_claim_selector_then_free_capacity() {
         "{}",
         err.message
     );
-    let failed = h.events("ProvisioningFailed");
+    let failed = h.events(&ctx, "ProvisioningFailed").await;
     assert_eq!(failed.len(), 2, "{failed:?}");
     for i in 0..3 {
         assert!(
@@ -231,7 +264,7 @@ async fn class_and_claim_errors_are_events_and_touch_no_array() {
         .expect_err("zero size");
     assert!(err.message.contains("zero"), "{}", err.message);
 
-    assert_eq!(h.events("ProvisioningFailed").len(), 4);
+    assert_eq!(h.events(&ctx, "ProvisioningFailed").await.len(), 4);
     assert!(
         h.flash_array(0)
             .list_volumes("*", true)

@@ -1,9 +1,11 @@
 //! FlashArray REST 1.x personality: version discovery, session auth with the cookie on every 200,
-//! the error-list body, paging, and routing to the volume, snapshot, host and array handlers.
+//! the error-list body, paging, and routing to the volume, snapshot, protection group, host and
+//! array handlers.
 
 mod array;
 mod hosts;
 pub mod model;
+mod pgroups;
 mod snapshots;
 mod volume_rules;
 mod volumes;
@@ -189,6 +191,9 @@ fn dispatch(
         ("DELETE", ["volume", name]) => volumes::destroy_or_eradicate(ctx, state, name, params),
         ("GET", ["volume", name, "host"]) => volumes::list_connections(state, name, params),
         ("GET", ["volume", name, "hgroup"]) => volumes::list_shared_connections(state, name),
+        ("POST", ["pgroup"]) => pgroups::snapshot(ctx, state, params),
+        ("POST", ["pgroup", name]) => pgroups::create(ctx, state, name, params),
+        ("GET", ["pgroup", name]) => pgroups::get(ctx, state, name),
         ("GET", ["host"]) => hosts::list(state, params),
         ("GET", ["host", name]) => hosts::get(state, name),
         ("POST", ["host", name]) => hosts::create(state, name, params),

@@ -25,8 +25,19 @@ pub struct FaState {
     pub volumes: BTreeMap<String, Volume>,
     pub hosts: BTreeMap<String, Host>,
     pub connections: Vec<Connection>,
+    /// Protection groups by name (state files from before they existed have none).
+    #[serde(default)]
+    pub pgroups: BTreeMap<String, Pgroup>,
     /// Valid `session` cookie values.
     pub sessions: BTreeSet<String>,
+}
+
+/// A protection group: the volumes its snapshots take together. Hosts, host groups, targets,
+/// schedules and retention are not modelled; snapshots are taken on request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pgroup {
+    pub name: String,
+    pub volumes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +82,7 @@ impl FaState {
             volumes: BTreeMap::new(),
             hosts: BTreeMap::new(),
             connections: Vec::new(),
+            pgroups: BTreeMap::new(),
             sessions: BTreeSet::new(),
         }
     }
@@ -136,6 +148,18 @@ impl Volume {
         self.snapshot_of.is_some()
     }
 
+    /// A volume's part of a protection group snapshot, `<pgroup>.<suffix>.<volume>`: it belongs
+    /// to the group's snapshot, so destroying, recovering, eradicating or renaming the volume
+    /// leaves it alone.
+    pub fn is_pgroup_snapshot(&self) -> bool {
+        self.is_snapshot() && self.name.matches('.').count() == 2
+    }
+
+    /// A snapshot the volume `name` owns: destroyed, recovered and eradicated with it.
+    pub fn is_own_snapshot_of(&self, name: &str) -> bool {
+        self.snapshot_of.as_deref() == Some(name) && !self.is_pgroup_snapshot()
+    }
+
     pub fn time_remaining(&self, now: u64) -> Option<u64> {
         self.destroyed_at
             .map(|at| (at + ERADICATION_DELAY_SECS).saturating_sub(now))
@@ -185,6 +209,14 @@ impl Volume {
             "total_reduction": 1.0,
             "thin_provisioning": thin,
         })
+    }
+}
+
+impl Pgroup {
+    /// `GET pgroup/<name>`, as pugo's fixtures show it.
+    pub fn render(&self, array_name: &str) -> Value {
+        json!({"name": self.name, "volumes": self.volumes, "hosts": null, "hgroups": null,
+               "source": array_name, "targets": null})
     }
 }
 

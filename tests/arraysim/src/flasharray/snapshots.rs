@@ -24,16 +24,7 @@ pub fn create(ctx: &Ctx<'_>, state: &mut FaState, params: &Params) -> FaResult {
         .list("source")?
         .filter(|s| !s.is_empty())
         .ok_or_else(|| FaError::bad("Missing parameter source.", ""))?;
-    let suffix = match params.string("suffix")? {
-        Some(suffix) => {
-            validate_suffix(&suffix)?;
-            suffix
-        }
-        None => {
-            state.next_snapshot_number += 1;
-            (state.next_snapshot_number - 1).to_string()
-        }
-    };
+    let suffix = suffix_of(state, params)?;
     let mut planned = Vec::new();
     for source in &sources {
         let volume = state
@@ -52,29 +43,53 @@ pub fn create(ctx: &Ctx<'_>, state: &mut FaState, params: &Params) -> FaResult {
     }
     let mut created = Vec::new();
     for (name, parent) in planned {
-        let serial = state.allocate_serial();
-        let from = volume_path(&ctx.spec.state_dir, &parent.serial);
-        copy_sparse(
-            &from,
-            &volume_path(&ctx.spec.state_dir, &serial),
-            parent.size,
-        )
-        .map_err(|e| FaError::internal(e, &name))?;
-        let snapshot = Volume {
-            name: name.clone(),
-            serial,
-            size: parent.size,
-            created: ctx.now,
-            source: Some(parent.name.clone()),
-            snapshot_of: Some(parent.name.clone()),
-            destroyed_at: None,
-            bandwidth_limit: None,
-            iops_limit: None,
-        };
-        created.push(snapshot.render());
-        state.volumes.insert(name, snapshot);
+        created.push(take(ctx, state, name, &parent)?);
     }
     Ok(Value::Array(created).into())
+}
+
+/// The `suffix` parameter of a snapshot request, checked, or the array's next number.
+pub(super) fn suffix_of(state: &mut FaState, params: &Params) -> Result<String, FaError> {
+    match params.string("suffix")? {
+        Some(suffix) => {
+            validate_suffix(&suffix)?;
+            Ok(suffix)
+        }
+        None => {
+            state.next_snapshot_number += 1;
+            Ok((state.next_snapshot_number - 1).to_string())
+        }
+    }
+}
+
+/// Takes the snapshot `name` of `parent`, data included; returns how `POST volume` renders it.
+pub(super) fn take(
+    ctx: &Ctx<'_>,
+    state: &mut FaState,
+    name: String,
+    parent: &Volume,
+) -> Result<Value, FaError> {
+    let serial = state.allocate_serial();
+    copy_sparse(
+        &volume_path(&ctx.spec.state_dir, &parent.serial),
+        &volume_path(&ctx.spec.state_dir, &serial),
+        parent.size,
+    )
+    .map_err(|e| FaError::internal(e, &name))?;
+    let snapshot = Volume {
+        name: name.clone(),
+        serial,
+        size: parent.size,
+        created: ctx.now,
+        source: Some(parent.name.clone()),
+        snapshot_of: Some(parent.name.clone()),
+        destroyed_at: None,
+        bandwidth_limit: None,
+        iops_limit: None,
+    };
+    let rendered = snapshot.render();
+    state.volumes.insert(name, snapshot);
+    Ok(rendered)
 }
 
 /// `POST volume/<dest> {"source": .., "overwrite": ..}`: `dest` becomes a copy of the volume or

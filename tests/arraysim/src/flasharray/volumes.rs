@@ -272,7 +272,7 @@ fn rename(state: &mut FaState, name: &str, new_name: &str) -> Result<(), FaError
     };
     volume.name = new_name.to_string();
     state.volumes.insert(new_name.to_string(), volume);
-    // Snapshots follow their volume's name.
+    // Snapshots follow their volume's name (`<volume>.<suffix>`, `<pgroup>.<suffix>.<volume>`).
     let snapshot_names: Vec<String> = state
         .volumes
         .values()
@@ -281,11 +281,13 @@ fn rename(state: &mut FaState, name: &str, new_name: &str) -> Result<(), FaError
         .collect();
     for old in snapshot_names {
         if let Some(mut snapshot) = state.volumes.remove(&old) {
-            let suffix = old
-                .rsplit_once('.')
-                .map(|(_, s)| s.to_string())
-                .unwrap_or_default();
-            snapshot.name = format!("{new_name}.{suffix}");
+            snapshot.name = if snapshot.is_pgroup_snapshot() {
+                let group = old.rsplit_once('.').map_or("", |(g, _)| g);
+                format!("{group}.{new_name}")
+            } else {
+                let suffix = old.rsplit_once('.').map_or("", |(_, s)| s);
+                format!("{new_name}.{suffix}")
+            };
             snapshot.snapshot_of = Some(new_name.to_string());
             snapshot.source = Some(new_name.to_string());
             state.volumes.insert(snapshot.name.clone(), snapshot);
@@ -293,6 +295,14 @@ fn rename(state: &mut FaState, name: &str, new_name: &str) -> Result<(), FaError
     }
     for connection in state.connections.iter_mut().filter(|c| c.volume == name) {
         connection.volume = new_name.to_string();
+    }
+    for member in state
+        .pgroups
+        .values_mut()
+        .flat_map(|g| g.volumes.iter_mut())
+        .filter(|v| *v == name)
+    {
+        *member = new_name.to_string();
     }
     Ok(())
 }
@@ -303,8 +313,8 @@ fn recover(state: &mut FaState, name: &str) -> FaResult {
     };
     for volume in state.volumes.values_mut() {
         let own = volume.name == name;
-        let destroyed_with_it = volume.snapshot_of.as_deref() == Some(name)
-            && volume.destroyed_at == Some(destroyed_at);
+        let destroyed_with_it =
+            volume.is_own_snapshot_of(name) && volume.destroyed_at == Some(destroyed_at);
         if own || destroyed_with_it {
             volume.destroyed_at = None;
         }
@@ -340,7 +350,7 @@ pub fn destroy_or_eradicate(
     }
     for volume in state.volumes.values_mut() {
         let own = volume.name == name;
-        let snapshot = volume.snapshot_of.as_deref() == Some(name) && volume.destroyed_at.is_none();
+        let snapshot = volume.is_own_snapshot_of(name) && volume.destroyed_at.is_none();
         if own || snapshot {
             volume.destroyed_at = Some(ctx.now);
         }
@@ -353,7 +363,7 @@ pub fn eradicate_now(ctx: &Ctx<'_>, state: &mut FaState, name: &str) -> Result<(
     let doomed: Vec<String> = state
         .volumes
         .values()
-        .filter(|v| v.name == name || v.snapshot_of.as_deref() == Some(name))
+        .filter(|v| v.name == name || v.is_own_snapshot_of(name))
         .map(|v| v.name.clone())
         .collect();
     for victim in doomed {
@@ -363,6 +373,9 @@ pub fn eradicate_now(ctx: &Ctx<'_>, state: &mut FaState, name: &str) -> Result<(
         }
     }
     state.connections.retain(|c| c.volume != name);
+    for group in state.pgroups.values_mut() {
+        group.volumes.retain(|v| v != name);
+    }
     Ok(())
 }
 

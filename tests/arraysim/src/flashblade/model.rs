@@ -158,14 +158,23 @@ impl FileSystem {
 }
 
 impl FsSnapshot {
-    pub fn render(&self, now_ms: u64, owner_destroyed: bool) -> Value {
+    /// A snapshot is destroyed when it was destroyed itself or when its file system was: Pure's
+    /// model says of `owner` "If the owner is destroyed, this will be destroyed" (purity_fb 1.12,
+    /// `FileSystemSnapshot`), and recovering the file system brings it back.
+    pub fn destroyed_at(&self, owner_destroyed_at: Option<u64>) -> Option<u64> {
+        self.destroyed_at.or(owner_destroyed_at)
+    }
+
+    pub fn render(&self, now_ms: u64, owner_destroyed_at: Option<u64>) -> Value {
+        let owner_destroyed = owner_destroyed_at.is_some();
+        let destroyed_at = self.destroyed_at(owner_destroyed_at);
         json!({
             "name": self.name,
             "id": self.id,
             "suffix": self.suffix,
             "created": self.created,
-            "destroyed": self.destroyed_at.is_some(),
-            "time_remaining": time_remaining(self.destroyed_at, now_ms),
+            "destroyed": destroyed_at.is_some(),
+            "time_remaining": time_remaining(destroyed_at, now_ms),
             "owner": {"name": self.source, "id": self.source_id, "resource_type": "file-systems"},
             "owner_destroyed": owner_destroyed,
             "source": self.source,

@@ -12,12 +12,16 @@ fn missing(name: &str) -> FbError {
     FbError::bad("Snapshot does not exist.", name)
 }
 
-fn render(state: &FbState, snapshot: &FsSnapshot, now_ms: u64) -> Value {
-    let owner_destroyed = state
+/// When the snapshot's file system was destroyed, if it was.
+fn owner_destroyed_at(state: &FbState, snapshot: &FsSnapshot) -> Option<u64> {
+    state
         .file_systems
         .get(&snapshot.source)
-        .is_none_or(|fs| fs.is_destroyed());
-    snapshot.render(now_ms, owner_destroyed)
+        .and_then(|fs| fs.destroyed_at)
+}
+
+fn render(state: &FbState, snapshot: &FsSnapshot, now_ms: u64) -> Value {
+    snapshot.render(now_ms, owner_destroyed_at(state, snapshot))
 }
 
 pub fn list(call: &Call<'_>, state: &FbState) -> FbResult {
@@ -128,10 +132,21 @@ pub fn update(call: &Call<'_>, state: &mut FbState) -> FbResult {
     let name = call.target_name()?;
     let body = call.body_object()?;
     let now = call.now_ms;
+    let owner_destroyed = state
+        .snapshots
+        .get(&name)
+        .and_then(|s| owner_destroyed_at(state, s))
+        .is_some();
     let snapshot = state
         .snapshots
         .get_mut(&name)
         .ok_or_else(|| missing(&name))?;
+    if owner_destroyed && body.get("destroyed") == Some(&Value::Bool(false)) {
+        return Err(FbError::bad(
+            "File system has been destroyed; recover it to recover its snapshots.",
+            name,
+        ));
+    }
     match body.get("destroyed") {
         Some(Value::Bool(true)) if snapshot.destroyed_at.is_none() => {
             snapshot.destroyed_at = Some(now)
@@ -152,7 +167,10 @@ pub fn update(call: &Call<'_>, state: &mut FbState) -> FbResult {
 pub fn delete(call: &Call<'_>, state: &mut FbState) -> FbResult {
     let name = call.target_name()?;
     let snapshot = state.snapshots.get(&name).ok_or_else(|| missing(&name))?;
-    if snapshot.destroyed_at.is_none() {
+    if snapshot
+        .destroyed_at(owner_destroyed_at(state, snapshot))
+        .is_none()
+    {
         return Err(FbError::bad(
             "Snapshot must be destroyed before it can be eradicated.",
             name,

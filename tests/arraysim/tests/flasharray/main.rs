@@ -1,15 +1,18 @@
 //! The FlashArray personality seen over HTTPS: auth and cookies, version negotiation, error
-//! shapes, volumes, hosts, connections, paging, snapshots/copies, backing files and persistence.
+//! shapes, volumes, hosts, connections, paging, snapshots/copies, protection groups, backing files
+//! and persistence.
 //!
 //! One test binary: starting a logged-in simulator is here; `protocol` holds versions, sessions,
 //! paging and parameters, `volumes` the volume lifecycle, snapshots, copies and space, `hosts`
-//! initiators, LUNs and connections, `resilience` restarts and injected faults.
+//! initiators, LUNs and connections, `pgroups` protection group snapshots, `resilience` restarts and
+//! injected faults.
 
 // Shared by the test binaries of this crate, so it lives beside them, not in this directory.
 #[path = "../common/mod.rs"]
 mod common;
 
 mod hosts;
+mod pgroups;
 mod protocol;
 mod resilience;
 mod volumes;

@@ -1,0 +1,240 @@
+//! Claims with a source: a restore from a snapshot (PSO's annotation), a clone
+//! (`spec.dataSource`), an adopted array object; their refusals, and a crash between the array
+//! copy and the PV create.
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaimStatus, TypedLocalObjectReference};
+
+use super::*;
+use crate::decide::source::{ANN_ADOPT, ANN_ADOPTED, ANN_RESTORE};
+use crate::tests::fixtures::annotated_pvc;
+
+/// A claim whose PV the PV controller has bound: `volumeName` set, phase `Bound`.
+fn bind(h: &Harness, claim: &PersistentVolumeClaim) -> PersistentVolumeClaim {
+    let pv = h.pv_of(claim).expect("PV");
+    let mut bound = claim.clone();
+    bound.spec.get_or_insert_default().volume_name = pv.metadata.name;
+    bound.status = Some(PersistentVolumeClaimStatus {
+        phase: Some("Bound".into()),
+        ..Default::default()
+    });
+    h.add_claim(&bound);
+    bound
+}
+
+fn clone_of(name: &str, size: &str, source: &str) -> PersistentVolumeClaim {
+    let mut claim = pvc(name, "pure", size);
+    claim.spec.get_or_insert_default().data_source = Some(TypedLocalObjectReference {
+        api_group: None,
+        kind: "PersistentVolumeClaim".into(),
+        name: source.into(),
+    });
+    claim
+}
+
+fn array_volume(pv: &PersistentVolume) -> String {
+    pv.spec
+        .as_ref()
+        .and_then(|s| s.flex_volume.as_ref())
+        .and_then(|f| f.options.as_ref())
+        .expect("options")[options::ARRAY_VOLUME]
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_copies_the_snapshot_on_its_array_and_grows_a_bigger_claim() {
+    let h = Harness::start(&[fa(TIB, &[]), fa(5 * TIB, &[])], "");
+    let ctx = h.context();
+    h.add_class(class("pure", "pure-provisioner", &[]));
+    let (source, _) = provision_one(&h, &ctx, "pure").await;
+    let volume = Harness::volume_name(&source);
+    // Placement put the source on the emptier array 1; the copy must follow it there.
+    let snapshot = h
+        .flash_array(1)
+        .create_snapshot(&volume, Some("883661"))
+        .expect("snapshot");
+
+    let restored = annotated_pvc("restored", "pure", "2Gi", ANN_RESTORE, &snapshot.name);
+    h.add_claim(&restored);
+    let outcome = provision_claim(&restored, &ctx).await.expect("restores");
+    assert!(
+        matches!(&outcome, ClaimOutcome::Provisioned { array, .. } if array.contains(&snapshot.name)),
+        "{outcome:?}"
+    );
+    let copy = h
+        .flash_array(1)
+        .get_volume(&Harness::volume_name(&restored))
+        .expect("copy on the snapshot's array");
+    assert_eq!(copy.size, 2 << 30, "grown to the claim's size");
+    assert!(
+        h.flash_array(0)
+            .list_volumes("k8s-pvc-*", true)
+            .expect("list")
+            .is_empty()
+    );
+    let pv = h.pv_of(&restored).expect("PV");
+    assert_eq!(array_volume(&pv), Harness::volume_name(&restored));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clone_copies_the_source_claims_volume_and_crashing_before_the_pv_leaves_one_volume() {
+    let h = Harness::start(&[fa(TIB, &[])], "");
+    h.add_class(class("pure", "pure-provisioner", &[]));
+    let (source, _) = provision_one(&h, &h.context(), "pure").await;
+    bind(&h, &source);
+    let claim = clone_of("copy", "3Gi", "data");
+    h.add_claim(&claim);
+    let name = Harness::volume_name(&claim);
+
+    // The first process copies, then dies at the PV create.
+    let first = h.context();
+    h.fake.fail_next(Method::POST, "/persistentvolumes", 500);
+    let err = provision_claim(&claim, &first)
+        .await
+        .expect_err("PV create fails");
+    assert_eq!(err.reason, "kubernetes");
+    assert!(h.flash_array(0).get_volume(&name).is_ok(), "copied");
+    drop(first);
+
+    let outcome = provision_claim(&claim, &h.context())
+        .await
+        .expect("completes");
+    assert!(
+        matches!(outcome, ClaimOutcome::Provisioned { reused: true, .. }),
+        "{outcome:?}"
+    );
+    let volumes = h
+        .flash_array(0)
+        .list_volumes("k8s-pvc-*", true)
+        .expect("list");
+    assert_eq!(volumes.len(), 2, "the source and one copy: {volumes:?}");
+    assert_eq!(
+        h.flash_array(0).get_volume(&name).expect("copy").size,
+        3 << 30
+    );
+    assert!(h.pv_of(&claim).is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_sources_are_events_and_never_a_blank_volume() {
+    let h = Harness::start(&[fa(TIB, &[]), fb(TIB, &[])], "");
+    let ctx = h.context();
+    h.add_class(class("pure", "pure-provisioner", &[]));
+    h.add_class(class(
+        "pure-file",
+        "pure-provisioner",
+        &[("backend", "file")],
+    ));
+    let (source, _) = provision_one(&h, &ctx, "pure").await;
+    let snapshot = h
+        .flash_array(0)
+        .create_snapshot(&Harness::volume_name(&source), None)
+        .expect("snapshot");
+
+    let cases = [
+        (
+            annotated_pvc("small", "pure", "512Mi", ANN_RESTORE, &snapshot.name),
+            "less than the 1Gi",
+        ),
+        (
+            annotated_pvc("foreign", "pure", "1Gi", ANN_RESTORE, "oracle-prod.nightly"),
+            "not a volume flashvol manages",
+        ),
+        (
+            annotated_pvc(
+                "gone",
+                "pure",
+                "1Gi",
+                ANN_RESTORE,
+                "k8s-pvc-70c5d7f4-3a8b-4d6e-9f10-1234567890ab.1",
+            ),
+            "snapshot k8s-pvc-70c5d7f4",
+        ),
+        (
+            annotated_pvc("blade", "pure-file", "1Gi", ANN_RESTORE, &snapshot.name),
+            "FlashBlade",
+        ),
+        (clone_of("unbound", "1Gi", "data"), "not bound"),
+        (
+            clone_of("nothing", "1Gi", "no-such-claim"),
+            "does not exist",
+        ),
+        (
+            annotated_pvc("adopt", "pure", "1Gi", ANN_ADOPT, "legacy-db"),
+            "allowAdoption",
+        ),
+    ];
+    for (claim, expected) in &cases {
+        h.add_claim(claim);
+        let err = provision_claim(claim, &ctx).await.expect_err("refused");
+        assert_eq!(err.reason, "claim", "{err:?}");
+        assert!(
+            err.message.contains(expected),
+            "{expected:?}: {}",
+            err.message
+        );
+        assert!(h.pv_of(claim).is_none());
+    }
+    assert_eq!(
+        h.flash_array(0)
+            .list_volumes("k8s-pvc-*", true)
+            .expect("list")
+            .len(),
+        1,
+        "only the source"
+    );
+    assert!(
+        h.flash_blade(0)
+            .list_file_systems("k8s-pvc-*")
+            .expect("list")
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adopted_volume_keeps_its_name_and_size_is_retained_and_is_adopted_once() {
+    let h = Harness::start(&[fa(TIB, &[])], "");
+    let ctx = h.context();
+    h.add_class(class(
+        "adopting",
+        "pure-provisioner",
+        &[("allowAdoption", "true")],
+    ));
+    h.flash_array(0)
+        .create_volume("legacy-db", 5 << 30, &Qos::default())
+        .expect("an administrator's volume");
+
+    let claim = annotated_pvc("db", "adopting", "4Gi", ANN_ADOPT, "legacy-db");
+    h.add_claim(&claim);
+    provision_claim(&claim, &ctx).await.expect("adopts");
+    let pv = h.pv_of(&claim).expect("PV");
+    assert_eq!(array_volume(&pv), "legacy-db");
+    assert_eq!(
+        pv.metadata.annotations.as_ref().expect("annotations")[ANN_ADOPTED],
+        "legacy-db"
+    );
+    let spec = pv.spec.as_ref().expect("spec");
+    assert_eq!(
+        spec.persistent_volume_reclaim_policy.as_deref(),
+        Some("Retain")
+    );
+    assert_eq!(
+        spec.capacity.as_ref().expect("capacity")["storage"].0,
+        "5Gi"
+    );
+    assert!(
+        h.flash_array(0)
+            .list_volumes("k8s-pvc-*", true)
+            .expect("list")
+            .is_empty(),
+        "nothing created"
+    );
+
+    let second = annotated_pvc("db-again", "adopting", "1Gi", ANN_ADOPT, "legacy-db");
+    h.add_claim(&second);
+    let err = provision_claim(&second, &ctx).await.expect_err("in use");
+    assert!(
+        err.message.contains("already the volume of PV"),
+        "{}",
+        err.message
+    );
+}
