@@ -1,6 +1,12 @@
 //! The kernel side: the iSCSI and multipath modules (loaded, built in, or installed and loaded on
-//! first use), FC HBAs online for FC, and an NFS client (kernel support and `mount.nfs`) when
-//! FlashBlades are configured.
+//! first use), FC HBAs online for FC, an NFS client (kernel support and `mount.nfs`) when
+//! FlashBlades are configured, and the propagation of the host's `/` mount.
+//!
+//! That last one is a node setup problem that shows far from its cause: the chart's DaemonSet
+//! mounts the host's `/` with `mountPropagation: HostToContainer`, and the container runtime
+//! refuses that mount unless `/` is a shared or slave mount. systemd makes `/` shared at boot;
+//! a host booted otherwise (another init, a VM or container image that remounts `/` private)
+//! never starts the pod, and kubelet only says "is not a shared or slave mount" in its events.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -10,13 +16,14 @@ use flashvol_common::config::SanType;
 use super::host::Host;
 use super::install::Kubelet;
 use super::{Finding, Loaded};
-use crate::node::tools;
+use crate::node::{mountinfo, tools};
 
 pub const IDS: &[&str] = &[
     "kernel.iscsi",
     "kernel.multipath",
     "kernel.fc",
     "kernel.nfs",
+    "kernel.root_propagation",
 ];
 
 /// The modules the driver's I/O path needs.
@@ -42,6 +49,43 @@ struct Facts {
     fc_hosts: Option<Vec<(String, String)>>,
     /// Where `mount.nfs` is, searched like the driver's tools.
     mount_nfs: Option<String>,
+    /// The host's `/`, as the host's init process sees it.
+    root: RootPropagation,
+}
+
+/// How the host's `/` propagates mounts: its `mountinfo` tags (`shared:N`, `master:N`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RootPropagation {
+    /// A peer group (shared, perhaps also a slave): what systemd makes it.
+    Shared(u32),
+    /// A slave of a peer group: receives the host's mounts, which is all HostToContainer needs.
+    Slave(u32),
+    /// Neither tag: private (or unbindable).
+    Private,
+    Unknown(String),
+}
+
+impl Default for RootPropagation {
+    fn default() -> Self {
+        Self::Unknown("not read".into())
+    }
+}
+
+/// The init process's mount namespace (PID 1): where the container runtime works on a node.
+fn read_root_propagation(host: &Host) -> RootPropagation {
+    let shown = "/proc/1/mountinfo";
+    let table = match mountinfo::read_from(&host.proc_dir().join("1/mountinfo")) {
+        Ok(table) => table,
+        Err(e) => return RootPropagation::Unknown(format!("cannot read {shown}: {e}")),
+    };
+    match mountinfo::mounted_at(&table, Path::new("/")) {
+        None => RootPropagation::Unknown(format!("{shown} has no mount at /")),
+        Some(root) => match (root.shared, root.master) {
+            (Some(group), _) => RootPropagation::Shared(group),
+            (None, Some(group)) => RootPropagation::Slave(group),
+            (None, None) => RootPropagation::Private,
+        },
+    }
 }
 
 pub fn check(host: &Host, loaded: &Loaded, kubelet: Option<&Kubelet>) -> Vec<Finding> {
@@ -114,6 +158,7 @@ pub fn check(host: &Host, loaded: &Loaded, kubelet: Option<&Kubelet>) -> Vec<Fin
         fc_hosts,
         mount_nfs: tools::resolve_with(Path::new("mount.nfs"), path_var, |p| host.is_executable(p))
             .map(|p| p.display().to_string()),
+        root: read_root_propagation(host),
     };
     judge(loaded, &facts)
 }
@@ -157,6 +202,7 @@ fn judge(loaded: &Loaded, facts: &Facts) -> Vec<Finding> {
         } else {
             Finding::skip("kernel.nfs", "not used: no FlashBlades configured")
         },
+        root_propagation(&facts.root),
     ]
 }
 
@@ -244,6 +290,31 @@ fn nfs(facts: &Facts) -> Finding {
     }
 }
 
+fn root_propagation(root: &RootPropagation) -> Finding {
+    const ID: &str = "kernel.root_propagation";
+    let reaches_pods = "the host's later mounts reach pods that ask for them (the DaemonSet's /host, mountPropagation: HostToContainer)";
+    match root {
+        RootPropagation::Shared(group) => Finding::pass(
+            ID,
+            format!("the host's / is a shared mount (peer group {group}): {reaches_pods}"),
+        ),
+        RootPropagation::Slave(group) => Finding::pass(
+            ID,
+            format!("the host's / is a slave mount (of peer group {group}): {reaches_pods}"),
+        ),
+        RootPropagation::Private => Finding::fail(
+            ID,
+            "the host's / is a private mount (no shared: or master: tag in /proc/1/mountinfo): the container runtime refuses the DaemonSet's /host mount (mountPropagation: HostToContainer), so the pure-flex pod cannot start on this node",
+            "make / shared, as systemd does at boot: mount --make-rshared / (and in the node's boot setup, so that it stays)",
+        ),
+        RootPropagation::Unknown(why) => Finding::warn(
+            ID,
+            format!("cannot tell how the host's / propagates mounts: {why}"),
+            "run doctor as root on the node, or in the DaemonSet pod (kubectl exec ds/pure-flex -- /flashvol-flex doctor)",
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +394,31 @@ mod tests {
         assert_eq!(nfs(&facts).status, Status::Pass);
         facts.filesystems.clear();
         assert_eq!(nfs(&facts).status, Status::Fail);
+    }
+
+    #[test]
+    fn a_shared_or_slave_root_passes_and_a_private_one_fails_naming_the_daemonset_mount() {
+        let shared = root_propagation(&RootPropagation::Shared(1));
+        assert_eq!(shared.status, Status::Pass);
+        assert!(
+            shared.saw.contains("shared mount (peer group 1)"),
+            "{shared:?}"
+        );
+        assert_eq!(
+            root_propagation(&RootPropagation::Slave(7)).status,
+            Status::Pass
+        );
+        let private = root_propagation(&RootPropagation::Private);
+        assert_eq!(private.status, Status::Fail);
+        assert!(private.saw.contains("private") && private.saw.contains("HostToContainer"));
+        assert!(
+            private
+                .fix
+                .unwrap_or_default()
+                .contains("mount --make-rshared /")
+        );
+        let unknown = root_propagation(&RootPropagation::Unknown("cannot read it".into()));
+        assert_eq!(unknown.status, Status::Warn);
+        assert!(unknown.saw.contains("cannot read it"));
     }
 }

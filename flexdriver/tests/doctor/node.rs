@@ -46,6 +46,15 @@ pub fn multipath_conf(defaults_ufn: &str, device_ufn: bool) -> String {
     )
 }
 
+/// The init process's `mountinfo`: `/` with these propagation tags (`shared:1`, `master:4`, or
+/// nothing for a private mount), and `/proc` under it.
+pub fn root_mountinfo(tags: &str) -> String {
+    format!(
+        "21 1 254:0 / / rw,relatime {tags} - ext4 /dev/vda rw\n\
+         22 21 0:5 / /proc rw,nosuid,nodev,noexec,relatime shared:2 - proc proc rw\n"
+    )
+}
+
 /// A node as the DaemonSet pod sees it: the simulators, and the host's `/` at `root`.
 pub struct Node {
     pub fabric: Fabric,
@@ -59,6 +68,8 @@ impl Node {
         let root = fabric.dir.path().canonicalize().unwrap().join("host");
         let node = Node { fabric, root };
         node.process(1, "systemd", &["/sbin/init"]);
+        // systemd makes / shared at boot: the runtime then accepts the DaemonSet's /host mount.
+        node.put("/proc/1/mountinfo", &root_mountinfo("shared:1"), 0o444);
         node.process(
             100,
             "kubelet",

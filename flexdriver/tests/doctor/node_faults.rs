@@ -1,9 +1,9 @@
 //! One fault on the node at a time: a missing tool, iscsid, the initiator name, multipath, the
-//! driver outside kubelet's plugin dir, the settings file's mode.
+//! driver outside kubelet's plugin dir, the settings file's mode, a private `/`.
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::node::{DEFAULT_DIR, KUBELET_DIR, NOT_APPLICABLE, Node, multipath_conf};
+use crate::node::{DEFAULT_DIR, KUBELET_DIR, NOT_APPLICABLE, Node, multipath_conf, root_mountinfo};
 
 #[test]
 fn a_missing_tool_fails_naming_its_package_and_setting() {
@@ -165,4 +165,26 @@ fn a_world_readable_settings_file_fails() {
         check["fix"].as_str().unwrap().starts_with("chmod 600 "),
         "{check}"
     );
+}
+
+#[test]
+fn a_private_root_mount_fails_naming_the_daemonsets_host_mount() {
+    let node = Node::healthy();
+    node.put("/proc/1/mountinfo", &root_mountinfo(""), 0o444);
+    let run = node.doctor();
+    run.assert_problems(&[("kernel.root_propagation", "fail"), NOT_APPLICABLE]);
+    let check = run.check("kernel.root_propagation", None);
+    let (saw, fix) = (
+        check["saw"].as_str().unwrap(),
+        check["fix"].as_str().unwrap(),
+    );
+    assert!(
+        saw.contains("private") && saw.contains("/host") && saw.contains("HostToContainer"),
+        "{check}"
+    );
+    assert!(fix.contains("mount --make-rshared /"), "{check}");
+
+    // A slave of the host's peer group receives its mounts: all HostToContainer needs.
+    node.put("/proc/1/mountinfo", &root_mountinfo("master:1"), 0o444);
+    node.doctor().assert_problems(&[NOT_APPLICABLE]);
 }
