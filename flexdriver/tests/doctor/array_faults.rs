@@ -117,33 +117,41 @@ fn an_unreachable_array_fails_and_nothing_after_is_tried() {
 }
 
 #[test]
-fn a_ca_that_did_not_sign_the_arrays_certificate_fails_tls() {
-    let node = Node::healthy();
-    // The FlashBlade simulator's CA: it signed the blade's certificate, not the FlashArray's.
-    let blade_ca = std::fs::read_to_string(node.fabric.fb.ca_cert_path()).unwrap();
-    node.put("/etc/pure/ca.pem", &blade_ca, 0o644);
-    let run = node.doctor();
-    let fa = node.fabric.fa.endpoint();
-    let mut expected: Vec<(String, &str)> = vec![(format!("arrays.tls {fa}"), "fail")];
-    for id in [
-        "arrays.rest_version",
-        "arrays.token",
-        "arrays.host",
-        "arrays.san_ports",
-        "clock.skew",
+fn a_ca_that_did_not_sign_the_arrays_certificate_fails_tls_naming_where_to_fix_it() {
+    // The chart's CA (installed next to the driver, rewritten at every install: the fix is the
+    // chart value) and a CA file named by tls.caFile (the fix is that file).
+    for (ca_file, fix_names) in [
+        (Node::installed_ca(), "chart value flashvol.tls.caCert"),
+        ("/etc/pure/ca.pem".to_owned(), "(flashvol.tls.caFile)"),
     ] {
-        expected.push((format!("{id} {fa}"), "skip"));
+        let node = Node::healthy();
+        // The FlashBlade simulator's CA: it signed the blade's certificate, not the FlashArray's.
+        let blade_ca = std::fs::read_to_string(node.fabric.fb.ca_cert_path()).unwrap();
+        node.put(&ca_file, &blade_ca, 0o644);
+        let mut settings = node.settings();
+        settings["flashvol"]["tls"]["caFile"] = ca_file.clone().into();
+        node.write_settings(&settings);
+        let run = node.doctor();
+        let fa = node.fabric.fa.endpoint();
+        let mut expected: Vec<(String, &str)> = vec![(format!("arrays.tls {fa}"), "fail")];
+        for id in [
+            "arrays.rest_version",
+            "arrays.token",
+            "arrays.host",
+            "arrays.san_ports",
+            "clock.skew",
+        ] {
+            expected.push((format!("{id} {fa}"), "skip"));
+        }
+        expected.push(("kernel.fc".into(), "skip"));
+        let expected: Vec<(&str, &str)> = expected.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        run.assert_problems(&expected);
+        let tls = run.check("arrays.tls", Some(&fa));
+        let fix = tls["fix"].as_str().unwrap();
+        assert!(fix.contains(&ca_file) && fix.contains(fix_names), "{tls}");
+        assert_eq!(
+            run.check("arrays.tls", Some(&node.fabric.fb.endpoint()))["status"],
+            "pass"
+        );
     }
-    expected.push(("kernel.fc".into(), "skip"));
-    let expected: Vec<(&str, &str)> = expected.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-    run.assert_problems(&expected);
-    let tls = run.check("arrays.tls", Some(&fa));
-    assert!(
-        tls["fix"].as_str().unwrap().contains("/etc/pure/ca.pem"),
-        "{tls}"
-    );
-    assert_eq!(
-        run.check("arrays.tls", Some(&node.fabric.fb.endpoint()))["status"],
-        "pass"
-    );
 }

@@ -22,6 +22,14 @@ fn a_healthy_node_passes_every_check() {
     for id in std::iter::once("arrays.reachable").chain(FLASHARRAY_CHECKS_AFTER_REACH) {
         assert_eq!(run.check(id, Some(&fa))["status"], "pass", "{id}");
     }
+    let tls = run.check("arrays.tls", Some(&fa));
+    assert!(
+        tls["saw"].as_str().unwrap().contains(&format!(
+            "{} (the chart's flashvol.tls.caCert",
+            Node::installed_ca()
+        )),
+        "{tls}"
+    );
     let host = run.check("arrays.host", Some(&fa));
     assert!(
         host["saw"].as_str().unwrap().contains("not registered yet"),
@@ -103,8 +111,14 @@ fn the_installer_logs_the_same_findings_and_installs_anyway() {
     let node = Node::healthy();
     node.remove(&Node::driver_dir(KUBELET_DIR));
     node.remove("/proc/200");
+    // As the chart installs: pure.json without a CA, the CA given by --ca-file (caCert). The
+    // checks then verify the arrays against the copy the installer put next to the driver.
     let pure_json = node.fabric.dir.path().join("pure.json");
-    std::fs::write(&pure_json, node.settings().to_string()).unwrap();
+    let mut settings = node.settings();
+    settings.as_object_mut().unwrap().remove("flashvol");
+    std::fs::write(&pure_json, settings.to_string()).unwrap();
+    let ca = node.fabric.dir.path().join("ca-cert.pem");
+    std::fs::write(&ca, node.fabric_ca()).unwrap();
     let root = node.root.display().to_string();
     let plugin_dir = node.local(KUBELET_DIR).display().to_string();
     let output = node.run(&[
@@ -120,6 +134,8 @@ fn the_installer_logs_the_same_findings_and_installs_anyway() {
         &format!("{root}/proc"),
         "--config",
         pure_json.to_str().unwrap(),
+        "--ca-file",
+        ca.to_str().unwrap(),
         "--source",
         flex_binary().to_str().unwrap(),
     ]);
@@ -133,6 +149,10 @@ fn the_installer_logs_the_same_findings_and_installs_anyway() {
         node.local(&format!("{}/flex", Node::driver_dir(KUBELET_DIR)))
             .is_file(),
         "{log}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(node.local(&Node::installed_ca())).unwrap(),
+        node.fabric_ca()
     );
     assert!(
         log.contains("WARNING: doctor: FAIL iscsi.iscsid: iscsid is not running"),

@@ -142,12 +142,7 @@ impl Node {
         std::fs::create_dir_all(node.local("/var/log")).unwrap();
         std::fs::create_dir_all(node.local("/run")).unwrap();
         std::fs::create_dir_all(node.local("/sys")).unwrap();
-        let ca = node.fabric.client_settings().ca_file.unwrap();
-        node.put(
-            "/etc/pure/ca.pem",
-            &std::fs::read_to_string(ca).unwrap(),
-            0o644,
-        );
+        node.put(&Node::installed_ca(), &node.fabric_ca(), 0o644);
         node.install_driver(KUBELET_DIR);
         node.write_settings(&node.settings());
         node
@@ -195,12 +190,23 @@ impl Node {
         }
     }
 
-    /// The settings the installer would write: the simulators, the CA as a host path, the node.
+    /// Where the installer puts the chart's `flashvol.tls.caCert` (a host path).
+    pub fn installed_ca() -> String {
+        format!("{}/ca.pem", Self::driver_dir(KUBELET_DIR))
+    }
+
+    /// The simulators' CAs, in PEM.
+    pub fn fabric_ca(&self) -> String {
+        std::fs::read_to_string(self.fabric.client_settings().ca_file.unwrap()).unwrap()
+    }
+
+    /// The settings the installer would write for the chart's arrays and `flashvol.tls.caCert`:
+    /// the simulators, the CA it installed next to the driver (a host path), the node.
     pub fn settings(&self) -> Value {
         json!({
             "FlashArrays": [{"MgmtEndPoint": self.fabric.fa.endpoint(), "APIToken": "sim-token-fa"}],
             "FlashBlades": [{"MgmtEndPoint": self.fabric.fb.endpoint(), "APIToken": "sim-token-fb"}],
-            "flashvol": {"tls": {"caFile": "/etc/pure/ca.pem"}},
+            "flashvol": {"tls": {"caFile": Self::installed_ca()}},
             "node": {"nodeName": self.fabric.node_name},
         })
     }

@@ -124,6 +124,15 @@ fn a_driver_outside_kubelets_plugin_dir_fails_with_the_flex_path_to_set() {
         node.local(&Node::driver_dir(DEFAULT_DIR)),
     )
     .unwrap();
+    // The settings the installer wrote there name its CA there.
+    let mut settings = node.settings();
+    settings["flashvol"]["tls"]["caFile"] =
+        format!("{}/ca.pem", Node::driver_dir(DEFAULT_DIR)).into();
+    node.put(
+        &format!("{}/flashvol.json", Node::driver_dir(DEFAULT_DIR)),
+        &settings.to_string(),
+        0o600,
+    );
     let run = node.doctor();
     run.assert_problems(&[
         ("install.driver", "fail"),

@@ -29,7 +29,7 @@ use crate::runtime::deadline;
 use crate::runtime::error::FlexError;
 use flasharray::FLASHARRAY_ONLY;
 use flashblade::FLASHBLADE_ONLY;
-use probe::probe;
+use probe::{ConfiguredCa, probe};
 
 pub const IDS: &[&str] = &[
     "arrays.reachable",
@@ -56,9 +56,13 @@ pub fn check(ctx: &Context, loaded: &Loaded) -> Vec<Finding> {
         skipped.extend(skip_all(clock::IDS, "no arrays configured"));
         return skipped;
     }
-    // The CA file is a host path, like every path in the settings; messages name it so.
-    let configured_ca = loaded.config.settings.client.ca_file.clone();
+    // The CA file is a host path, like every path in the settings; messages name it so, and
+    // whether it is the installer's copy of the chart's CA.
     let mut settings = loaded.config.settings.client.clone();
+    let configured_ca = settings
+        .ca_file
+        .clone()
+        .map(|path| ConfiguredCa::new(path, &ctx.driver));
     settings.ca_file = settings.ca_file.map(|f| ctx.host.path(&f));
     let node = Node::new(loaded.config.clone(), rerooted(ctx, loaded));
     let initiators = node.initiators().map_err(|e| e.to_string());

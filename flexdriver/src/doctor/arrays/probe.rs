@@ -2,8 +2,9 @@
 //! management port (reachable), `GET /api/api_version` without logging in (TLS, REST version,
 //! the array's clock), then a login and `GET array(s)` (the token).
 
+use std::ffi::OsStr;
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use flashvol_common::ArrayError;
@@ -14,6 +15,8 @@ use super::{call, subject_of};
 use crate::array::{self as arrays, Array, ArrayKind, Identity};
 use crate::doctor::clock::{self, Reading};
 use crate::doctor::{Finding, Limits, Status, skip_all};
+use crate::install::files::CA_FILE;
+use crate::install::options::driver_dir_name;
 use crate::runtime::error::FlexError;
 
 /// What talking to one array gave, step by step; a step runs only when the one before worked.
@@ -29,9 +32,48 @@ struct Probe {
     identity: Option<Result<Identity, ArrayError>>,
 }
 
+/// The CA file the settings name (`tls.caFile`), as the host names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfiguredCa {
+    pub path: PathBuf,
+    /// It is the installer's copy of the chart's `flashvol.tls.caCert` (`ca.pem` next to the
+    /// driver). Every install rewrites that file, so a fix goes into the chart value.
+    pub from_chart: bool,
+}
+
+impl ConfiguredCa {
+    /// `path` as the settings of driver `vendor/name` name it.
+    pub fn new(path: PathBuf, driver: &str) -> Self {
+        let from_chart = is_installed_ca(&path, driver);
+        Self { path, from_chart }
+    }
+
+    /// The file and where it comes from, for messages.
+    fn described(&self) -> String {
+        if self.from_chart {
+            format!(
+                "{} (the chart's flashvol.tls.caCert, installed next to the driver)",
+                self.path.display()
+            )
+        } else {
+            format!("{} (flashvol.tls.caFile)", self.path.display())
+        }
+    }
+}
+
+/// `<plugin dir>/<vendor~name>/ca.pem`: where the installer puts the chart's CA.
+fn is_installed_ca(path: &Path, driver: &str) -> bool {
+    let in_driver_dir = path
+        .parent()
+        .and_then(Path::file_name)
+        .zip(driver_dir_name(driver).ok())
+        .is_some_and(|(dir, expected)| dir == OsStr::new(&expected));
+    in_driver_dir && path.file_name() == Some(OsStr::new(CA_FILE))
+}
+
 /// The TLS trust in use, for messages.
 struct Trust<'a> {
-    ca_file: Option<&'a PathBuf>,
+    ca: Option<&'a ConfiguredCa>,
     insecure: bool,
 }
 
@@ -40,7 +82,7 @@ pub fn probe<K: ArrayKind>(
     endpoint: &Endpoint,
     config: &K::Config,
     settings: &ClientSettings,
-    configured_ca: Option<&PathBuf>,
+    configured_ca: Option<&ConfiguredCa>,
     limits: &Limits,
 ) -> (Vec<Finding>, Option<Array<K>>) {
     let mut probe = Probe {
@@ -77,7 +119,7 @@ pub fn probe<K: ArrayKind>(
         }
     }
     let trust = Trust {
-        ca_file: configured_ca,
+        ca: configured_ca,
         insecure: settings.insecure_skip_verify,
     };
     let subject = subject_of(endpoint);
@@ -131,13 +173,20 @@ fn judge_probe(
         )
     };
     let untrusted = |saw: String| {
-        let fix = match trust.ca_file {
+        let signer = format!(
+            "the CA that signed the {kind}'s certificate (or the certificate itself, if self-signed)"
+        );
+        let fix = match trust.ca {
+            Some(ca) if ca.from_chart => format!(
+                "put {signer} into the chart value flashvol.tls.caCert (installed here as {}), or correct MgmtEndPoint",
+                ca.path.display()
+            ),
             Some(ca) => format!(
-                "put the CA that signed the {kind}'s certificate (or the certificate itself, if self-signed) into flashvol.tls.caFile ({}), or correct MgmtEndPoint",
-                ca.display()
+                "put {signer} into {} (flashvol.tls.caFile) on every node, or correct MgmtEndPoint",
+                ca.path.display()
             ),
             None => format!(
-                "the {kind}'s certificate is not signed by a CA this node trusts: set flashvol.tls.caFile (chart value flashvol.tls.caFile) to a PEM file with its CA"
+                "this node trusts no CA that signed it: give {signer} as the chart value flashvol.tls.caCert (PEM), which the installer puts on every node"
             ),
         };
         Finding::fail("arrays.tls", saw, fix)
@@ -260,13 +309,13 @@ fn tls_verdict(trust: &Trust<'_>) -> Finding {
         Finding::warn(
             "arrays.tls",
             "certificate verification is off (flashvol.tls.insecureSkipVerify): anyone on the path can pose as the array",
-            "set flashvol.tls.caFile to the arrays' CA and remove tls.insecureSkipVerify",
+            "give the arrays' CA as the chart value flashvol.tls.caCert (PEM) and remove tls.insecureSkipVerify",
         )
     } else {
         Finding::pass(
             "arrays.tls",
-            match trust.ca_file {
-                Some(ca) => format!("certificate verified against {}", ca.display()),
+            match trust.ca {
+                Some(ca) => format!("certificate verified against {}", ca.described()),
                 None => "certificate verified against the system's trusted CAs".to_owned(),
             },
         )
@@ -282,7 +331,7 @@ mod tests {
     fn each_failed_step_names_itself_and_skips_what_follows() {
         let endpoint: Endpoint = "10.0.0.5".parse().expect("endpoint");
         let trust = Trust {
-            ca_file: None,
+            ca: None,
             insecure: false,
         };
         let mut probe = Probe {
@@ -340,6 +389,35 @@ mod tests {
         assert!(
             all.contains(&("arrays.rest_version", Status::Pass)),
             "{all:?}"
+        );
+    }
+
+    #[test]
+    fn only_the_ca_next_to_the_driver_is_the_charts() {
+        let installed = "/var/lib/kubelet/volumeplugins/pure~flex/ca.pem";
+        assert!(ConfiguredCa::new(installed.into(), "pure/flex").from_chart);
+        for (path, driver) in [
+            (installed, "acme/blk"),
+            ("/etc/pure/ca.pem", "pure/flex"),
+            (
+                "/var/lib/kubelet/volumeplugins/pure~flex/other.pem",
+                "pure/flex",
+            ),
+            ("ca.pem", "pure/flex"),
+        ] {
+            assert!(
+                !ConfiguredCa::new(path.into(), driver).from_chart,
+                "{path} {driver}"
+            );
+        }
+        let chart = Trust {
+            ca: Some(&ConfiguredCa::new(installed.into(), "pure/flex")),
+            insecure: false,
+        };
+        let verdict = tls_verdict(&chart);
+        assert!(
+            verdict.saw.contains(installed) && verdict.saw.contains("flashvol.tls.caCert"),
+            "{verdict:?}"
         );
     }
 }
