@@ -2,8 +2,9 @@
 # `flashvol-flex doctor --json` as an operator runs it: `kubectl exec ds/pure-flex` into the
 # DaemonSet's pod, which sees the host's / at /host. On the node as the suite sets it up, every
 # check of what the suite provides passes (settings, the driver in kubelet's plugin dir, the tools,
-# the initiator name, each array, clock, log and lock dirs); then one fault at a time gives a FAIL
-# naming it, and nothing else changes, until it is undone:
+# the initiator name, each array verified against the CA the chart installed next to the driver,
+# clock, log and lock dirs, the host's / shared); then one fault at a time gives a FAIL naming it,
+# and nothing else changes, until it is undone:
 #   a. fa-a drops every connection: arrays.reachable FAILs for fa-a's address, the exit status is 1;
 #   b. the initiator name file holds a literal `$(/sbin/iscsi-iname)` (PSO's classic): iscsi.initiator
 #      FAILs naming the file.
@@ -11,27 +12,27 @@
 # modules: the fabric stands in for them and the kernel here has none) are reported, not asserted.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-scenario_begin "13 doctor in the DaemonSet pod: the node as set up passes, a dropped array and a bad initiator name FAIL by name"
+node_scenario_begin "15 doctor in the DaemonSet pod: the node as set up passes, a dropped array and a bad initiator name FAIL by name"
 
 initiator_file="$NODE_STATE/node-fs/initiatorname.iscsi"
 initiator_text="$(cat "$initiator_file")"
 # shellcheck disable=SC2154 # rc is set by the trap itself
-trap 'rc=$?; sim_faults fa-a "{}" 2>/dev/null || true; printf "%s\n" "$initiator_text" >"$initiator_file"
-      scenario_on_exit "$rc"' EXIT
+trap 'rc=$?; sim_set_faults_on fa-a "{}" 2>/dev/null || true; printf "%s\n" "$initiator_text" >"$initiator_file"
+      node_scenario_on_exit "$rc"' EXIT
 
 # doctor: runs doctor --json in the DaemonSet's pod; sets report (the JSON) and status (exit).
 doctor() {
     status=0
     report="$(kubectl -n "$NODE_SYSTEM_NAMESPACE" exec ds/pure-flex -- flashvol-flex doctor --json)" || status=$?
     jq -e '.schemaVersion == 1 and (.checks | length > 0)' >/dev/null 2>&1 <<<"$report" ||
-        fail "doctor in the pod printed no report (exit $status): ${report:0:400}"
-    expect_eq "doctor's exit status vs its verdict ok=$(jq .ok <<<"$report")" "$status" \
+        check_fail "doctor in the pod printed no report (exit $status): ${report:0:400}"
+    check_eq "doctor's exit status vs its verdict ok=$(jq .ok <<<"$report")" "$status" \
         "$(jq -r 'if .ok then 0 else 1 end' <<<"$report")"
 }
 # problems: "STATUS id [subject]" of each check that is neither PASS nor SKIP, sorted.
 problems() { jq -r '.checks[] | select(.status == "fail" or .status == "warn") | "\(.status) \(.id) [\(.subject // "")]"' <<<"$report" | sort; }
-# check_field ID SUBJECT FIELD: one field of one check ("" for checks without a subject).
-check_field() {
+# report_field ID SUBJECT FIELD: one field of one check ("" for checks without a subject).
+report_field() {
     jq -r --arg id "$1" --arg s "$2" --arg f "$3" \
         '[.checks[] | select(.id == $id and (.subject // "") == $s)][0][$f] // empty' <<<"$report"
 }
@@ -46,70 +47,73 @@ untouched() {
 }
 before="$(untouched)"
 
-step "doctor in the DaemonSet's pod on the node as set up"
+log_step "doctor in the DaemonSet's pod on the node as set up"
 doctor
-expect_eq "hostRoot in the pod" "$(jq -r .hostRoot <<<"$report")" /host
-expect_eq "node" "$(jq -r .node <<<"$report")" "$NODE_NAME"
-# What this suite sets up must pass. arrays.tls is a WARN: the node's values set
-# flashvol.tls.insecureSkipVerify (README.md, "TLS to the arrays"), which doctor must flag.
-not_passing="$(jq -r '.checks[] | select(.id | test("^(settings|install|tools|arrays|clock|dirs)\\.|^iscsi\\.initiator$"))
+check_eq "hostRoot in the pod" "$(jq -r .hostRoot <<<"$report")" /host
+check_eq "node" "$(jq -r .node <<<"$report")" "$NODE_NAME"
+# What this suite sets up must pass: with the node's root made shared (node.sh) and the arrays'
+# CAs given as flashvol.tls.caCert, which the installer copies next to the driver (ca.pem).
+not_passing="$(jq -r '.checks[] | select(.id | test("^(settings|install|tools|arrays|clock|dirs)\\.|^iscsi\\.initiator$|^kernel\\.root_propagation$"))
     | select(.status != "pass" and (.status != "skip" or .id == "install.init"))
-    | select((.id == "arrays.tls" and .status == "warn") | not)
     | "\(.status) \(.id) [\(.subject // "")]: \(.saw)"' <<<"$report")"
-[[ -z "$not_passing" ]] || fail "doctor finds fault with what the suite set up: $(tr '\n' ';' <<<"$not_passing")"
-expect_eq "arrays.tls of fa-a" "$(check_field arrays.tls "$fa_a" status)" warn
+[[ -z "$not_passing" ]] || check_fail "doctor finds fault with what the suite set up: $(tr '\n' ';' <<<"$not_passing")"
+installed_ca="$NODE_PLUGIN_DIR/pure~flex/ca.pem"
 for array in fa-a fa-b fb-1; do
-    expect_eq "arrays.reachable of $array" "$(check_field arrays.reachable "$(sim_field "$array" endpoint)" status)" pass
+    endpoint="$(sim_field "$array" endpoint)"
+    check_eq "arrays.reachable of $array" "$(report_field arrays.reachable "$endpoint" status)" pass
+    tls="$(report_field arrays.tls "$endpoint" saw)"
+    [[ "$tls" == *"$installed_ca"*caCert* ]] ||
+        check_fail "arrays.tls of $array does not name the installed CA $installed_ca (flashvol.tls.caCert): $tls"
 done
-expect_eq "iscsi.initiator" "$(check_field iscsi.initiator "" saw)" "$NODE_IQN ($initiator_file)"
+check_eq "iscsi.initiator" "$(report_field iscsi.initiator "" saw)" "$NODE_IQN ($initiator_file)"
 healthy="$(problems)"
-step "every check of what the suite set up passes ($(jq -r '.summary | "\(.pass) pass, \(.warn) warn, \(.fail) fail, \(.skip) skip"' <<<"$report"), exit $status"
-step "this machine itself: $(jq -r '[.checks[] | select(.id | test("^(iscsi\\.iscsid|multipath\\.|kernel\\.)")) | "\(.id) \(.status)"] | join(", ")' <<<"$report")"
+log_step "every check of what the suite set up passes ($(jq -r '.summary | "\(.pass) pass, \(.warn) warn, \(.fail) fail, \(.skip) skip"' <<<"$report"), exit $status"
+log_step "this machine itself: $(jq -r '[.checks[] | select(.id | test("^(iscsi\\.iscsid|multipath\\.|kernel\\.)")) | "\(.id) \(.status)"] | join(", ")' <<<"$report")"
 
 # expect_only_new ID SUBJECT: doctor's problems are the healthy node's plus exactly this FAIL.
 expect_only_new() {
     local want got
     want="$(printf '%s\nfail %s [%s]\n' "$healthy" "$1" "$2" | sed '/^$/d' | sort)"
     got="$(problems)"
-    [[ "$got" == "$want" ]] || fail "doctor's problems: expected the healthy node's plus 'fail $1 [$2]', got: $(tr '\n' ';' <<<"$got")"
-    expect_eq "exit status with a FAIL" "$status" 1
+    [[ "$got" == "$want" ]] || check_fail "doctor's problems: expected the healthy node's plus 'fail $1 [$2]', got: $(tr '\n' ';' <<<"$got")"
+    check_eq "exit status with a FAIL" "$status" 1
 }
 # expect_healthy_again: the fault undone, doctor reports what it reported at first.
 expect_healthy_again() {
     doctor
-    expect_eq "doctor's problems once the fault is undone" "$(problems)" "$healthy"
+    check_eq "doctor's problems once the fault is undone" "$(problems)" "$healthy"
 }
 
-step "a. fa-a drops every connection"
-sim_faults fa-a '{"drop_rate": 1.0}'
+log_step "a. fa-a drops every connection"
+sim_set_faults_on fa-a '{"drop_rate": 1.0}'
 doctor
 expect_only_new arrays.reachable "$fa_a"
-saw="$(check_field arrays.reachable "$fa_a" saw)"
-fix="$(check_field arrays.reachable "$fa_a" fix)"
-[[ "$saw" == *"$fa_a"* ]] || fail "arrays.reachable does not name fa-a's address $fa_a: $saw"
-[[ "$fix" == *MgmtEndPoint* ]] || fail "arrays.reachable's fix does not point at MgmtEndPoint: $fix"
+saw="$(report_field arrays.reachable "$fa_a" saw)"
+fix="$(report_field arrays.reachable "$fa_a" fix)"
+[[ "$saw" == *"$fa_a"* ]] || check_fail "arrays.reachable does not name fa-a's address $fa_a: $saw"
+[[ "$fix" == *MgmtEndPoint* ]] || check_fail "arrays.reachable's fix does not point at MgmtEndPoint: $fix"
 for id in arrays.tls arrays.token; do
-    expect_eq "$id of fa-a after it failed to answer" "$(check_field "$id" "$fa_a" status)" skip
+    check_eq "$id of fa-a after it failed to answer" "$(report_field "$id" "$fa_a" status)" skip
 done
-step "arrays.reachable FAIL [$fa_a]: ${saw:0:120}; fix: ${fix:0:100}"
-sim_faults fa-a '{}'
+log_step "arrays.reachable FAIL [$fa_a]: ${saw:0:120}; fix: ${fix:0:100}"
+sim_set_faults_on fa-a '{}'
 expect_healthy_again
-step "fa-a answers again: doctor is back to the healthy report"
+log_step "fa-a answers again: doctor is back to the healthy report"
 
-step "b. the initiator name file holds a literal \$(/sbin/iscsi-iname)"
+log_step "b. the initiator name file holds a literal \$(/sbin/iscsi-iname)"
 # shellcheck disable=SC2016 # the literal is the fault
 printf 'InitiatorName=$(/sbin/iscsi-iname)\n' >"$initiator_file"
 doctor
 expect_only_new iscsi.initiator ""
-saw="$(check_field iscsi.initiator "" saw)"
-fix="$(check_field iscsi.initiator "" fix)"
+saw="$(report_field iscsi.initiator "" saw)"
+fix="$(report_field iscsi.initiator "" fix)"
 # shellcheck disable=SC2016 # the literal
 [[ "$saw" == *'$(/sbin/iscsi-iname)'* || "$saw" == *"$initiator_file"* ]] ||
-    fail "iscsi.initiator does not say what is wrong with $initiator_file: $saw"
-[[ "$fix" == *"$initiator_file"* ]] || fail "iscsi.initiator's fix does not name $initiator_file: $fix"
-step "iscsi.initiator FAIL: ${saw:0:120}; fix: ${fix:0:100}"
+    check_fail "iscsi.initiator does not say what is wrong with $initiator_file: $saw"
+[[ "$fix" == *"$initiator_file"* ]] || check_fail "iscsi.initiator's fix does not name $initiator_file: $fix"
+log_step "iscsi.initiator FAIL: ${saw:0:120}; fix: ${fix:0:100}"
 printf '%s\n' "$initiator_text" >"$initiator_file"
 expect_healthy_again
-step "initiator name restored: doctor is back to the healthy report"
-[[ "$(untouched)" == "$before" ]] || fail "doctor changed the node's files or the arrays' hosts: $(diff <(echo "$before") <(untouched) | head -n 5 | tr '\n' ';')"
-step "doctor changed nothing on the node or the arrays"
+log_step "initiator name restored: doctor is back to the healthy report"
+[[ "$(untouched)" == "$before" ]] || check_fail "doctor changed the node's files or the arrays' hosts: $(diff <(echo "$before") <(untouched) | head -n 5 | tr '\n' ';')"
+log_step "doctor changed nothing on the node or the arrays"
