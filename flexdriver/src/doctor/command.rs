@@ -6,15 +6,15 @@
 // doctor's report is for the operator's terminal, not kubelet's pipe.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::host::Host;
+use super::host::{Host, HostRoot, KUBELET_ROOT};
 use super::{Context, Limits};
 use crate::install::options::{absolute_path, driver_dir_name};
 use crate::node::settings::ENV_CONFIG;
 
-/// Where the host's `/` is: the chart's DaemonSet sets it to `/host`.
+/// Where the host's `/` is: the chart's DaemonSet sets it to [`KUBELET_ROOT`].
 pub const ENV_HOST_ROOT: &str = "FLASHVOL_HOST_ROOT";
 /// The driver's name (`pure/flex`), as for the installer.
 pub const ENV_DRIVER: &str = "FLASHVOL_DRIVER";
@@ -33,8 +33,10 @@ driver in kubelet's plugin dir, the tools, iSCSI, multipath, kernel modules, eac
 Read-only. Exit status 0 when no check FAILs, 1 when one does, 2 for a usage error.
 
   --json             one JSON document (flexdriver/doctor.schema.json) instead of text
-  --host-root DIR    where the host's / is mounted (env {ENV_HOST_ROOT}, default /); the chart's
-                     DaemonSet mounts it at /host:
+  --host-root DIR|{KUBELET_ROOT}
+                     where the host's / is seen (env {ENV_HOST_ROOT}, default /); {KUBELET_ROOT}: the
+                     running kubelet's / as /proc/<pid>/root (else init's), as the chart's
+                     DaemonSet pod sees it (hostPID):
                        kubectl -n <namespace> exec ds/pure-flex -- /flashvol-flex doctor
   --config FILE      the settings file to check (env {ENV_CONFIG}; default: the installed
                      driver's flashvol.json)
@@ -47,7 +49,7 @@ Read-only. Exit status 0 when no check FAILs, 1 when one does, 2 for a usage err
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     pub json: bool,
-    pub host_root: PathBuf,
+    pub host_root: HostRoot,
     pub config: Option<PathBuf>,
     pub driver: String,
     /// The DaemonSet's install dir (host path), from its environment.
@@ -84,7 +86,7 @@ pub fn parse(
             _ => return Err(format!("unknown argument {arg:?}\n\n{}", usage())),
         }
     }
-    let host_root = absolute_path(
+    let host_root = HostRoot::parse(
         "--host-root",
         &host_root
             .or_else(|| env(ENV_HOST_ROOT))
@@ -111,6 +113,20 @@ pub fn parse(
     }))
 }
 
+/// The directory to read the host at; for [`HostRoot::Kubelet`], kubelet is looked for in this
+/// process's `/proc` (the host's, with hostPID).
+fn host_root(arg: &HostRoot) -> PathBuf {
+    let proc = Path::new("/proc");
+    let kubelet = match arg {
+        HostRoot::At(_) => None,
+        HostRoot::Kubelet => crate::install::plugin_dir::detect_kubelet_plugin_dir(proc)
+            .ok()
+            .flatten()
+            .map(|k| k.pid),
+    };
+    arg.resolve(proc, kubelet)
+}
+
 /// `flashvol-flex doctor …` (`args` after the word `doctor`).
 pub fn main(args: &[String]) -> ExitCode {
     let options = match parse(args, |k| std::env::var(k).ok()) {
@@ -125,7 +141,7 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     let ctx = Context {
-        host: Host::new(&options.host_root),
+        host: Host::new(host_root(&options.host_root)),
         driver: options.driver,
         config: options.config,
         installer_dir: options.installer_dir,
@@ -175,23 +191,26 @@ mod tests {
     #[test]
     fn flags_win_over_the_daemonsets_environment() {
         let env = env_from(&[
-            (ENV_HOST_ROOT, "/host"),
+            (ENV_HOST_ROOT, "kubelet"),
             (ENV_PLUGIN_DIR, "/flexmnt"),
             (ENV_HOST_PLUGIN_DIR, "/var/lib/kubelet/volumeplugins"),
         ]);
         let o = options(&["--json"], &env);
         assert!(o.json);
-        assert_eq!(o.host_root, PathBuf::from("/host"));
+        assert_eq!(o.host_root, HostRoot::Kubelet);
         assert_eq!(
             o.installer_dir,
             Some(PathBuf::from("/var/lib/kubelet/volumeplugins"))
         );
         assert_eq!(o.driver, "pure/flex");
         let o = options(&["--host-root=/", "--config", "/x/f.json"], &env);
-        assert_eq!(o.host_root, PathBuf::from("/"));
+        assert_eq!(o.host_root, HostRoot::At(PathBuf::from("/")));
         assert_eq!(o.config, Some(PathBuf::from("/x/f.json")));
         let o = options(&[], env_from(&[(ENV_PLUGIN_DIR, "auto")]));
-        assert_eq!((o.host_root, o.installer_dir), (PathBuf::from("/"), None));
+        assert_eq!(
+            (o.host_root, o.installer_dir),
+            (HostRoot::At(PathBuf::from("/")), None)
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The host's file system and processes, read from wherever the host's `/` is visible: `/` when
-//! doctor runs on the node, `/host` in the DaemonSet pod (the chart mounts the host's `/` there).
+//! doctor runs on the node; in the DaemonSet pod, the running kubelet's `/` through the host's
+//! procfs ([`HostRoot::Kubelet`]).
 //!
 //! Every path in the driver's settings is a host path, so it is read at `<root>/<path>`, with
 //! symlinks resolved inside the root: an absolute link such as `/lib -> /usr/lib` must lead to
@@ -11,7 +12,49 @@ use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 
+use crate::install::InstallError;
+use crate::install::options::absolute_path;
 use crate::node::tools;
+
+/// How `--host-root` (env `FLASHVOL_HOST_ROOT`) names the host's `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostRoot {
+    /// A directory: `/` on the node itself.
+    At(PathBuf),
+    /// [`KUBELET_ROOT`], the chart's setting: the running kubelet's `/`, as
+    /// `<proc>/<kubelet pid>/root` in the host's procfs (hostPID), else the init process's
+    /// (`<proc>/1/root`). That is the node as the driver sees it (kubelet runs it in its own
+    /// mount namespace: on RKE1, kubelet's container), and the plugin dir kubelet names is a
+    /// path there. A magic link, not a mount: it shows the host's mounts as they are now, and the
+    /// pod holds none of them. A hostPath mount of `/` would either keep a private copy of every
+    /// volume mounted when the pod started (which the driver then never releases), or, with
+    /// HostToContainer, not start at all on a host whose `/` is a private mount
+    /// (install/README.md, "What the DaemonSet mounts").
+    Kubelet,
+}
+
+/// The value of `--host-root` that asks for [`HostRoot::Kubelet`].
+pub const KUBELET_ROOT: &str = "kubelet";
+
+impl HostRoot {
+    /// `kubelet`, or an absolute path (refused naming `flag` otherwise).
+    pub fn parse(flag: &str, raw: &str) -> Result<Self, InstallError> {
+        if raw.trim() == KUBELET_ROOT {
+            return Ok(Self::Kubelet);
+        }
+        absolute_path(flag, raw).map(Self::At)
+    }
+
+    /// The directory to read the host at, given the host's procfs and the kubelet seen there.
+    pub fn resolve(&self, proc: &Path, kubelet_pid: Option<u32>) -> PathBuf {
+        match self {
+            Self::At(dir) => dir.clone(),
+            Self::Kubelet => proc
+                .join(kubelet_pid.map_or_else(|| "1".to_owned(), |pid| pid.to_string()))
+                .join("root"),
+        }
+    }
+}
 
 /// How many symlinks one path may pass through, as the kernel's `MAXSYMLINKS`.
 const MAX_LINKS: usize = 40;
@@ -120,6 +163,21 @@ fn parts(path: &Path) -> impl Iterator<Item = OsString> + '_ {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn the_kubelet_root_is_kubelets_own_through_proc_else_inits() {
+        let kubelet = HostRoot::parse("--host-root", "kubelet").expect("valid");
+        let proc = Path::new("/proc");
+        assert_eq!(
+            kubelet.resolve(proc, Some(4242)),
+            Path::new("/proc/4242/root")
+        );
+        assert_eq!(kubelet.resolve(proc, None), Path::new("/proc/1/root"));
+        let at = HostRoot::parse("--host-root", "/host").expect("valid");
+        assert_eq!(at.resolve(proc, Some(4242)), Path::new("/host"));
+        let bad = HostRoot::parse("--host-root", "host").expect_err("relative");
+        assert!(bad.to_string().contains("--host-root"), "{bad}");
+    }
 
     #[test]
     fn on_the_node_itself_paths_are_unchanged() {

@@ -249,7 +249,7 @@ fn source_words(source: &PluginDirSource) -> String {
 
 fn judge_kubelet(ctx: &Context, kubelet: &Result<Option<Kubelet>, String>) -> Finding {
     const ID: &str = "install.kubelet";
-    let fix = "run doctor on a node whose kubelet is running; in a pod, the host's / must be mounted (the chart mounts it at /host) and named with --host-root";
+    let fix = "run doctor on a node whose kubelet is running; in a pod, the host's / must be visible (the chart's pod sees it as kubelet's /proc/<pid>/root, with hostPID) and named with --host-root";
     match kubelet {
         Ok(Some(k)) => Finding::pass(
             ID,
@@ -473,7 +473,7 @@ mod tests {
             None
         );
         let mut in_pod = ctx(None, Some(&exe));
-        in_pod.host = Host::new("/host");
+        in_pod.host = Host::new("/proc/4242/root");
         assert_eq!(
             own_plugin_dir(&in_pod),
             None,

@@ -97,7 +97,7 @@ fn judge(file: &Path, facts: &Facts) -> Vec<Finding> {
         Err(e) => Finding::fail(
             "iscsi.iscsid",
             format!("cannot list the host's processes: {e}"),
-            "run doctor on the node, or in the DaemonSet pod with the host's / mounted (--host-root)",
+            "run doctor on the node, or in the DaemonSet pod, which sees the host's / (--host-root)",
         ),
     };
     vec![initiator, iscsid]

@@ -2,11 +2,16 @@
 //! first use), FC HBAs online for FC, an NFS client (kernel support and `mount.nfs`) when
 //! FlashBlades are configured, and the propagation of the host's `/` mount.
 //!
-//! That last one is a node setup problem that shows far from its cause: the chart's DaemonSet
-//! mounts the host's `/` with `mountPropagation: HostToContainer`, and the container runtime
-//! refuses that mount unless `/` is a shared or slave mount. systemd makes `/` shared at boot;
-//! a host booted otherwise (another init, a VM or container image that remounts `/` private)
-//! never starts the pod, and kubelet only says "is not a shared or slave mount" in its events.
+//! That last one matters only to a containerized kubelet, such as RKE1's: its container binds
+//! kubelet's root dir from the host with shared propagation (rancher/rke, `BuildKubeletProcess`:
+//! `/var/lib/kubelet:/var/lib/kubelet:shared`), so that the volumes kubelet and the driver mount
+//! in there reach the host and the pods' containers. The runtime refuses a shared bind unless the
+//! host's `/` is a shared mount (docker: "is mounted on / but it is not a shared mount"), and
+//! without it the mounts would not come back out. systemd makes `/` shared at boot; a host booted
+//! otherwise (another init, a VM or container image that remounts `/` private) may not have it.
+//! A kubelet running on the host itself does not care, and neither does the chart's DaemonSet (it
+//! mounts no part of the host's `/`), so a `/` that is not shared is a WARN that says when it
+//! matters, never a FAIL.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -58,7 +63,7 @@ struct Facts {
 enum RootPropagation {
     /// A peer group (shared, perhaps also a slave): what systemd makes it.
     Shared(u32),
-    /// A slave of a peer group: receives the host's mounts, which is all HostToContainer needs.
+    /// A slave of a peer group only: it receives mounts but passes none on.
     Slave(u32),
     /// Neither tag: private (or unbindable).
     Private,
@@ -292,20 +297,26 @@ fn nfs(facts: &Facts) -> Finding {
 
 fn root_propagation(root: &RootPropagation) -> Finding {
     const ID: &str = "kernel.root_propagation";
-    let reaches_pods = "the host's later mounts reach pods that ask for them (the DaemonSet's /host, mountPropagation: HostToContainer)";
+    let when = "a kubelet running on the host does not need it, and neither does the pure-flex DaemonSet; a containerized kubelet (RKE1) binds its root dir with shared propagation, which the runtime refuses (or its volume mounts never reach the pods) unless / is shared";
+    let fix = "only if kubelet runs in a container: make / shared, as systemd does at boot: mount --make-rshared / (and in the node's boot setup, so that it stays)";
     match root {
         RootPropagation::Shared(group) => Finding::pass(
             ID,
-            format!("the host's / is a shared mount (peer group {group}): {reaches_pods}"),
+            format!(
+                "the host's / is a shared mount (peer group {group}): a containerized kubelet's volume mounts reach the host and its pods"
+            ),
         ),
-        RootPropagation::Slave(group) => Finding::pass(
+        RootPropagation::Slave(group) => Finding::warn(
             ID,
-            format!("the host's / is a slave mount (of peer group {group}): {reaches_pods}"),
+            format!("the host's / is a slave mount (of peer group {group}), not shared: {when}"),
+            fix,
         ),
-        RootPropagation::Private => Finding::fail(
+        RootPropagation::Private => Finding::warn(
             ID,
-            "the host's / is a private mount (no shared: or master: tag in /proc/1/mountinfo): the container runtime refuses the DaemonSet's /host mount (mountPropagation: HostToContainer), so the pure-flex pod cannot start on this node",
-            "make / shared, as systemd does at boot: mount --make-rshared / (and in the node's boot setup, so that it stays)",
+            format!(
+                "the host's / is a private mount (no shared: tag in /proc/1/mountinfo): {when}"
+            ),
+            fix,
         ),
         RootPropagation::Unknown(why) => Finding::warn(
             ID,
@@ -397,25 +408,31 @@ mod tests {
     }
 
     #[test]
-    fn a_shared_or_slave_root_passes_and_a_private_one_fails_naming_the_daemonset_mount() {
+    fn only_a_shared_root_passes_and_others_warn_saying_a_containerized_kubelet_needs_it() {
         let shared = root_propagation(&RootPropagation::Shared(1));
         assert_eq!(shared.status, Status::Pass);
         assert!(
             shared.saw.contains("shared mount (peer group 1)"),
             "{shared:?}"
         );
-        assert_eq!(
-            root_propagation(&RootPropagation::Slave(7)).status,
-            Status::Pass
-        );
-        let private = root_propagation(&RootPropagation::Private);
-        assert_eq!(private.status, Status::Fail);
-        assert!(private.saw.contains("private") && private.saw.contains("HostToContainer"));
+        for not_shared in [RootPropagation::Private, RootPropagation::Slave(7)] {
+            let f = root_propagation(&not_shared);
+            assert_eq!(f.status, Status::Warn, "{f:?}");
+            assert!(
+                f.saw.contains("containerized kubelet") && f.saw.contains("does not need it"),
+                "{f:?}"
+            );
+            let fix = f.fix.unwrap_or_default();
+            assert!(
+                fix.starts_with("only if kubelet runs in a container")
+                    && fix.contains("mount --make-rshared /"),
+                "{fix}"
+            );
+        }
         assert!(
-            private
-                .fix
-                .unwrap_or_default()
-                .contains("mount --make-rshared /")
+            root_propagation(&RootPropagation::Private)
+                .saw
+                .contains("private mount")
         );
         let unknown = root_propagation(&RootPropagation::Unknown("cannot read it".into()));
         assert_eq!(unknown.status, Status::Warn);

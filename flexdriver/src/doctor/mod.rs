@@ -8,7 +8,7 @@
 //! ([`crate::runtime::deadline`]), all families at once.
 //!
 //! The host's file system is read through [`host::Host`]: `/` on the node itself, the host's `/`
-//! mounted at `/host` in the DaemonSet pod. The driver's own code decides what the driver does
+//! seen through the host's procfs in the DaemonSet pod (the running kubelet's `/`). The driver's own code decides what the driver does
 //! (settings parser, tool search, initiator parsing, plugin-dir detection, array clients, `init`'s
 //! reply), so doctor and the driver cannot disagree.
 //!

@@ -86,7 +86,7 @@ fn judge(facts: &Facts) -> Vec<Finding> {
         Err(e) => Finding::warn(
             "multipath.multipathd",
             format!("cannot list the host's processes: {e}"),
-            "run doctor on the node, or in the DaemonSet pod with the host's / mounted (--host-root)",
+            "run doctor on the node, or in the DaemonSet pod, which sees the host's / (--host-root)",
         ),
     };
     let broken: Vec<String> = facts

@@ -117,11 +117,17 @@ impl Logger {
     }
 }
 
-/// The plugin dir to use, and the kubelet seen running (when hostPID shows it).
-fn resolve_plugin_dir(
-    options: &Options,
-    log: &Logger,
-) -> Result<(PluginDirChoice, Option<DetectedPluginDir>), InstallError> {
+/// Where the installer finds things on the node, decided once kubelet has been looked for.
+struct Resolved {
+    choice: PluginDirChoice,
+    /// The kubelet seen running (when hostPID shows it).
+    kubelet: Option<DetectedPluginDir>,
+    /// The host's `/` in this process's view (`--host-root`, resolved).
+    host_root: PathBuf,
+}
+
+/// The plugin dir to use, the kubelet seen running and the host's `/`.
+fn resolve_plugin_dir(options: &Options, log: &Logger) -> Result<Resolved, InstallError> {
     let detected = match detect_kubelet_plugin_dir(&options.proc_root) {
         Ok(d) => d,
         Err(e) => {
@@ -138,10 +144,13 @@ fn resolve_plugin_dir(
         )),
         None => log.info("no kubelet process visible (hostPID off?): plugin dir not checked"),
     }
+    let host_root = options
+        .host_root
+        .resolve(&options.proc_root, detected.as_ref().map(|d| d.pid));
     let choice = choose_plugin_dir(
         &options.plugin_dir,
         options.host_plugin_dir.as_deref(),
-        &options.host_root,
+        &host_root,
         detected.as_ref(),
     )?;
     if let Some(w) = &choice.warning {
@@ -150,23 +159,30 @@ fn resolve_plugin_dir(
             log.warn(w);
         }
     }
-    Ok((choice, detected))
+    Ok(Resolved {
+        choice,
+        kubelet: detected,
+        host_root,
+    })
 }
 
 /// Starts `doctor`'s checks in the background, so a node with a broken prerequisite says so in
 /// this pod's log before the first volume fails. Their WARN and FAIL lines are logged as
 /// warnings; they never block or fail the install. Needs the host's `/` at `--host-root`.
-fn start_doctor(options: &Options, choice: &PluginDirChoice, log: &Logger) -> Option<Receiver<()>> {
-    if !options.host_root.join("proc").is_dir() {
+fn start_doctor(options: &Options, resolved: &Resolved, log: &Logger) -> Option<Receiver<()>> {
+    let Resolved {
+        choice, host_root, ..
+    } = resolved;
+    if !host_root.join("proc").is_dir() {
         log.info(&format!(
-            "node checks skipped: the host's / is not mounted at {} (--host-root)",
-            options.host_root.display()
+            "node checks skipped: the host's / is not visible at {} (--host-root)",
+            host_root.display()
         ));
         return None;
     }
     let driver_dir = choice.local.join(driver_dir_name(&options.driver).ok()?);
     let ctx = doctor::Context {
-        host: doctor::host::Host::new(&options.host_root),
+        host: doctor::host::Host::new(host_root),
         driver: options.driver.clone(),
         config: Some(driver_dir.join(SETTINGS_FILE_NAME)),
         installer_dir: choice.host.clone(),
@@ -206,7 +222,10 @@ fn install(options: &Options, log: &Logger) -> Result<(), InstallError> {
     })?;
     let ca = options.ca_file.as_deref().map(read_ca).transpose()?;
     let binary = fs::read(&options.source).map_err(io_error("reading", &options.source))?;
-    let (choice, kubelet) = resolve_plugin_dir(options, log)?;
+    let resolved = resolve_plugin_dir(options, log)?;
+    let Resolved {
+        choice, kubelet, ..
+    } = &resolved;
     let host_dir = choice.host.as_deref().unwrap_or(&choice.local);
     let driver_dir = host_dir.join(driver_dir_name(&options.driver)?);
     let ca_on_host = ca.as_ref().map(|_| driver_dir.join(files::CA_FILE));
@@ -235,10 +254,10 @@ fn install(options: &Options, log: &Logger) -> Result<(), InstallError> {
             .map_or_else(|| "none".to_owned(), |c| format!("{c:?}")),
         driver_dir.display(),
     ));
-    let checks = start_doctor(options, &choice, log);
+    let checks = start_doctor(options, &resolved, log);
     let collection = collect::plan(
         kubelet.as_ref(),
-        &choice,
+        choice,
         &options.proc_root,
         &options.driver,
     );
@@ -267,7 +286,13 @@ fn install(options: &Options, log: &Logger) -> Result<(), InstallError> {
     let signal = signals.wait().map_err(InstallError::Signal)?;
     log.info(&format!("got {signal:?}"));
     if should_uninstall_on_stop(options, log) {
-        let removed = uninstall_files(&choice.local, &options.driver)?;
+        // Looked up again: with auto, the dir is reached through kubelet's pid, which a kubelet
+        // restart since the install has changed.
+        let local = match resolve_plugin_dir(options, log) {
+            Ok(now) => now.choice.local,
+            Err(_) => choice.local.clone(),
+        };
+        let removed = uninstall_files(&local, &options.driver)?;
         log.info(&format!("removed {removed:?}"));
     }
     Ok(())
@@ -287,8 +312,10 @@ fn read_ca(path: &Path) -> Result<Vec<u8>, InstallError> {
 }
 
 fn uninstall(options: &Options, log: &Logger) -> Result<(), InstallError> {
-    let (choice, _) = resolve_plugin_dir(options, log)?;
-    let removed = uninstall_files(&choice.local, &options.driver)?;
+    let removed = uninstall_files(
+        &resolve_plugin_dir(options, log)?.choice.local,
+        &options.driver,
+    )?;
     if removed.is_empty() {
         log.info("nothing to remove: the driver is not installed here");
     } else {

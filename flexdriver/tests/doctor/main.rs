@@ -1,5 +1,5 @@
 //! `flashvol-flex doctor` on the test fabric: the array simulators for the arrays, and a fake
-//! host root for the node, the way the DaemonSet pod sees the host at `/host`: its `/proc` (a
+//! host root for the node, the way the DaemonSet pod sees the host at kubelet's `/proc/<pid>/root`: its `/proc` (a
 //! kubelet, iscsid and multipathd "running"), `/etc/iscsi`, `/etc/multipath.conf`, kernel
 //! modules, the fabric's stand-ins as the node's tools, and the driver installed in kubelet's
 //! plugin dir. A healthy node passes every check; then one fault at a time gives exactly the

@@ -68,7 +68,7 @@ impl Node {
         let root = fabric.dir.path().canonicalize().unwrap().join("host");
         let node = Node { fabric, root };
         node.process(1, "systemd", &["/sbin/init"]);
-        // systemd makes / shared at boot: the runtime then accepts the DaemonSet's /host mount.
+        // systemd makes / shared at boot, as a containerized kubelet (RKE1) needs it.
         node.put("/proc/1/mountinfo", &root_mountinfo("shared:1"), 0o444);
         node.process(
             100,
