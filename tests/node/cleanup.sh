@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # What the test node leaves on the machine outside its state dir, and the teardown that removes
-# it all: the kernel settings kubelet changes, the propagation of the machine's mounts, the
-# kubepods cgroups, kubelet's and containerd's shared paths, mounts and loop devices; then a check
-# that nothing is left. Sourced by node.sh, never executed.
+# it all: the kernel settings kubelet changes, the kubepods cgroups, kubelet's and containerd's
+# shared paths, mounts and loop devices; then a check that nothing is left. Sourced by node.sh,
+# never executed.
 
 # --- kernel settings -----------------------------------------------------------------------
 # Kernel settings kubelet changes (cm/container_manager_linux.go setupKernelTunables) and the
@@ -34,86 +34,6 @@ node_sysctls_changed() {
     while IFS= read -r line; do
         [[ "$(sysctl -n "${line%%=*}")" == "${line#*=}" ]] || echo "sysctl ${line%%=*} is $(sysctl -n "${line%%=*}"), was ${line#*=}"
     done <"$NODE_STATE/sysctls"
-}
-
-# --- mount propagation -----------------------------------------------------------------------
-# The chart's DaemonSet mounts the host's / at /host with mountPropagation: HostToContainer, and
-# containerd refuses that unless / is a shared or slave mount ("path "/" is mounted on "/" but
-# it is not a shared or slave mount"): the pod never starts. systemd makes every mount shared at
-# boot (the equivalent of mount --make-rshared /), so on the nodes users run / is shared; a
-# machine booted without systemd, like the test machine (its init is not systemd, / is private),
-# is not such a node. So the node gives the machine what systemd gives, and the suite runs the
-# DaemonSet users run. Not instead:
-# - a chart without the propagation (or a suite-only value): the pod would keep a private copy
-#   of every volume mounted when it started, which the driver rightly refuses to release;
-# - kubelet and containerd in a mount namespace of their own with / shared: on real nodes they
-#   share the machine's namespace with the host's tools, and the scenarios (and the driver's
-#   collection through kubelet's namespace) must see the mounts as they are there.
-# doctor's kernel.root_propagation reports a node whose / is private.
-# Each mount's propagation is recorded before, and the teardown sets back each one that is still
-# there (a recursive make-private would wrongly make private what was shared before). Mounts
-# made by others while the node ran under a shared parent keep the shared propagation they got.
-
-# node_propagation: "ID STATE MOUNT_POINT" for each mount of this mount namespace, STATE from
-# mountinfo's optional fields: shared, slave, shared+slave, unbindable or private. The mount
-# point keeps mountinfo's octal escapes (\040 for a space).
-node_propagation() {
-    awk '{
-        shared = slave = unbindable = 0
-        for (i = 7; i <= NF && $i != "-"; i++) {
-            if ($i ~ /^shared:/) shared = 1
-            else if ($i ~ /^master:/) slave = 1
-            else if ($i == "unbindable") unbindable = 1
-        }
-        state = shared && slave ? "shared+slave" : shared ? "shared" : slave ? "slave" : unbindable ? "unbindable" : "private"
-        print $1, state, $5
-    }' /proc/self/mountinfo
-}
-
-# node_root_propagation: the STATE of the topmost mount at /.
-node_root_propagation() { node_propagation | awk '$3 == "/" { state = $2 } END { print state }'; }
-
-# node_share_mounts: records every mount's propagation, then makes them shared when / is not
-# shared already (containerd accepts a slave /, but systemd makes it shared).
-node_share_mounts() {
-    [[ -f "$NODE_STATE/propagation" ]] && return 0
-    node_propagation >"$NODE_STATE/propagation.tmp"
-    mv "$NODE_STATE/propagation.tmp" "$NODE_STATE/propagation"
-    local root
-    root="$(node_root_propagation)"
-    [[ "$root" != shared* ]] || return 0
-    log_info "the machine's / is a $root mount; making its mounts shared as systemd does (mount --make-rshared /) until the node stops"
-    mount --make-rshared / || log_die "mount --make-rshared / failed: the DaemonSet's /host mount (HostToContainer) needs / shared"
-}
-
-# node_set_propagation MOUNT_POINT STATE: that one mount (not its children) back to STATE.
-node_set_propagation() {
-    case "$2" in
-    private) mount --make-private "$1" ;;
-    slave) mount --make-slave "$1" ;;
-    shared) mount --make-shared "$1" ;;
-    shared+slave) mount --make-slave "$1" && mount --make-shared "$1" ;;
-    unbindable) mount --make-unbindable "$1" ;;
-    *) return 1 ;;
-    esac
-}
-
-# node_propagation_changes: "MOUNT_POINT WAS NOW" for each recorded mount that is still the
-# topmost at its mount point and whose propagation differs now.
-node_propagation_changes() {
-    [[ -f "$NODE_STATE/propagation" ]] || return 0
-    awk 'NR == FNR { was[$1] = $2; where[$1] = $3; next }
-         { top[$3] = $1; now[$1] = $2 }
-         END { for (id in was) if (top[where[id]] == id && now[id] != was[id]) print where[id], was[id], now[id] }' \
-        "$NODE_STATE/propagation" <(node_propagation)
-}
-
-node_restore_propagation() {
-    local mount_point was now
-    while read -r mount_point was now; do
-        node_set_propagation "$(printf '%b' "$mount_point")" "$was" ||
-            log_info "could not make $mount_point $was again (it is $now)"
-    done < <(node_propagation_changes)
 }
 
 # --- cgroups ------------------------------------------------------------------------------------
@@ -199,8 +119,7 @@ node_teardown() {
     local timings="" step start
     for step in "node_stop kubelet" node_kill_containers "node_stop containerd" node_kill_shims \
         "node_unmount_under $NODE_STATE" "node_stop fabric-udevd" node_detach_loops "node_stop arraysim" \
-        node_stop_cluster node_network_down node_remove_cgroups node_remove_shared_paths node_restore_sysctls \
-        node_restore_propagation; do
+        node_stop_cluster node_network_down node_remove_cgroups node_remove_shared_paths node_restore_sysctls; do
         start=$SECONDS
         $step
         timings+="${step%% "$NODE_STATE"} $((SECONDS - start))s, "
@@ -237,7 +156,7 @@ node_processes() {
 }
 
 # node_footprint: what of this node is still on the machine (empty when nothing): mounts, loop
-# devices, interfaces, the DNAT rule, processes, changed kernel settings and mount propagation.
+# devices, interfaces, the DNAT rule, processes, changed kernel settings.
 node_footprint() {
     local out=()
     mapfile -t -O 0 out < <(awk -v root="$NODE_STATE" 'index($5, root) == 1 { print "mount " $5 }' /proc/self/mountinfo)
@@ -249,6 +168,5 @@ node_footprint() {
     grep -qF "flashvol-node:$NODE_STATE" <<<"$(iptables -t nat -S 2>/dev/null)" && out+=("iptables DNAT rule")
     mapfile -t -O "${#out[@]}" out < <(node_processes)
     mapfile -t -O "${#out[@]}" out < <(node_sysctls_changed)
-    mapfile -t -O "${#out[@]}" out < <(node_propagation_changes | awk '{ print "mount " $1 " is " $3 ", was " $2 }')
     ((${#out[@]} == 0)) || printf '%s; ' "${out[@]}"
 }

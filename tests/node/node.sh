@@ -71,11 +71,7 @@ node_can_run_here() {
         echo "no containerd and runc, and no apt-get to install them"
         return 1
     fi
-    # A private / is no reason not to run: the node makes it shared while it runs (cleanup.sh).
-    local root
-    root="$(node_root_propagation)"
-    if [[ "$root" != shared* ]]; then root+=" (made shared while the node runs, as systemd has it)"; fi
-    echo "$cgroups (cpu, memory, pids), overlayfs mounts, $runtime, / $root"
+    echo "$cgroups (cpu, memory, pids), overlayfs mounts, $runtime"
 }
 
 # node_file_is_static FILE: ldd says so (it exits 1 for a static non-PIE binary, hence no pipe).

@@ -89,7 +89,6 @@ trap 'exit 143' TERM
 
 node_claim_machine
 node_save_sysctls
-node_share_mounts
 node_record_cgroups
 node_record_shared_paths
 node_network_up
