@@ -18,7 +18,8 @@
 # modules: the fabric stands in for them and the kernel here has none) are reported, not asserted.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-node_scenario_begin "15 doctor in the DaemonSet pod: the node as set up passes, a dropped array and a bad initiator name FAIL by name"
+. "$NODE_DIR/flashvol.sh"
+node_scenario_begin "15 doctor in the DaemonSet pod: the node as set up passes, a dropped array and a bad initiator name FAIL by name; flexPath auto runs too"
 
 initiator_file="$NODE_STATE/node-fs/initiatorname.iscsi"
 initiator_text="$(cat "$initiator_file")"
@@ -152,8 +153,10 @@ kubectl -n "$NODE_SYSTEM_NAMESPACE" rollout status daemonset/pure-flex --timeout
 old_pod_gone() { [[ "$(flex_pods)" != *"$old_pod"* ]]; }
 check_within "$NODE_TIMEOUT" "the old DaemonSet pod $old_pod to be gone" old_pod_gone
 auto_pod="$(flex_pods)"
-check_eq "FLASHVOL_PLUGIN_DIR in the new pod" \
-    "$(kubectl -n "$NODE_SYSTEM_NAMESPACE" exec "$auto_pod" -- printenv FLASHVOL_PLUGIN_DIR)" auto
+check_eq "FLASHVOL_PLUGIN_DIR of the new pod" \
+    "$(kubectl -n "$NODE_SYSTEM_NAMESPACE" get "$auto_pod" -o 'jsonpath={.spec.containers[0].env[?(@.name=="FLASHVOL_PLUGIN_DIR")].value}')" auto
+check_eq "hostPath volumes of the auto pod (none: not even the plugin dir)" \
+    "$(kubectl -n "$NODE_SYSTEM_NAMESPACE" get "$auto_pod" -o json | jq '[.spec.volumes[] | select(.hostPath)] | length')" 0
 installed_through_kubelet() {
     kubectl -n "$NODE_SYSTEM_NAMESPACE" logs "$auto_pod" 2>/dev/null |
         grep -qF "(kubelet sees $NODE_PLUGIN_DIR/pure~flex)"
