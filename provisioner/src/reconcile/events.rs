@@ -22,6 +22,12 @@ pub const PROVISIONING: &str = "Provisioning";
 pub const PROVISIONING_SUCCEEDED: &str = "ProvisioningSucceeded";
 pub const PROVISIONING_FAILED: &str = "ProvisioningFailed";
 pub const VOLUME_FAILED_DELETE: &str = "VolumeFailedDelete";
+/// The resizer's reasons, as the CSI external-resizer (and the controller manager's expander)
+/// spell them, so the events users know from other volumes mean the same here.
+pub const RESIZING: &str = "Resizing";
+pub const FILE_SYSTEM_RESIZE_REQUIRED: &str = "FileSystemResizeRequired";
+pub const VOLUME_RESIZE_SUCCESSFUL: &str = "VolumeResizeSuccessful";
+pub const VOLUME_RESIZE_FAILED: &str = "VolumeResizeFailed";
 
 /// Where events about cluster-scoped objects (PVs) go, as client-go does.
 const CLUSTER_SCOPED_NAMESPACE: &str = "default";

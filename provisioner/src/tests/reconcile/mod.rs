@@ -2,8 +2,8 @@
 //! and in-process array simulators (`flashvol-arraysim`) reached through the real clients.
 //!
 //! This file holds the harness; the tests are in `provisioning`, `sources` (restores, clones,
-//! adoption), `deleting` (including the orphan
-//! collector) and `watching` (the controllers fed by watches).
+//! adoption), `deleting` (including the orphan collector), `resizing` (bound claims that grew)
+//! and `watching` (the controllers fed by watches).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelecto
 
 mod deleting;
 mod provisioning;
+mod resizing;
 mod sources;
 mod watching;
 
