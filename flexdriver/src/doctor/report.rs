@@ -258,7 +258,7 @@ mod tests {
         report.findings = super::super::skip_all(super::super::tools::IDS, "no arrays configured");
         let text = report.to_text();
         assert!(text.contains("  SKIP  tools.*"), "{text}");
-        assert!(text.contains("no arrays configured (8 checks)"), "{text}");
+        assert!(text.contains("no arrays configured (11 checks)"), "{text}");
         assert!(!text.contains("tools.blkid"), "{text}");
     }
 

@@ -21,6 +21,9 @@ pub const IDS: &[&str] = &[
     "tools.mkfs_ext4",
     "tools.mkfs_ext3",
     "tools.mount",
+    "tools.xfs_growfs",
+    "tools.resize2fs",
+    "tools.e2fsck",
 ];
 
 fn id(tool: Tool) -> &'static str {
@@ -33,6 +36,9 @@ fn id(tool: Tool) -> &'static str {
         Tool::MkfsExt4 => "tools.mkfs_ext4",
         Tool::MkfsExt3 => "tools.mkfs_ext3",
         Tool::Mount => "tools.mount",
+        Tool::XfsGrowfs => "tools.xfs_growfs",
+        Tool::Resize2fs => "tools.resize2fs",
+        Tool::E2fsck => "tools.e2fsck",
     }
 }
 
@@ -42,8 +48,10 @@ fn package(tool: Tool) -> (&'static str, &'static str) {
         Tool::Iscsiadm => ("open-iscsi", "iscsi-initiator-utils"),
         Tool::Multipath | Tool::Multipathd => ("multipath-tools", "device-mapper-multipath"),
         Tool::Blkid | Tool::Mount => ("util-linux", "util-linux"),
-        Tool::MkfsXfs => ("xfsprogs", "xfsprogs"),
-        Tool::MkfsExt4 | Tool::MkfsExt3 => ("e2fsprogs", "e2fsprogs"),
+        Tool::MkfsXfs | Tool::XfsGrowfs => ("xfsprogs", "xfsprogs"),
+        Tool::MkfsExt4 | Tool::MkfsExt3 | Tool::Resize2fs | Tool::E2fsck => {
+            ("e2fsprogs", "e2fsprogs")
+        }
     }
 }
 
@@ -84,6 +92,12 @@ fn need(tool: Tool, loaded: &Loaded) -> Need {
         }
         Tool::Multipath | Tool::Multipathd => {
             Need::Wanted("volumes mount over a single path, without failover")
+        }
+        // Growing is not mounting: without these a grown claim keeps its old file system size
+        // (expandfs fails naming the tool), every mount still works.
+        Tool::XfsGrowfs => Need::Wanted("grown xfs claims cannot grow their file system"),
+        Tool::Resize2fs | Tool::E2fsck => {
+            Need::Wanted("grown ext3/ext4 claims cannot grow their file system")
         }
         Tool::Mount => Need::Required,
     }
@@ -238,6 +252,8 @@ mod tests {
         assert_eq!(status("tools.iscsiadm"), Status::Pass);
         assert_eq!(status("tools.mkfs_xfs"), Status::Pass);
         assert_eq!(status("tools.multipath"), Status::Warn);
+        // Growing is not mounting: a missing xfs_growfs warns, it does not fail the node.
+        assert_eq!(status("tools.xfs_growfs"), Status::Warn);
         assert_eq!(findings.len(), IDS.len());
     }
 }

@@ -29,7 +29,7 @@ pub enum Tool {
 
 impl Tool {
     /// Every tool, in the order of the settings keys.
-    pub const ALL: [Tool; 8] = [
+    pub const ALL: [Tool; 11] = [
         Tool::Iscsiadm,
         Tool::Multipath,
         Tool::Multipathd,
@@ -38,6 +38,9 @@ impl Tool {
         Tool::MkfsExt4,
         Tool::MkfsExt3,
         Tool::Mount,
+        Tool::XfsGrowfs,
+        Tool::Resize2fs,
+        Tool::E2fsck,
     ];
 
     pub fn name(self) -> &'static str {

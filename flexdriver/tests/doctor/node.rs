@@ -131,6 +131,9 @@ impl Node {
             ("mkfs.xfs", "/sbin/mkfs.xfs"),
             ("mkfs.ext4", "/sbin/mkfs.ext4"),
             ("mkfs.ext3", "/sbin/mkfs.ext3"),
+            ("xfs_growfs", "/sbin/xfs_growfs"),
+            ("resize2fs", "/sbin/resize2fs"),
+            ("e2fsck", "/sbin/e2fsck"),
             ("mount.nfs", "/sbin/mount.nfs"),
         ] {
             node.put(
