@@ -24,6 +24,7 @@ suite_prereqs() {
   command -v jq >/dev/null || missing+=(jq)
   command -v openssl >/dev/null || missing+=(openssl)
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+  python3 -c 'import jsonschema' 2>/dev/null || missing+=(python3-jsonschema) # doctor's JSON schema
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

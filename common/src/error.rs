@@ -56,6 +56,9 @@ pub enum ArrayError {
         endpoint: String,
         message: String,
         timed_out: bool,
+        /// The TLS handshake failed: the array's certificate is not trusted (wrong CA, name,
+        /// dates) or no protocol was agreed. Fails the same way until the settings change.
+        tls: bool,
     },
     /// Any other non-success reply.
     #[error("{endpoint}: HTTP {status}: {message}")]
@@ -174,10 +177,12 @@ impl ArrayError {
                 endpoint,
                 message,
                 timed_out,
+                tls,
             } => ArrayError::Transport {
                 endpoint,
                 message: clean(message),
                 timed_out,
+                tls,
             },
             ArrayError::Api {
                 endpoint,

@@ -70,12 +70,17 @@ impl Environment {
     }
 }
 
+/// The answer to `init`: constant, so `doctor` can tell an installed driver that answers right.
+pub fn init_reply() -> Reply {
+    Reply {
+        capabilities: Some(CAPABILITIES),
+        ..Reply::success()
+    }
+}
+
 pub fn run(invocation: Invocation, env: &Environment) -> Reply {
     match invocation {
-        Invocation::Init => Reply {
-            capabilities: Some(CAPABILITIES),
-            ..Reply::success()
-        },
+        Invocation::Init => init_reply(),
         Invocation::NotSupported(call) => Reply::not_supported(&call),
         Invocation::Mount { pod_dir, options } => finish(
             "mount",

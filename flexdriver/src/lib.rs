@@ -2,8 +2,9 @@
 //!
 //! kubelet calls `init`, `mount <pod dir> <json>`, `unmount <pod dir>` and, after a claim grew,
 //! `expandfs <json> <device> <mount dir> <new bytes> <old bytes>`; the node installer calls
-//! `collect <kubelet root> <vendor/driver>`; everything else is answered `Not supported`. The
-//! modules, in the order a call-out passes through them:
+//! `collect <kubelet root> <vendor/driver>`; everything else is answered `Not supported`. People
+//! run `install`/`uninstall` (the DaemonSet does) and `doctor`. The modules, in the order a
+//! call-out passes through them, then the commands:
 //!
 //! - [`kubelet`]: the protocol edge, no I/O.
 //!   - [`kubelet::invocation`]: argv → init, mount, unmount, expandfs, collect or Not supported.
@@ -51,6 +52,13 @@
 //!   - [`install::daemonset`]: whether SIGTERM means uninstall.
 //!   - [`install::collect`]: `collect` at start and every minute, in kubelet's mount namespace.
 //!   - [`install::metrics`]: the node's call-out statistics on `/metrics`.
+//! - [`doctor`]: `flashvol-flex doctor`, whether this node can mount Pure volumes, and why not.
+//!   - [`doctor::command`]: its command line; [`doctor::host`]: the host's file system, wherever
+//!     it is mounted; [`doctor::report`]: text and JSON.
+//!   - one module per family of checks: [`doctor::settings`], [`doctor::install`],
+//!     [`doctor::tools`], [`doctor::iscsi`], [`doctor::multipath`] (and its parser
+//!     [`doctor::multipath_conf`]), [`doctor::kernel`], [`doctor::arrays`], [`doctor::clock`],
+//!     [`doctor::dirs`].
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
@@ -67,3 +75,5 @@ pub mod array;
 pub mod runtime;
 
 pub mod install;
+
+pub mod doctor;

@@ -33,11 +33,18 @@ pass "RBAC: no wildcards, no secrets, verbs as documented"
 check_flex_path() { # value expected-hostPath
     local out
     out="$(render --set "flexPath=$1" --show-only templates/flex-daemon.yaml)"
+    # The host's / for doctor and auto: kubelet's /proc/<pid>/root (hostPID), never a hostPath of / (a
+    # private copy would hold volumes; HostToContainer does not start on a host whose / is private).
+    [[ "$(env_value FLASHVOL_HOST_ROOT <<<"${out}")" == kubelet ]] && grep -q 'hostPID: true' <<<"${out}" ||
+        fail "flexPath=$1: doctor does not see the host's / as kubelet's, with hostPID"
+    if grep -q 'path: /$' <<<"${out}" || grep -q mountPropagation <<<"${out}"; then
+        fail "flexPath=$1: the host's / is mounted into the pod (it holds volumes, or needs / shared)"
+    fi
     if [[ "$2" == auto ]]; then
-        grep -q -- '--plugin-dir=auto' <<<"${out}" && grep -q 'hostPID: true' <<<"${out}" &&
-            grep -q 'path: /$' <<<"${out}" || fail "flexPath=auto"
+        [[ "$(env_value FLASHVOL_PLUGIN_DIR <<<"${out}")" == auto ]] && ! grep -q 'hostPath:' <<<"${out}" ||
+            fail "flexPath=auto"
     else
-        grep -q "path: $2$" <<<"${out}" && grep -q -- "--host-plugin-dir=$2$" <<<"${out}" ||
+        grep -q "path: $2$" <<<"${out}" && [[ "$(env_value FLASHVOL_HOST_PLUGIN_DIR <<<"${out}")" == "$2" ]] ||
             fail "flexPath=$1 does not give $2"
     fi
 }
@@ -50,7 +57,7 @@ check_flex_path openshift4 /etc/kubernetes/kubelet-plugins/volume/exec
 check_flex_path aks /etc/kubernetes/volumeplugins
 check_flex_path /opt/libexec/kubernetes/kubelet-plugins/volume/exec/ /opt/libexec/kubernetes/kubelet-plugins/volume/exec
 check_flex_path auto auto
-pass "flexPath presets, custom paths and auto"
+pass "flexPath presets, custom paths and auto; the host's / seen as kubelet's (hostPID), no hostPath of /"
 
 # Bad values fail with a message naming the value.
 expect_failure() { # message values...

@@ -114,6 +114,7 @@ impl Array {
                     endpoint: self.endpoint.clone(),
                     message: format!("{operation} did not complete: {join}"),
                     timed_out: false,
+                    tls: false,
                 })
             });
         let kind = result.as_ref().err().map(ArrayError::kind);

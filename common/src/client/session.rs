@@ -70,6 +70,17 @@ pub(crate) struct Rules {
     pub version_refused: Option<u16>,
 }
 
+/// What `GET /api/api_version` tells before any login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    /// The version this client would speak: the newest 1.x offered up to `newest_supported`.
+    pub version: String,
+    /// The newest version this client speaks.
+    pub newest_supported: String,
+    /// The array's clock, from the reply's `Date` header (whole seconds), when it sent one.
+    pub clock: Option<std::time::SystemTime>,
+}
+
 /// Counters for benchmarks and tests: one authentication per process lifetime is the goal.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CallStats {
@@ -297,6 +308,12 @@ impl Session {
 
     /// `GET /api/api_version` → the newest 1.x version up to the newest the client speaks.
     fn negotiate(&self) -> Result<String> {
+        self.hello().map(|hello| hello.version)
+    }
+
+    /// `GET /api/api_version`, which needs no login: the version this client would speak and the
+    /// array's clock (its `Date` header). Changes nothing in the session.
+    pub fn hello(&self) -> Result<Hello> {
         let operation = "GET api_version";
         let reply = self
             .transport
@@ -325,22 +342,33 @@ impl Session {
             .iter()
             .filter_map(Value::as_str)
             .collect();
-        version::pick(offered.iter().copied(), self.rules.newest_version).ok_or_else(|| {
-            let newest: Vec<String> = self
-                .rules
-                .newest_version
-                .iter()
-                .map(u32::to_string)
-                .collect();
-            wire::bad_reply(
-                self.endpoint(),
-                operation,
-                format!(
-                    "no REST version between 1.0 and {} offered (got {offered:?})",
-                    newest.join(".")
-                ),
-            )
+        let newest = self.newest_version();
+        let version = version::pick(offered.iter().copied(), self.rules.newest_version)
+            .ok_or_else(|| {
+                wire::bad_reply(
+                    self.endpoint(),
+                    operation,
+                    format!("no REST version between 1.0 and {newest} offered (got {offered:?})"),
+                )
+            })?;
+        Ok(Hello {
+            version,
+            newest_supported: newest,
+            clock: reply
+                .header("date")
+                .and_then(|date| httpdate::parse_http_date(date).ok()),
         })
+    }
+
+    /// The newest REST version the client speaks, dotted.
+    fn newest_version(&self) -> String {
+        let parts: Vec<String> = self
+            .rules
+            .newest_version
+            .iter()
+            .map(u32::to_string)
+            .collect();
+        parts.join(".")
     }
 
     /// One login request → the credential. Retried like a GET: a repeated login only opens

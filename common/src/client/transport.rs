@@ -212,6 +212,7 @@ impl Transport {
             endpoint: self.endpoint.clone(),
             message: describe(error),
             timed_out: is_timeout(error),
+            tls: is_tls(error),
         }
     }
 }
@@ -251,11 +252,24 @@ fn is_timeout(error: &ureq::Error) -> bool {
     }
 }
 
+/// Whether the TLS handshake failed. rustls reports a refused certificate from inside the
+/// handshake's I/O, so it arrives as an I/O error carrying a `rustls::Error`.
+fn is_tls(error: &ureq::Error) -> bool {
+    match error {
+        ureq::Error::Rustls(_) | ureq::Error::Tls(_) => true,
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.is::<rustls::Error>()),
+        _ => false,
+    }
+}
+
 /// Failures where the request may not have been processed and a new attempt may succeed.
 /// Excluded on purpose: timeouts (see the module header), certificate and TLS setup failures
 /// (they fail the same way every time), and errors of our own making.
 fn is_retryable(error: &ureq::Error) -> bool {
     !is_timeout(error)
+        && !is_tls(error)
         && matches!(
             error,
             ureq::Error::Io(_)
@@ -269,6 +283,7 @@ fn describe(error: &ureq::Error) -> String {
     match error {
         ureq::Error::Timeout(which) => format!("timed out ({which})"),
         ureq::Error::Rustls(e) => format!("TLS: {e}"),
+        ureq::Error::Io(io) if is_tls(error) => format!("TLS: {io}"),
         ureq::Error::BodyExceedsLimit(limit) => format!("reply larger than {limit} bytes"),
         other => other.to_string(),
     }
@@ -326,6 +341,21 @@ mod tests {
         assert!(!is_retryable(&ureq::Error::BadUri("x".into())));
         let untrusted = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
         assert!(!is_retryable(&ureq::Error::Rustls(untrusted)));
+    }
+
+    #[test]
+    fn a_refused_certificate_is_a_tls_failure_in_whatever_wrapping() {
+        let untrusted =
+            || rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let in_handshake = ureq::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            untrusted(),
+        ));
+        assert!(is_tls(&in_handshake) && !is_retryable(&in_handshake));
+        assert!(describe(&in_handshake).starts_with("TLS: "));
+        assert!(is_tls(&ureq::Error::Rustls(untrusted())));
+        let reset = ureq::Error::Io(std::io::ErrorKind::ConnectionReset.into());
+        assert!(!is_tls(&reset) && is_retryable(&reset));
     }
 
     #[test]

@@ -60,6 +60,22 @@ pub enum SanType {
     Fc,
 }
 
+impl SanType {
+    /// As PSO spells it (its chart value `flasharray.sanType`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SanType::Iscsi => "ISCSI",
+            SanType::Fc => "FC",
+        }
+    }
+}
+
+impl fmt::Display for SanType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl FromStr for SanType {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

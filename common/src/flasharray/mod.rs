@@ -4,6 +4,7 @@
 //!
 //! | method | call |
 //! |---|---|
+//! | [`FlashArray::hello`] | `GET /api/api_version` (no login): the version to speak, the array's `Date` |
 //! | [`FlashArray::array_info`], [`FlashArray::space`] | `GET array`, `GET array?space=true` (a dict or a one-element list) |
 //! | [`FlashArray::create_volume`], [`FlashArray::copy_volume`] | `POST volume/<n>` `{"size", QoS}` / `{"source", "overwrite"}` |
 //! | [`FlashArray::get_volume`], [`FlashArray::get_qos`] | `GET volume/<n>?pending=true`, `GET volume/<n>?qos=true` |
@@ -63,7 +64,7 @@ use crate::client::{paging, version};
 use crate::config::{ClientSettings, FlashArrayConfig};
 use crate::error::Result;
 
-pub use crate::client::session::CallStats;
+pub use crate::client::session::{CallStats, Hello};
 pub use array::{ArrayInfo, ArraySpace, Port};
 pub use hosts::{Connection, Host, HostChange, Initiators};
 pub use volumes::{Qos, Volume};
@@ -105,6 +106,13 @@ impl FlashArray {
     pub fn with_page_size(mut self, page_size: usize) -> Self {
         self.page_size = page_size.max(1);
         self
+    }
+
+    /// `GET /api/api_version` without logging in: the REST version this client would speak and
+    /// the array's clock. Retried like a GET; changes nothing in the session (`doctor` uses it to
+    /// tell TLS and version trouble from a refused token).
+    pub fn hello(&self) -> Result<Hello> {
+        self.session.hello()
     }
 
     /// The REST version in use, once negotiated (by the first call).

@@ -5,6 +5,7 @@
 //!
 //! | method | call |
 //! |---|---|
+//! | [`FlashBlade::hello`] | `GET /api/api_version` (no login): the version to speak, the array's `Date` |
 //! | [`FlashBlade::array_info`], [`FlashBlade::space`] | `GET arrays`, `GET arrays/space` (`free = capacity - space.total_physical`) |
 //! | [`FlashBlade::create_file_system`] | `POST file-systems` `{"name","provisioned","hard_limit_enabled","snapshot_directory_enabled","fast_remove_directory_enabled","nfs":{...}}` |
 //! | [`FlashBlade::get_file_system`], [`FlashBlade::list_file_systems`] | `GET file-systems?names=<n>` / `?filter=name='<glob>'`, paged |
@@ -55,7 +56,7 @@ use crate::client::wire::{self, bad_reply, null_as_empty};
 use crate::config::{ClientSettings, FlashBladeConfig};
 use crate::error::Result;
 
-pub use crate::client::session::CallStats;
+pub use crate::client::session::{CallStats, Hello};
 pub use array::{BladeInfo, BladeSpace, NetworkInterface};
 pub use file_systems::{FileSystem, NewFileSystem, Nfs};
 pub use snapshots::FsSnapshot;
@@ -109,6 +110,13 @@ impl FlashBlade {
     pub fn with_page_size(mut self, page_size: usize) -> Self {
         self.page_size = page_size.max(1);
         self
+    }
+
+    /// `GET /api/api_version` without logging in: the REST version this client would speak and
+    /// the array's clock. Retried like a GET; changes nothing in the session (`doctor` uses it to
+    /// tell TLS and version trouble from a refused token).
+    pub fn hello(&self) -> Result<Hello> {
+        self.session.hello()
     }
 
     /// The REST version in use, once negotiated (by the first call).

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use flashvol_common::ArrayError;
 use flashvol_common::config::{ClientSettings, Config, FlashArrayConfig, FlashBladeConfig};
-use flashvol_common::flasharray::FlashArray;
+use flashvol_common::flasharray::{FlashArray, Hello};
 use flashvol_common::flashblade::FlashBlade;
 
 use crate::runtime::deadline;
@@ -25,8 +25,22 @@ pub trait ArrayKind: Send + Sync + Sized + 'static {
     /// The management endpoint as configured.
     fn endpoint(config: &Self::Config) -> String;
     fn connect(config: &Self::Config, settings: &ClientSettings) -> Result<Self, ArrayError>;
+    /// The REST version and the array's clock, before any login.
+    fn hello(&self) -> Result<Hello, ArrayError>;
+    /// Who the array says it is (logs in).
+    fn identity(&self) -> Result<Identity, ArrayError>;
     /// The array's own id, which a PV may name instead of an endpoint.
-    fn array_id(&self) -> Result<String, ArrayError>;
+    fn array_id(&self) -> Result<String, ArrayError> {
+        self.identity().map(|i| i.id)
+    }
+}
+
+/// An array's name, id and software version, as it reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub name: String,
+    pub id: String,
+    pub version: String,
 }
 
 impl ArrayKind for FlashArray {
@@ -38,8 +52,15 @@ impl ArrayKind for FlashArray {
     fn connect(config: &FlashArrayConfig, settings: &ClientSettings) -> Result<Self, ArrayError> {
         FlashArray::new(config, settings)
     }
-    fn array_id(&self) -> Result<String, ArrayError> {
-        self.array_info().map(|i| i.id)
+    fn hello(&self) -> Result<Hello, ArrayError> {
+        FlashArray::hello(self)
+    }
+    fn identity(&self) -> Result<Identity, ArrayError> {
+        self.array_info().map(|i| Identity {
+            name: i.array_name,
+            id: i.id,
+            version: i.version,
+        })
     }
 }
 
@@ -52,8 +73,15 @@ impl ArrayKind for FlashBlade {
     fn connect(config: &FlashBladeConfig, settings: &ClientSettings) -> Result<Self, ArrayError> {
         FlashBlade::new(config, settings)
     }
-    fn array_id(&self) -> Result<String, ArrayError> {
-        self.array_info().map(|i| i.id)
+    fn hello(&self) -> Result<Hello, ArrayError> {
+        FlashBlade::hello(self)
+    }
+    fn identity(&self) -> Result<Identity, ArrayError> {
+        self.array_info().map(|i| Identity {
+            name: i.name,
+            id: i.id,
+            version: i.version,
+        })
     }
 }
 
@@ -105,26 +133,31 @@ fn bounded(settings: &ClientSettings, limit: Duration) -> ClientSettings {
     s
 }
 
+/// One configured array, each of its calls abandoned at `limit`. Touches no network.
+pub fn connect<K: ArrayKind>(
+    config: &K::Config,
+    settings: &ClientSettings,
+    limit: Duration,
+) -> Result<Array<K>> {
+    let endpoint = K::endpoint(config);
+    let client = K::connect(config, &bounded(settings, limit))
+        .map_err(|e| FlexError::array(format!("connecting to {} {endpoint}", K::NAME), e))?;
+    Ok(Array {
+        client: Arc::new(client),
+        endpoint,
+        config: config.clone(),
+        limit,
+    })
+}
+
 fn connect_all<K: ArrayKind>(
     configs: &[K::Config],
     settings: &ClientSettings,
     limit: Duration,
 ) -> Result<Vec<Array<K>>> {
-    let settings = bounded(settings, limit);
     configs
         .iter()
-        .map(|config| {
-            let endpoint = K::endpoint(config);
-            let client = K::connect(config, &settings).map_err(|e| {
-                FlexError::array(format!("connecting to {} {endpoint}", K::NAME), e)
-            })?;
-            Ok(Array {
-                client: Arc::new(client),
-                endpoint,
-                config: config.clone(),
-                limit,
-            })
-        })
+        .map(|config| connect(config, settings, limit))
         .collect()
 }
 

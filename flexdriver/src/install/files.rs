@@ -18,7 +18,7 @@ const DRIVER_TEMP_FILE: &str = ".flex";
 /// Temporary name of the settings file while it is written.
 const SETTINGS_TEMP_FILE: &str = ".flashvol.json";
 /// The arrays' CA, next to the driver; the settings file's `tls.caFile` names it.
-pub(super) const CA_FILE: &str = "ca.pem";
+pub const CA_FILE: &str = "ca.pem";
 /// Temporary name of the CA while it is written.
 const CA_TEMP_FILE: &str = ".ca.pem";
 

@@ -12,6 +12,9 @@
 //! - the settings file holds array credentials: it is created 0600 (never briefly wider) and
 //!   written before the binary on a first install, so the first `init` already finds it;
 //! - a broken `pure.json` or `PURE_*` value is refused before anything on the node changes;
+//! - once installed, `doctor`'s checks run in the background and their WARN and FAIL lines go to
+//!   the log, so a node that cannot mount says so before the first volume fails; they never
+//!   block or fail the install;
 //! - on SIGTERM the driver and its credentials are removed only when the DaemonSet itself is gone
 //!   or being deleted. A rolling update, a node reboot or a deleted pod leaves them in place, so
 //!   mounted volumes can always be unmounted (install/README.md explains the trade-off).
@@ -42,9 +45,13 @@ pub mod settings_file;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
 
 use flashvol_common::config::ConfigError;
 
+use crate::doctor;
+use crate::node::settings::SETTINGS_FILE_NAME;
 use daemonset::should_uninstall_on_stop;
 use files::{install_files, uninstall_files};
 use options::{Options, driver_dir_name, parse_options, usage};
@@ -52,6 +59,9 @@ use plugin_dir::{
     DetectedPluginDir, PluginDirChoice, choose_plugin_dir, detect_kubelet_plugin_dir,
 };
 use settings_file::settings_document;
+
+/// The most the checks run after installing may take (each of them has its own, shorter limit).
+const DOCTOR_LIMIT: Duration = Duration::from_secs(60);
 
 /// What can go wrong while installing or uninstalling. Each message names the file or flag.
 #[derive(Debug, thiserror::Error)]
@@ -109,11 +119,17 @@ impl Logger {
     }
 }
 
-/// The plugin dir to use, and the kubelet seen running (when hostPID shows it).
-fn resolve_plugin_dir(
-    options: &Options,
-    log: &Logger,
-) -> Result<(PluginDirChoice, Option<DetectedPluginDir>), InstallError> {
+/// Where the installer finds things on the node, decided once kubelet has been looked for.
+struct Resolved {
+    choice: PluginDirChoice,
+    /// The kubelet seen running (when hostPID shows it).
+    kubelet: Option<DetectedPluginDir>,
+    /// The host's `/` in this process's view (`--host-root`, resolved).
+    host_root: PathBuf,
+}
+
+/// The plugin dir to use, the kubelet seen running and the host's `/`.
+fn resolve_plugin_dir(options: &Options, log: &Logger) -> Result<Resolved, InstallError> {
     let detected = match detect_kubelet_plugin_dir(&options.proc_root) {
         Ok(d) => d,
         Err(e) => {
@@ -130,10 +146,13 @@ fn resolve_plugin_dir(
         )),
         None => log.info("no kubelet process visible (hostPID off?): plugin dir not checked"),
     }
+    let host_root = options
+        .host_root
+        .resolve(&options.proc_root, detected.as_ref().map(|d| d.pid));
     let choice = choose_plugin_dir(
         &options.plugin_dir,
         options.host_plugin_dir.as_deref(),
-        &options.host_root,
+        &host_root,
         detected.as_ref(),
     )?;
     if let Some(w) = &choice.warning {
@@ -142,7 +161,43 @@ fn resolve_plugin_dir(
             log.warn(w);
         }
     }
-    Ok((choice, detected))
+    Ok(Resolved {
+        choice,
+        kubelet: detected,
+        host_root,
+    })
+}
+
+/// Starts `doctor`'s checks in the background, so a node with a broken prerequisite says so in
+/// this pod's log before the first volume fails. Their WARN and FAIL lines are logged as
+/// warnings; they never block or fail the install. Needs the host's `/` at `--host-root`.
+fn start_doctor(options: &Options, resolved: &Resolved, log: &Logger) -> Option<Receiver<()>> {
+    let Resolved {
+        choice, host_root, ..
+    } = resolved;
+    if !host_root.join("proc").is_dir() {
+        log.info(&format!(
+            "node checks skipped: the host's / is not visible at {} (--host-root)",
+            host_root.display()
+        ));
+        return None;
+    }
+    let driver_dir = choice.local.join(driver_dir_name(&options.driver).ok()?);
+    let ctx = doctor::Context {
+        host: doctor::host::Host::new(host_root),
+        driver: options.driver.clone(),
+        config: Some(driver_dir.join(SETTINGS_FILE_NAME)),
+        installer_dir: choice.host.clone(),
+        exe: Some(options.source.clone()),
+        limits: doctor::Limits::default(),
+    };
+    let debug = log.debug;
+    Some(doctor::run_in_background(
+        ctx,
+        DOCTOR_LIMIT,
+        move |line| Logger { debug }.warn(line),
+        move |line| Logger { debug }.info(line),
+    ))
 }
 
 /// Blocks SIGTERM and SIGINT in this thread so they queue until [`wait_for_stop`] takes them,
@@ -169,7 +224,10 @@ fn install(options: &Options, log: &Logger) -> Result<(), InstallError> {
     })?;
     let ca = options.ca_file.as_deref().map(read_ca).transpose()?;
     let binary = fs::read(&options.source).map_err(io_error("reading", &options.source))?;
-    let (choice, kubelet) = resolve_plugin_dir(options, log)?;
+    let resolved = resolve_plugin_dir(options, log)?;
+    let Resolved {
+        choice, kubelet, ..
+    } = &resolved;
     let host_dir = choice.host.as_deref().unwrap_or(&choice.local);
     let driver_dir = host_dir.join(driver_dir_name(&options.driver)?);
     let ca_on_host = ca.as_ref().map(|_| driver_dir.join(files::CA_FILE));
@@ -207,9 +265,10 @@ fn install(options: &Options, log: &Logger) -> Result<(), InstallError> {
             .map_or_else(|| "none".to_owned(), |c| format!("{c:?}")),
         driver_dir.display(),
     ));
+    let checks = start_doctor(options, &resolved, log);
     let collection = collect::plan(
         kubelet.as_ref(),
-        &choice,
+        choice,
         &options.proc_root,
         &options.driver,
     );
@@ -218,6 +277,10 @@ fn install(options: &Options, log: &Logger) -> Result<(), InstallError> {
         Err(why) => log.info(why),
     }
     let Some(signals) = stop_signals else {
+        // --once: the process is about to end; give the checks their time, no more.
+        if let Some(done) = checks {
+            let _ = done.recv_timeout(DOCTOR_LIMIT + Duration::from_secs(1));
+        }
         return Ok(());
     };
     if let (Some(address), Some(stats_file)) = (options.metrics_address, stats_file) {
@@ -241,7 +304,13 @@ fn install(options: &Options, log: &Logger) -> Result<(), InstallError> {
     let signal = signals.wait().map_err(InstallError::Signal)?;
     log.info(&format!("got {signal:?}"));
     if should_uninstall_on_stop(options, log) {
-        let removed = uninstall_files(&choice.local, &options.driver)?;
+        // Looked up again: with auto, the dir is reached through kubelet's pid, which a kubelet
+        // restart since the install has changed.
+        let local = match resolve_plugin_dir(options, log) {
+            Ok(now) => now.choice.local,
+            Err(_) => choice.local.clone(),
+        };
+        let removed = uninstall_files(&local, &options.driver)?;
         log.info(&format!("removed {removed:?}"));
     }
     Ok(())
@@ -261,29 +330,16 @@ fn read_ca(path: &Path) -> Result<Vec<u8>, InstallError> {
 }
 
 fn uninstall(options: &Options, log: &Logger) -> Result<(), InstallError> {
-    let (choice, _) = resolve_plugin_dir(options, log)?;
-    let removed = uninstall_files(&choice.local, &options.driver)?;
+    let removed = uninstall_files(
+        &resolve_plugin_dir(options, log)?.choice.local,
+        &options.driver,
+    )?;
     if removed.is_empty() {
         log.info("nothing to remove: the driver is not installed here");
     } else {
         log.info(&format!("removed {removed:?}"));
     }
     Ok(())
-}
-
-/// Runs `install`/`uninstall` when the process was started for them, before kubelet's stdio
-/// discipline applies: `main` calls this first and returns its code when it is `Some`.
-pub fn dispatch() -> Option<ExitCode> {
-    // Lossy: a non-UTF-8 argument then fails as an unknown argument instead of panicking.
-    let args: Vec<String> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    match args.first().map(String::as_str) {
-        Some("install" | "uninstall") => Some(main(&args)),
-        Some(collect::ENTER_NAMESPACE) => Some(collect::enter_namespace_main(&args[1..])),
-        _ => None,
-    }
 }
 
 /// `flashvol-flex install …` / `flashvol-flex uninstall …`; `args` starts with the command word.

@@ -8,6 +8,7 @@ use flashvol_common::config::env as pure_env;
 use flashvol_common::config::{Config, DEFAULT_CONFIG_PATH};
 
 use super::InstallError;
+use crate::doctor::host::{HostRoot, KUBELET_ROOT};
 
 /// Service account files every pod gets, used to ask the API server about our DaemonSet.
 const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -28,7 +29,9 @@ file flashvol.json next to it, then waits for SIGTERM (unless --once).
                           auto: use the dir the running kubelet was started with, under --host-root
   --host-plugin-dir DIR   the host path mounted at --plugin-dir, to compare with kubelet's own
                           (env FLASHVOL_HOST_PLUGIN_DIR; default: --plugin-dir is a host path)
-  --host-root DIR         where the host's / is mounted, for auto (env FLASHVOL_HOST_ROOT, /host)
+  --host-root DIR|kubelet where the host's / is seen: for auto, and for the node checks
+                          (flashvol-flex doctor) run after installing (env FLASHVOL_HOST_ROOT,
+                          kubelet: the running kubelet's / as <proc>/<pid>/root, else init's)
   --proc DIR              procfs showing the host's processes (env FLASHVOL_PROC, /proc)
   --driver VENDOR/NAME    driver name (env FLASHVOL_DRIVER, pure/flex)
   --config FILE           array config, PSO's pure.json (env {discovery_conf}, {DEFAULT_CONFIG_PATH})
@@ -58,7 +61,7 @@ file flashvol.json next to it, then waits for SIGTERM (unless --once).
 pub enum PluginDirArg {
     /// A path in this process's view of the file system (the DaemonSet's hostPath mount).
     Path(PathBuf),
-    /// Use the running kubelet's `--volume-plugin-dir`, reached under `host_root`.
+    /// Use the running kubelet's `--volume-plugin-dir`, reached under the host root.
     Auto,
 }
 
@@ -67,7 +70,7 @@ pub enum PluginDirArg {
 pub struct Options {
     pub plugin_dir: PluginDirArg,
     pub host_plugin_dir: Option<PathBuf>,
-    pub host_root: PathBuf,
+    pub host_root: HostRoot,
     pub proc_root: PathBuf,
     pub driver: String,
     pub config: PathBuf,
@@ -160,9 +163,9 @@ pub fn parse_options(
         .filter(|v| v.trim() != "auto")
         .map(|v| absolute_path("--host-plugin-dir", &v))
         .transpose()?;
-    let host_root = absolute_path(
+    let host_root = HostRoot::parse(
         "--host-root",
-        &pick("--host-root", "FLASHVOL_HOST_ROOT").unwrap_or_else(|| "/host".into()),
+        &pick("--host-root", "FLASHVOL_HOST_ROOT").unwrap_or_else(|| KUBELET_ROOT.into()),
     )?;
     let proc_root = absolute_path(
         "--proc",
@@ -229,7 +232,8 @@ pub fn parse_options(
     })
 }
 
-fn absolute_path(flag: &str, raw: &str) -> Result<PathBuf, InstallError> {
+/// An absolute path without `.` or `..`, or a usage error naming the flag.
+pub(crate) fn absolute_path(flag: &str, raw: &str) -> Result<PathBuf, InstallError> {
     let path = PathBuf::from(raw.trim());
     let clean = path.is_absolute()
         && path
@@ -291,7 +295,7 @@ mod tests {
         assert_eq!(o.plugin_dir, PluginDirArg::Auto);
         assert_eq!(o.config, PathBuf::from(config::DEFAULT_CONFIG_PATH));
         assert_eq!(o.source, PathBuf::from("/proc/self/exe"));
-        assert_eq!(o.host_root, PathBuf::from("/host"));
+        assert_eq!(o.host_root, HostRoot::Kubelet);
         assert!(o.debug && o.daemonset.is_none() && o.ca_file.is_none());
         assert_eq!(o.metrics_address, None);
         let o = parse_options(

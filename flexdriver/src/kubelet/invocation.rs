@@ -1,12 +1,15 @@
 //! argv → [`Invocation`], with no side effects: what kubelet (or, for `collect`, the node
-//! installer) asked for, or why the request is malformed.
+//! installer) asked for, or why the request is malformed. First, [`program`]: whether argv names
+//! a call-out at all, or one of the commands people run (`install`, `uninstall`, `doctor`) or the
+//! installer's own helper (`enter-namespace`).
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
 use serde_json::Value;
 
+use crate::install::collect::ENTER_NAMESPACE;
 use crate::runtime::error::{FlexError, Result};
 
 /// A parsed call-out.
@@ -32,6 +35,48 @@ pub enum Invocation {
     /// Any other call-out (attach, waitforattach, getvolumename, expandvolume, ... or one added
     /// to kubelet later): answered `Not supported`, which kubelet caches for the driver.
     NotSupported(String),
+}
+
+/// Every call-out kubelet (or the controller manager) can make: the names kubelet's FlexVolume
+/// code passes as the first argument (`pkg/volume/flexvolume`). kubelet only ever passes these.
+pub const KUBELET_CALL_OUTS: &[&str] = &[
+    "init",
+    "getvolumename",
+    "attach",
+    "isattached",
+    "detach",
+    "waitforattach",
+    "mountdevice",
+    "mount",
+    "unmount",
+    "unmountdevice",
+    "expandvolume",
+    "expandfs",
+];
+
+/// What the first argument selects. The operator commands are not call-out names, so kubelet
+/// cannot run them; they write for people (the installer's log, doctor's report), not kubelet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Program {
+    /// A kubelet call-out (or anything unknown): one JSON reply, nothing else.
+    CallOut,
+    /// `install` / `uninstall`: the DaemonSet's node installer.
+    Installer,
+    /// `doctor`: can this node mount Pure volumes, and why not.
+    Doctor,
+    /// `enter-namespace`: the installer's helper that runs the driver's `collect` in kubelet's
+    /// mount namespace (`install::collect`).
+    EnterNamespace,
+}
+
+/// The program `argv[1]` selects.
+pub fn program(first: Option<&OsStr>) -> Program {
+    match first.and_then(OsStr::to_str) {
+        Some("install" | "uninstall") => Program::Installer,
+        Some("doctor") => Program::Doctor,
+        Some(ENTER_NAMESPACE) => Program::EnterNamespace,
+        _ => Program::CallOut,
+    }
 }
 
 /// kubelet's `expandfs` arguments (`pkg/volume/flexvolume/expander.go`), checked for form; what
@@ -238,6 +283,22 @@ mod tests {
                 Invocation::NotSupported(call.into())
             );
         }
+    }
+
+    #[test]
+    fn kubelet_call_outs_never_reach_an_operator_command() {
+        for call in KUBELET_CALL_OUTS {
+            assert_eq!(program(Some(OsStr::new(call))), Program::CallOut, "{call}");
+        }
+        assert_eq!(program(None), Program::CallOut);
+        assert_eq!(program(Some(OsStr::new("doctor"))), Program::Doctor);
+        assert_eq!(program(Some(OsStr::new("install"))), Program::Installer);
+        assert_eq!(program(Some(OsStr::new("uninstall"))), Program::Installer);
+        assert_eq!(
+            program(Some(OsStr::new("enter-namespace"))),
+            Program::EnterNamespace
+        );
+        assert_eq!(program(Some(OsStr::new("Doctor"))), Program::CallOut);
     }
 
     #[test]

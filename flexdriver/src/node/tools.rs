@@ -28,6 +28,21 @@ pub enum Tool {
 }
 
 impl Tool {
+    /// Every tool, in the order of the settings keys.
+    pub const ALL: [Tool; 11] = [
+        Tool::Iscsiadm,
+        Tool::Multipath,
+        Tool::Multipathd,
+        Tool::Blkid,
+        Tool::MkfsXfs,
+        Tool::MkfsExt4,
+        Tool::MkfsExt3,
+        Tool::Mount,
+        Tool::XfsGrowfs,
+        Tool::Resize2fs,
+        Tool::E2fsck,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Tool::Iscsiadm => "iscsiadm",
@@ -61,7 +76,8 @@ impl Tool {
         }
     }
 
-    fn configured(self, paths: &ToolPaths) -> &Path {
+    /// What the settings name: an absolute path, or a bare name to search for.
+    pub fn configured(self, paths: &ToolPaths) -> &Path {
         match self {
             Tool::Iscsiadm => &paths.iscsiadm,
             Tool::Multipath => &paths.multipath,
@@ -133,22 +149,7 @@ impl Tools {
         }
         let configured = tool.configured(&self.paths);
         let found = resolve(configured, std::env::var_os("PATH").as_deref());
-        let path = found.ok_or_else(|| FlexError::MissingTool {
-            tool: tool.name(),
-            key: tool.settings_key(),
-            looked: if configured.is_absolute() {
-                format!(
-                    "{} does not exist or is not executable",
-                    configured.display()
-                )
-            } else {
-                format!(
-                    "{} is not in PATH or {}",
-                    configured.display(),
-                    SYSTEM_DIRS.join(":")
-                )
-            },
-        })?;
+        let path = found.ok_or_else(|| missing(tool, configured))?;
         if let Ok(mut m) = self.resolved.lock() {
             m.insert(tool, path.clone());
         }
@@ -188,15 +189,47 @@ impl Tools {
     }
 }
 
-fn is_executable(p: &Path) -> bool {
+/// The error for a tool that is not where the settings say: what was searched, and the key.
+pub fn missing(tool: Tool, configured: &Path) -> FlexError {
+    FlexError::MissingTool {
+        tool: tool.name(),
+        key: tool.settings_key(),
+        looked: if configured.is_absolute() {
+            format!(
+                "{} does not exist or is not executable",
+                configured.display()
+            )
+        } else {
+            format!(
+                "{} is not in PATH or {}",
+                configured.display(),
+                SYSTEM_DIRS.join(":")
+            )
+        },
+    }
+}
+
+/// A regular file with an execute bit (following symlinks).
+pub fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// An absolute path as is; a bare name through `PATH` then the usual system dirs.
 pub fn resolve(configured: &Path, path_var: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    resolve_with(configured, path_var, is_executable)
+}
+
+/// The search rule of [`resolve`] with the test for "executable here" supplied by the caller,
+/// so `doctor` can search the host's file system from inside a pod. Returns the path as named
+/// (in the searched system's view).
+pub fn resolve_with(
+    configured: &Path,
+    path_var: Option<&std::ffi::OsStr>,
+    executable: impl Fn(&Path) -> bool,
+) -> Option<PathBuf> {
     if configured.is_absolute() {
-        return is_executable(configured).then(|| configured.to_owned());
+        return executable(configured).then(|| configured.to_owned());
     }
     let from_env = path_var
         .map(|p| std::env::split_paths(p).collect::<Vec<_>>())
@@ -205,7 +238,7 @@ pub fn resolve(configured: &Path, path_var: Option<&std::ffi::OsStr>) -> Option<
         .into_iter()
         .chain(SYSTEM_DIRS.iter().map(PathBuf::from))
         .map(|dir| dir.join(configured))
-        .find(|p| is_executable(p))
+        .find(|p| executable(p))
 }
 
 /// Runs a program with stdin from /dev/null and captured output; kills it at `limit`.
