@@ -15,7 +15,7 @@
 //! | [`FlashArray::connect_host`], [`FlashArray::disconnect_host`] | `POST/DELETE host/<h>/volume/<v>` |
 //! | [`FlashArray::list_host_connections`], [`FlashArray::list_volume_connections`], [`FlashArray::list_volume_host_groups`] | `GET host/<h>/volume?private=true`, `GET volume/<v>/host`, `GET volume/<v>/hgroup` |
 //! | [`FlashArray::list_ports`] | `GET port` |
-//! | [`FlashArray::add_to_protection_group`] | `PUT pgroup/<g>` `{"addvollist":[v]}` (a member already: done) |
+//! | [`FlashArray::get_protection_group`], [`FlashArray::add_to_protection_group`] | `GET pgroup/<g>?pending=true`, `PUT pgroup/<g>` `{"addvollist":[v]}` (a member already: done) |
 //! | [`FlashArray::list_pgroup_snapshots`], [`FlashArray::list_pgroup_snapshot_volumes`] | `GET pgroup/<g>?snap=true&transfer=true`, `GET volume/<g>.<n>?snap=true&pgroup=true` |
 //! | [`FlashArray::list_array_connections`] | `GET array/connection` |
 //!
@@ -71,7 +71,7 @@ use crate::error::Result;
 pub use crate::client::session::CallStats;
 pub use array::{ArrayInfo, ArraySpace, Port};
 pub use hosts::{Connection, Host, HostChange, Initiators};
-pub use pgroups::{ArrayConnection, PgroupSnapshot};
+pub use pgroups::{ArrayConnection, Pgroup, PgroupSnapshot};
 pub use volumes::{Qos, Volume};
 
 /// The newest FlashArray REST version this client speaks.

@@ -33,6 +33,17 @@ impl PgroupSnapshot {
     }
 }
 
+/// A protection group as `GET pgroup/<name>?pending=true` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pgroup {
+    pub name: String,
+    pub volumes: Vec<String>,
+    /// The array that owns it: this array's name, or for a replica the source array's.
+    pub source: Option<String>,
+    /// Destroyed (pending eradication): it takes no volumes.
+    pub destroyed: bool,
+}
+
 /// A replication connection to another array.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArrayConnection {
@@ -47,6 +58,29 @@ impl FlashArray {
             "pgroup/{}",
             crate::client::wire::path_segment(self.endpoint(), "protection group", name)?
         ))
+    }
+
+    /// A protection group, destroyed ones included ([`Pgroup::destroyed`]); a missing one is
+    /// [`ArrayError::NotFound`]. (`GET pgroup/<name>?pending=true`, retried.)
+    pub fn get_protection_group(&self, name: &str) -> Result<Pgroup> {
+        #[derive(Deserialize)]
+        struct Wire {
+            name: String,
+            #[serde(default, deserialize_with = "crate::client::wire::null_as_empty")]
+            volumes: Vec<String>,
+            #[serde(default)]
+            source: Option<String>,
+            #[serde(default)]
+            time_remaining: Option<u64>,
+        }
+        let call = Call::new(Method::Get, self.pgroup_path(name)?, name).query("pending", "true");
+        let wire: Wire = self.call_json(&call)?;
+        Ok(Pgroup {
+            name: wire.name,
+            volumes: wire.volumes,
+            source: wire.source,
+            destroyed: wire.time_remaining.is_some(),
+        })
     }
 
     /// Puts `volume` into the protection group `group` (`PUT pgroup/<group>`

@@ -28,11 +28,17 @@ fn joining_a_group_is_idempotent_and_a_missing_or_destroyed_group_is_classified(
         .expect("join");
     fa.add_to_protection_group("daily", "k8s-pvc-a")
         .expect("join again: already a member counts as done");
-    assert_eq!(
-        sim.admin("GET", "state", None)["pgroups"]["daily"]["volumes"],
-        json!(["k8s-pvc-a"])
-    );
+    let group = fa.get_protection_group("daily").expect("get");
+    assert_eq!(group.volumes, ["k8s-pvc-a"]);
+    assert_eq!(group.source.as_deref(), Some("sim-fa"));
+    assert!(!group.destroyed);
     sim.fa_call("DELETE", "pgroup/daily", json!({}));
+    assert!(fa.get_protection_group("daily").expect("pending").destroyed);
+    let absent = fa.get_protection_group("weekly");
+    assert!(
+        matches!(absent, Err(ArrayError::NotFound { .. })),
+        "{absent:?}"
+    );
     let destroyed = fa.add_to_protection_group("daily", "k8s-pvc-a");
     assert!(
         matches!(destroyed, Err(ArrayError::Destroyed { .. })),

@@ -74,81 +74,36 @@ impl Sim {
         self.handle.stats().authentications
     }
 
+    /// An array administrator's FlashArray REST call (see `SimHandle::administer`).
+    pub fn fa_call(&self, method: &str, path: &str, body: Value) -> Value {
+        self.handle
+            .administer(method, path, &body)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// `<method> /_sim/<path>` with an optional JSON body; the reply as JSON.
     pub fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/{path}", self.handle.admin_url());
-        self.send(method, &url, None, body)
-    }
-
-    /// What an array administrator does outside flashvol (make a protection group): one FlashArray
-    /// REST call `<method> /api/1.19/<path>` with a JSON body, in a fresh session; the reply as JSON.
-    pub fn fa_call(&self, method: &str, path: &str, body: Value) -> Value {
-        let base = format!("https://{}/api/1.19", self.handle.endpoint());
-        let login = serde_json::json!({"api_token": self.handle.spec().api_token});
-        let cookie = self.session_cookie(&format!("{base}/auth/session"), login);
-        self.send(method, &format!("{base}/{path}"), Some(&cookie), Some(body))
-    }
-
-    fn agent(&self) -> ureq::Agent {
         let pem = std::fs::read(self.handle.ca_cert_path()).expect("read CA");
         let cert = ureq::tls::Certificate::from_pem(&pem).expect("CA PEM");
         let tls = ureq::tls::TlsConfig::builder()
             .root_certs(ureq::tls::RootCerts::new_with_certs(&[cert]))
             .build();
-        ureq::Agent::config_builder()
+        let agent = ureq::Agent::config_builder()
             .tls_config(tls)
             .http_status_as_error(true)
             .build()
-            .new_agent()
-    }
-
-    fn session_cookie(&self, url: &str, login: Value) -> String {
-        let reply = self
-            .agent()
-            .post(url)
-            .content_type("application/json")
-            .send(login.to_string())
-            .unwrap_or_else(|e| panic!("login: {e}"));
-        let set_cookie = reply
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .expect("login sets a cookie");
-        set_cookie.split(';').next().unwrap_or_default().to_owned()
-    }
-
-    fn send(&self, method: &str, url: &str, cookie: Option<&str>, body: Option<Value>) -> Value {
-        let agent = self.agent();
+            .new_agent();
+        let url = format!("{}/{path}", self.handle.admin_url());
         let body = body.unwrap_or(Value::Null).to_string();
-        let with_cookie = |request: ureq::RequestBuilder<ureq::typestate::WithBody>| match cookie {
-            Some(c) => request.header("cookie", c),
-            None => request,
-        };
         let mut reply = match method {
-            "GET" => {
-                let request = agent.get(url);
-                match cookie {
-                    Some(c) => request.header("cookie", c).call(),
-                    None => request.call(),
-                }
-            }
-            "DELETE" => {
-                let request = agent.delete(url);
-                match cookie {
-                    Some(c) => request.header("cookie", c).call(),
-                    None => request.call(),
-                }
-            }
-            "PUT" => with_cookie(agent.put(url))
-                .content_type("application/json")
-                .send(body),
-            "POST" => with_cookie(agent.post(url))
-                .content_type("application/json")
-                .send(body),
-            other => panic!("unsupported method {other}"),
+            "GET" => agent.get(&url).call(),
+            "DELETE" => agent.delete(&url).call(),
+            "PUT" => agent.put(&url).content_type("application/json").send(body),
+            "POST" => agent.post(&url).content_type("application/json").send(body),
+            other => panic!("unsupported admin method {other}"),
         }
-        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-        reply.body_mut().read_json().expect("reply is JSON")
+        .unwrap_or_else(|e| panic!("admin {method} {path}: {e}"));
+        reply.body_mut().read_json().expect("admin reply is JSON")
     }
 
     /// Forgets every session, as an array does after its idle timeout.

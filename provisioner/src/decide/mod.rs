@@ -8,5 +8,6 @@ pub mod placement;
 pub mod plan;
 pub mod pv;
 pub mod quantity;
+pub mod replication;
 pub mod source;
 pub mod volume;

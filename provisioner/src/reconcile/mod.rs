@@ -8,4 +8,5 @@ pub mod events;
 pub mod finished;
 pub mod orphans;
 pub mod provision;
+pub mod replication;
 pub mod source;

@@ -1,6 +1,7 @@
 //! Provisioning one claim: decide ([`crate::decide::plan`], [`crate::decide::source`]), find or
-//! make the array volume (blank, a copy of a snapshot or claim, or an adopted object), create the
-//! PV.
+//! make the array volume (blank, a copy of a snapshot or claim, or an adopted object), put a new
+//! volume of a replicated class into its protection group ([`crate::reconcile::replication`]),
+//! create the PV.
 //!
 //! Idempotent across crashes and restarts: the array name is derived from the claim uid, and
 //! before creating anything every array of the backend is asked for that name, so a crash between
@@ -29,6 +30,7 @@ use crate::decide::quantity::format_bytes;
 use crate::decide::source::{Source, check_backend, claim_source};
 use crate::reconcile::context::Context;
 use crate::reconcile::events::{self, Kind};
+use crate::reconcile::replication;
 use crate::reconcile::source::{self, Found};
 
 /// How a pass over a claim ended without error.
@@ -240,7 +242,13 @@ async fn provision(
                             source::volume_to_clone(ctx, pvc, &plan, &arrays, claim).await?;
                         copy(found, &plan).await?
                     }
-                    Source::Blank | Source::Adopt(_) => create_blank(ctx, &plan, &arrays).await?,
+                    Source::Blank | Source::Adopt(_) => match &plan.params.protection_group {
+                        Some(group) => {
+                            let holding = replication::arrays_holding(&arrays, group).await?;
+                            create_blank(ctx, &plan, &holding).await?
+                        }
+                        None => create_blank(ctx, &plan, &arrays).await?,
+                    },
                 };
                 Placement {
                     array,
@@ -252,6 +260,9 @@ async fn provision(
         }
     };
     let array = placement.array;
+    if let (Some(group), None) = (&plan.params.protection_group, &placement.adopted) {
+        replication::join(array, group, array_name).await?;
+    }
     let array_id = array.id().await.map_err(|e| {
         fail(
             "array",

@@ -1,8 +1,8 @@
 //! Reconcile tests: the real reconcilers against the fake Kubernetes API ([`crate::tests::fake_kube`])
 //! and in-process array simulators (`flashvol-arraysim`) reached through the real clients.
 //!
-//! This file holds the harness; the tests are in `provisioning`, `sources` (restores, clones,
-//! adoption), `deleting` (including the orphan
+//! This file holds the harness; the tests are in `provisioning`, `replication` (classes with a
+//! protection group), `sources` (restores, clones, adoption), `deleting` (including the orphan
 //! collector) and `watching` (the controllers fed by watches).
 
 use std::collections::BTreeMap;
@@ -21,6 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelecto
 
 mod deleting;
 mod provisioning;
+mod replication;
 mod sources;
 mod watching;
 
