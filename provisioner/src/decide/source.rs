@@ -1,8 +1,8 @@
 //! Pure decisions about where a new claim's data comes from, and whether that source may be
 //! used: nothing (a blank volume), a snapshot (PSO 2.x's restore annotation), another claim
-//! (`spec.dataSource`, a clone), or an existing array object an administrator hands over
-//! (adoption). Also the one rule for "this bound claim's volume is ours", which clones and the
-//! snapshot CLI share.
+//! (`spec.dataSource`, a clone), an existing array object an administrator hands over
+//! (adoption), or a volume replicated from another site ([`crate::decide::replica`]). Also the
+//! one rule for "this bound claim's volume is ours", which clones and the snapshot CLI share.
 //!
 //! Owns the annotation keys and the wording of every refusal, which becomes a `ProvisioningFailed`
 //! event (or, from the CLI, the error it prints). No I/O: [`crate::reconcile::source`] asks the
@@ -19,6 +19,7 @@ use flashvol_common::options::{Backend, OptionsError, VolumeOptions, is_valid_ar
 use crate::decide::claim::annotation;
 use crate::decide::placement::{describe_selector, selector_matches};
 use crate::decide::quantity::format_bytes;
+use crate::decide::replica::{ANN_REPLICA_VOLUME, Replica, ReplicaError, claim_replica};
 use crate::decide::volume::ANN_PROVISIONED_BY;
 
 /// PSO 2.x's restore annotation: the new claim's volume is a copy of this snapshot.
@@ -43,6 +44,9 @@ pub enum Source {
     Clone(String),
     /// This existing array object, taken over as it is.
     Adopt(String),
+    /// The newest completed replicated snapshot of a volume from another site
+    /// ([`crate::decide::replica`]).
+    Replica(Replica),
 }
 
 impl Source {
@@ -53,6 +57,7 @@ impl Source {
             Source::Snapshot(s) => format!("snapshot {s}"),
             Source::Clone(c) => format!("claim {c}"),
             Source::Adopt(a) => format!("array object {a}"),
+            Source::Replica(r) => format!("volume {} of {}", r.volume, r.replica_group()),
         }
     }
 }
@@ -104,6 +109,8 @@ pub enum SourceError {
     },
     #[error("source claim {0}")]
     Claim(#[from] ClaimedVolumeError),
+    #[error("{0}")]
+    Replica(#[from] ReplicaError),
     #[error(
         "claim {claim} is on backend {source_backend}, this claim's class is {backend}: a clone stays on the same kind of array"
     )]
@@ -149,6 +156,7 @@ pub enum SourceError {
 /// `dataSourceRef` alone can name another namespace, which is refused).
 pub fn claim_source(pvc: &PersistentVolumeClaim) -> Result<Source, SourceError> {
     let restore = annotation(&pvc.metadata, ANN_RESTORE);
+    let replica = claim_replica(pvc)?;
     let adopt = annotation(&pvc.metadata, ANN_ADOPT);
     let spec = pvc.spec.as_ref();
     let reference = spec.and_then(|s| s.data_source_ref.as_ref());
@@ -159,6 +167,7 @@ pub fn claim_source(pvc: &PersistentVolumeClaim) -> Result<Source, SourceError> 
     let named: Vec<&'static str> = [
         (restore.is_some(), ANN_RESTORE),
         (adopt.is_some(), ANN_ADOPT),
+        (replica.is_some(), ANN_REPLICA_VOLUME),
         (data_source.is_some(), "spec.dataSource"),
     ]
     .into_iter()
@@ -166,6 +175,9 @@ pub fn claim_source(pvc: &PersistentVolumeClaim) -> Result<Source, SourceError> 
     .collect();
     if let [first, second, ..] = named.as_slice() {
         return Err(SourceError::Conflicting { first, second });
+    }
+    if let Some(replica) = replica {
+        return Ok(Source::Replica(replica));
     }
     if let Some(snapshot) = restore {
         let snapshot = snapshot.trim();
@@ -223,9 +235,11 @@ pub fn claim_source(pvc: &PersistentVolumeClaim) -> Result<Source, SourceError> 
 /// snapshot). Adoption works on both.
 pub fn check_backend(source: &Source, backend: Backend) -> Result<(), SourceError> {
     match (source, backend) {
-        (Source::Snapshot(_) | Source::Clone(_), Backend::File) => Err(SourceError::FileCopy {
-            what: source.describe(),
-        }),
+        (Source::Snapshot(_) | Source::Clone(_) | Source::Replica(_), Backend::File) => {
+            Err(SourceError::FileCopy {
+                what: source.describe(),
+            })
+        }
         _ => Ok(()),
     }
 }

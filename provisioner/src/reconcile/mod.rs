@@ -8,5 +8,6 @@ pub mod events;
 pub mod finished;
 pub mod orphans;
 pub mod provision;
+pub mod replica;
 pub mod replication;
 pub mod source;

@@ -30,8 +30,8 @@ use crate::decide::quantity::format_bytes;
 use crate::decide::source::{Source, check_backend, claim_source};
 use crate::reconcile::context::Context;
 use crate::reconcile::events::{self, Kind};
-use crate::reconcile::replication;
 use crate::reconcile::source::{self, Found};
+use crate::reconcile::{replica, replication};
 
 /// How a pass over a claim ended without error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,7 +218,7 @@ async fn provision(
                 );
                 // A copy the earlier attempt made but did not grow yet.
                 let capacity = match source {
-                    Source::Snapshot(_) | Source::Clone(_) => {
+                    Source::Snapshot(_) | Source::Clone(_) | Source::Replica(_) => {
                         grow_copy(array, array_name, size, plan.size).await?
                     }
                     Source::Blank | Source::Adopt(_) => size,
@@ -240,6 +240,19 @@ async fn provision(
                     Source::Clone(claim) => {
                         let found =
                             source::volume_to_clone(ctx, pvc, &plan, &arrays, claim).await?;
+                        copy(found, &plan).await?
+                    }
+                    Source::Replica(r) => {
+                        let (found, message) =
+                            replica::replica_to_restore(pvc, &plan, &arrays, r, ctx.clock.now())
+                                .await?;
+                        ctx.events.publish(
+                            &pvc.object_ref(&()),
+                            Kind::Normal,
+                            events::RESTORING_REPLICA,
+                            &message,
+                        );
+                        log::info!("claim {}: {message}", claim_key(&pvc.metadata));
                         copy(found, &plan).await?
                     }
                     Source::Blank | Source::Adopt(_) => match &plan.params.protection_group {

@@ -130,18 +130,9 @@ impl SimHandle {
         path: &str,
         body: &serde_json::Value,
     ) -> Result<serde_json::Value, String> {
-        let pem = std::fs::read(&self.tls.ca_cert).map_err(|e| e.to_string())?;
-        let cert = ureq::tls::Certificate::from_pem(&pem).map_err(|e| e.to_string())?;
-        let tls = ureq::tls::TlsConfig::builder()
-            .root_certs(ureq::tls::RootCerts::new_with_certs(&[cert]))
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .tls_config(tls)
-            .http_status_as_error(false)
-            .build()
-            .new_agent();
         let base = format!("https://{}/api/1.19", self.spec.listen);
         let login = serde_json::json!({"api_token": self.spec.api_token}).to_string();
+        let agent = self.agent()?;
         let reply = agent
             .post(format!("{base}/auth/session"))
             .content_type("application/json")
@@ -154,24 +145,66 @@ impl SimHandle {
             .and_then(|v| v.split(';').next())
             .ok_or("login set no session cookie")?
             .to_owned();
-        let url = format!("{base}/{path}");
+        self.https_call(
+            &agent,
+            method,
+            &format!("{base}/{path}"),
+            Some(&cookie),
+            body,
+        )
+    }
+
+    /// One call of the admin API (`<method> /_sim/<route>`), e.g. delivering a replicated
+    /// snapshot (`POST replicated-snapshots`). The reply body, or the status and body on failure.
+    pub fn admin(
+        &self,
+        method: &str,
+        route: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let url = format!("{}/{route}", self.admin_url());
+        self.https_call(&self.agent()?, method, &url, None, body)
+    }
+
+    fn agent(&self) -> Result<ureq::Agent, String> {
+        let pem = std::fs::read(&self.tls.ca_cert).map_err(|e| e.to_string())?;
+        let cert = ureq::tls::Certificate::from_pem(&pem).map_err(|e| e.to_string())?;
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::new_with_certs(&[cert]))
+            .build();
+        Ok(ureq::Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .build()
+            .new_agent())
+    }
+
+    fn https_call(
+        &self,
+        agent: &ureq::Agent,
+        method: &str,
+        url: &str,
+        cookie: Option<&str>,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let cookie = cookie.unwrap_or_default();
         let body = body.to_string();
         let sent = match method {
-            "GET" => agent.get(&url).header("cookie", &cookie).call(),
-            "DELETE" => agent.delete(&url).header("cookie", &cookie).call(),
+            "GET" => agent.get(url).header("cookie", cookie).call(),
+            "DELETE" => agent.delete(url).header("cookie", cookie).call(),
             "PUT" => agent
-                .put(&url)
-                .header("cookie", &cookie)
+                .put(url)
+                .header("cookie", cookie)
                 .content_type("application/json")
                 .send(body),
             "POST" => agent
-                .post(&url)
-                .header("cookie", &cookie)
+                .post(url)
+                .header("cookie", cookie)
                 .content_type("application/json")
                 .send(body),
             other => return Err(format!("unsupported method {other}")),
         };
-        let mut reply = sent.map_err(|e| format!("{method} {path}: {e}"))?;
+        let mut reply = sent.map_err(|e| format!("{method} {url}: {e}"))?;
         let status = reply.status().as_u16();
         let text = reply
             .body_mut()
@@ -181,7 +214,7 @@ impl SimHandle {
         if status == 200 {
             Ok(value)
         } else {
-            Err(format!("{method} {path}: HTTP {status}: {value}"))
+            Err(format!("{method} {url}: HTTP {status}: {value}"))
         }
     }
 

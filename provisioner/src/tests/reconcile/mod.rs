@@ -2,7 +2,7 @@
 //! and in-process array simulators (`flashvol-arraysim`) reached through the real clients.
 //!
 //! This file holds the harness; the tests are in `provisioning`, `replication` (classes with a
-//! protection group), `sources` (restores, clones, adoption), `deleting` (including the orphan
+//! protection group), `replica` (restores of replicated volumes), `sources` (restores, clones, adoption), `deleting` (including the orphan
 //! collector) and `watching` (the controllers fed by watches).
 
 use std::collections::BTreeMap;
@@ -21,6 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelecto
 
 mod deleting;
 mod provisioning;
+mod replica;
 mod replication;
 mod sources;
 mod watching;
