@@ -23,25 +23,11 @@ cli_status() {
     echo "$rc"
 }
 
-# write_data PV: mounts PV into a fresh pod, writes 4 MiB, unmounts; prints the sha256.
-write_data() {
-    local pod sum
-    pod="$(cat /proc/sys/kernel/random/uuid)"
-    flex_mount "$pod" "$1" "$ns" writer
-    sum="$(flex_write_payload "$(flex_pod_dir "$pod" "$1")")"
-    flex_unmount "$pod" "$1"
-    echo "$sum"
-}
+# write_data PV: writes 4 MiB in a fresh pod; prints the sha256.
+write_data() { flex_payload_in_fresh_pod write "$1" "$ns"; }
 
-# read_data PV: mounts PV into a fresh pod, prints the sha256 of its payload, unmounts.
-read_data() {
-    local pod sum
-    pod="$(cat /proc/sys/kernel/random/uuid)"
-    flex_mount "$pod" "$1" "$ns" reader
-    sum="$(flex_read_payload "$(flex_pod_dir "$pod" "$1")")"
-    flex_unmount "$pod" "$1"
-    echo "$sum"
-}
+# read_data PV: the sha256 of its payload, read in a fresh pod.
+read_data() { flex_payload_in_fresh_pod read "$1" "$ns"; }
 
 log_step "a block claim with data"
 kube_create_pvc "$ns" data pure-block 1Gi

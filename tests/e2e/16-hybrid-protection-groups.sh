@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Hybrid, site A (issue 18): a class with protectionGroup puts every new volume into the
+# Hybrid (issue 18). Site A: a class with protectionGroup puts every new volume into the
 # administrator's protection group, only on the FlashArray where that group is live (fa-b here,
 # although fa-a would win on free space otherwise), and the PV records the group. Data written
 # in a pod is in the group's next snapshot, and a replicated copy of that snapshot delivered to
-# the "cloud" array (fa-a, through the simulator's replication admin call) is listed there with
-# its transfer state under <source array>:<group>.<n>.<volume>, with the data. A class naming a
-# group no array has, and the group once destroyed, fail their claims with a ProvisioningFailed
-# event saying so, and nothing is left on any array.
+# the "cloud" array (fa-a, through the simulator's replication admin call; a newer one still in
+# transfer) is listed there with its transfer state under <source array>:<group>.<n>.<volume>.
+# Site B: a claim naming fa-b, the group and the volume mounts the data as of the completed
+# snapshot on fa-a, grown to the claim, with an event naming the snapshot and its age; a volume
+# not in the group, a smaller claim and an unreachable cloud array fail clearly. A class naming a
+# group no array has, and the group once destroyed, fail their claims too; nothing is left on
+# any array.
 set -euo pipefail
 # shellcheck source=../lib/harness.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/harness.sh"
@@ -16,15 +19,11 @@ ns=e2e-hybrid
 group=e2e-site-a
 kube_make_namespace "$ns"
 
-# write_data PV: mounts PV into a fresh pod, writes 4 MiB, unmounts; prints the sha256.
-write_data() {
-    local pod sum
-    pod="$(cat /proc/sys/kernel/random/uuid)"
-    flex_mount "$pod" "$1" "$ns" writer
-    sum="$(flex_write_payload "$(flex_pod_dir "$pod" "$1")")"
-    flex_unmount "$pod" "$1"
-    echo "$sum"
-}
+# write_data PV: writes 4 MiB in a fresh pod; prints the sha256.
+write_data() { flex_payload_in_fresh_pod write "$1" "$ns"; }
+
+# read_data PV: the sha256 of its payload, read in a fresh pod.
+read_data() { flex_payload_in_fresh_pod read "$1" "$ns"; }
 
 # no_volume_for NS CLAIM: no array holds the claim's volume, live or destroyed, and it has no PV.
 no_volume_for() {
@@ -88,6 +87,43 @@ check_eq "sha256 of the replicated snapshot's data on fa-a" \
     "$(sim_admin fa-a state | jq -r --arg s "fa-b:$group.1.$volume" '.volumes[$s].path' | xargs sha256sum | cut -d' ' -f1)" \
     "$(sha256sum "$snap_file" | cut -d' ' -f1)"
 check_eq "array connections of fa-a" "$(sim_fa_rest fa-a GET array/connection | jq -r '.[].array_name')" fa-b
+
+# replica_claim NAME SIZE VOLUME: a pure-block claim restoring VOLUME of fa-b's $group.
+replica_claim() {
+    kube_create_pvc "$ns" "$1" pure-block "$2" ReadWriteOnce null "$(jq -n --arg g "$group" --arg v "$3" \
+        '{"replica.beta.purestorage.com/array": "fa-b", "replica.beta.purestorage.com/protection-group": $g,
+          "replica.beta.purestorage.com/volume": $v}')"
+}
+
+log_step "site B: a 2Gi claim naming fa-b, $group and $volume restores the newest completed replica on fa-a"
+replica_claim restored 2Gi "$volume"
+kube_wait_bound "$ns" restored
+restored_pv="$(kube_pv_of "$ns" restored)"
+restored_volume="$(kube_array_name_of_pv "$restored_pv")"
+check_eq "array of the restored volume" "$(sim_array_holding "$restored_volume")" fa-a
+check_eq "PV capacity of the restored claim" "$(kubectl get pv "$restored_pv" -o 'jsonpath={.spec.capacity.storage}')" 2Gi
+check_eq "sha256 in the restored claim (the data as of the replicated snapshot)" "$(read_data "$restored_pv")" "$written"
+check_within "$CHECK_TIMEOUT" "restored: RestoringReplica event naming fa-b:$group.1, its age and the skipped transfer" \
+    kube_has_event "$ns" restored RestoringReplica "replicated snapshot fa-b:$group\\.1 on FlashArray .*taken [0-9]+ min ago.*skipped 1 snapshot\\(s\\) still in transfer"
+log_step "event: $(kube_events_for "$ns" restored RestoringReplica | tail -n 1)"
+
+log_step "replica refusals: a volume not in the group, a smaller claim, the cloud array unreachable"
+replica_claim not-in-group 1Gi k8s-pvc-not-replicated
+replica_claim too-small 512Mi "$volume"
+check_within "$CHECK_TIMEOUT" "not-in-group: event saying no completed snapshot contains it" \
+    kube_has_event "$ns" not-in-group ProvisioningFailed "no completed replicated snapshot of fa-b:$group contains volume k8s-pvc-not-replicated"
+check_within "$CHECK_TIMEOUT" "too-small: event naming the snapshot's size" \
+    kube_has_event "$ns" too-small ProvisioningFailed "less than the 1Gi of replicated snapshot"
+sim_set_faults_on fa-a '{"rules": [{"method": "GET", "path": "/api/*/pgroup/*", "count": 1000, "action": {"kind": "status", "status": 503}}]}'
+replica_claim unreachable 1Gi "$volume"
+check_within "$CHECK_TIMEOUT" "unreachable: event saying fa-a cannot list replicated snapshots" \
+    kube_has_event "$ns" unreachable ProvisioningFailed "cannot list replicated snapshots of fa-b:$group"
+sim_set_faults_on fa-a '{}'
+kubectl -n "$ns" delete pvc unreachable --wait=false >/dev/null
+for claim in not-in-group too-small; do
+    check_eq "phase of $claim" "$(kube_pvc_phase "$ns" "$claim")" Pending
+    no_volume_for "$ns" "$claim"
+done
 
 log_step "a class naming a group no array has: Pending, event, nothing created"
 kube_create_pvc "$ns" nowhere e2e-no-such-group 1Gi

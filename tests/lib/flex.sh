@@ -152,6 +152,18 @@ flex_write_payload() {
 }
 flex_read_payload() { sha256sum "$1/payload.bin" | cut -d' ' -f1; }
 
+# flex_payload_in_fresh_pod write|read PV NS: mounts PV into a new pod, writes 4 MiB (write) or
+# reads the payload back (read), unmounts; prints the payload's sha256.
+flex_payload_in_fresh_pod() {
+    local pod sum name=reader
+    [[ "$1" == write ]] && name=writer
+    pod="$(cat /proc/sys/kernel/random/uuid)"
+    flex_mount "$pod" "$2" "$3" "$name"
+    sum="$("flex_${1}_payload" "$(flex_pod_dir "$pod" "$2")")"
+    flex_unmount "$pod" "$2"
+    echo "$sum"
+}
+
 # flex_check_remount PV NS: the pod-style data check of one PV: mount into pod A, write,
 # unmount, mount into pod B, data intact, unmount.
 flex_check_remount() {

@@ -16,6 +16,7 @@ use flashvol_common::flasharray::PgroupSnapshot;
 use flashvol_common::options::{is_valid_array_name, is_valid_pgroup_name};
 
 use crate::decide::claim::annotation;
+use crate::decide::source::SourceError;
 
 /// The source array's name (Purity `array_name`), as replication names it on the target.
 pub const ANN_REPLICA_ARRAY: &str = "replica.beta.purestorage.com/array";
@@ -51,12 +52,6 @@ pub enum ReplicaError {
         "a replica restore needs all three annotations {ANN_REPLICA_ARRAY}, {ANN_REPLICA_GROUP} and {ANN_REPLICA_VOLUME}; missing: {missing}"
     )]
     Incomplete { missing: String },
-    #[error("annotation {key}: {value:?} is not {expected}")]
-    BadName {
-        key: &'static str,
-        value: String,
-        expected: &'static str,
-    },
     #[error(
         "no FlashArray holds replicated snapshots of protection group {group} ({asked}); replication from {array} must reach one of this cluster's arrays first"
     )]
@@ -76,7 +71,7 @@ pub enum ReplicaError {
 }
 
 /// The replica a claim names, `None` without any of the annotations; all three or an error.
-pub fn claim_replica(pvc: &PersistentVolumeClaim) -> Result<Option<Replica>, ReplicaError> {
+pub fn claim_replica(pvc: &PersistentVolumeClaim) -> Result<Option<Replica>, SourceError> {
     let get = |key| annotation(&pvc.metadata, key).map(str::trim);
     let (array, group, volume) = (
         get(ANN_REPLICA_ARRAY),
@@ -97,9 +92,9 @@ pub fn claim_replica(pvc: &PersistentVolumeClaim) -> Result<Option<Replica>, Rep
         .map(|(_, k)| *k)
         .collect::<Vec<_>>()
         .join(", ");
-        return Err(ReplicaError::Incomplete { missing });
+        return Err(ReplicaError::Incomplete { missing }.into());
     };
-    let bad = |key, value: &str, expected| ReplicaError::BadName {
+    let bad = |key, value: &str, expected| SourceError::BadName {
         key,
         value: value.to_owned(),
         expected,
@@ -254,7 +249,7 @@ mod tests {
             pairs.push((key, value));
             let err = claim_replica(&annotated_pvc(&pairs)).expect_err("bad name");
             assert!(
-                matches!(&err, ReplicaError::BadName { key: k, .. } if *k == key),
+                matches!(&err, SourceError::BadName { key: k, .. } if *k == key),
                 "{key}: {err}"
             );
         }

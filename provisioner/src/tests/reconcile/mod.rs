@@ -205,6 +205,20 @@ impl Harness {
 
 pub(crate) const TIB: u64 = 1 << 40;
 
+/// Faults that answer calls matching `method path` (a glob) with 503, more times than the clients
+/// retry: the array cannot answer that call for the rest of a pass.
+pub(crate) fn unavailable(method: &str, path: &str) -> flashvol_arraysim::Faults {
+    flashvol_arraysim::Faults {
+        rules: vec![flashvol_arraysim::FaultRule {
+            method: Some(method.into()),
+            path: path.into(),
+            count: 10,
+            action: flashvol_arraysim::FaultAction::Status { status: 503 },
+        }],
+        ..flashvol_arraysim::Faults::default()
+    }
+}
+
 pub(crate) fn selector(key: &str, op: &str, values: &[&str]) -> LabelSelector {
     LabelSelector {
         match_expressions: Some(vec![LabelSelectorRequirement {

@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 
 use super::*;
 use crate::decide::replica::{ANN_REPLICA_ARRAY, ANN_REPLICA_GROUP, ANN_REPLICA_VOLUME};
-use flashvol_arraysim::{FaultAction, FaultRule, Faults};
+use flashvol_arraysim::Faults;
 use serde_json::json;
 
 const SOURCE_VOLUME: &str = "k8s-pvc-0001";
@@ -166,15 +166,7 @@ async fn replica_refusals_are_events_and_leave_nothing_behind() {
         err.message
     );
 
-    h.sims[0].set_faults(Faults {
-        rules: vec![FaultRule {
-            method: Some("GET".into()),
-            path: "/api/*/pgroup/*".into(),
-            count: 10,
-            action: FaultAction::Status { status: 503 },
-        }],
-        ..Faults::default()
-    });
+    h.sims[0].set_faults(unavailable("GET", "/api/*/pgroup/*"));
     let err = refused(replica_claim("unreachable", "1Gi", SOURCE_VOLUME)).await;
     assert_eq!(err.reason, "array");
     assert!(

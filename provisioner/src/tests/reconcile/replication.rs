@@ -4,7 +4,7 @@
 //! pass.
 
 use super::*;
-use flashvol_arraysim::{FaultAction, FaultRule, Faults};
+use flashvol_arraysim::Faults;
 use serde_json::json;
 
 fn replicated_class() -> StorageClass {
@@ -135,15 +135,7 @@ async fn a_join_the_array_does_not_answer_keeps_the_volume_and_the_next_pass_joi
     let claim = pvc("data", "pure-replicated", "1Gi");
     h.add_claim(&claim);
     // More failures than the client's retries: the pass gives up on the join.
-    h.sims[0].set_faults(Faults {
-        rules: vec![FaultRule {
-            method: Some("PUT".into()),
-            path: "/api/*/pgroup/*".into(),
-            count: 10,
-            action: FaultAction::Status { status: 503 },
-        }],
-        ..Faults::default()
-    });
+    h.sims[0].set_faults(unavailable("PUT", "/api/*/pgroup/*"));
     let err = provision_claim(&claim, &ctx).await.expect_err("join fails");
     assert_eq!(err.reason, "array");
     assert!(
