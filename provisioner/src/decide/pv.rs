@@ -174,6 +174,16 @@ mod tests {
         })
     }
 
+    /// Placed on the FlashArray `10.0.0.5` (id `fa-id`).
+    fn on_fa(capacity: u64) -> Placed<'static> {
+        Placed {
+            array_endpoint: "10.0.0.5",
+            array_id: "fa-id",
+            nfs_endpoint: None,
+            capacity,
+        }
+    }
+
     #[test]
     fn block_pv_carries_everything_the_driver_and_the_pv_controller_need() {
         let mut c = class(
@@ -183,16 +193,7 @@ mod tests {
         );
         c.mount_options = Some(vec!["discard".into()]);
         let claim = pvc("data", "pure-block", "10Gi");
-        let pv = build(
-            &c,
-            &claim,
-            Placed {
-                array_endpoint: "10.0.0.5",
-                array_id: "fa-id",
-                nfs_endpoint: None,
-                capacity: 10 << 30,
-            },
-        );
+        let pv = build(&c, &claim, on_fa(10 << 30));
         let uid = claim.metadata.uid.clone().expect("uid");
         assert_eq!(
             pv.metadata.name.as_deref(),
@@ -240,16 +241,7 @@ mod tests {
             &[("protectionGroup", "site-a-daily")],
         );
         let claim = pvc("data", "pure-replicated", "1Gi");
-        let pv = build(
-            &c,
-            &claim,
-            Placed {
-                array_endpoint: "10.0.0.5",
-                array_id: "fa-id",
-                nfs_endpoint: None,
-                capacity: 1 << 30,
-            },
-        );
+        let pv = build(&c, &claim, on_fa(1 << 30));
         let spec = pv.spec.as_ref().expect("spec");
         let opts = spec
             .flex_volume
