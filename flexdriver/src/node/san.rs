@@ -65,7 +65,7 @@ pub fn require_fc_targets(ports: &[Port], array: &str) -> Result<()> {
         .iter()
         .any(|p| p.portal.as_deref().is_some_and(|a| !a.is_empty()));
     Err(FlexError::Refused(format!(
-        "SAN type is FC but FlashArray {array} has no Fibre Channel ports{}; Pure Cloud Block Store arrays are iSCSI only: set block.sanType to ISCSI (PURE_FLASHARRAY_SAN_TYPE) on nodes that use this array",
+        "SAN type is FC but FlashArray {array} has no Fibre Channel ports{}; Pure Cloud Block Store arrays are iSCSI only: set block.sanType to ISCSI on nodes that use this array",
         if iscsi { " (only iSCSI)" } else { "" }
     )))
 }
