@@ -201,17 +201,28 @@ bench_provisioner() {
 }
 
 # The same runs for the Go peer (bench/peer), once at the library's defaults and once with
-# flashvol's own client limits and workers (read from the command line the harness started it
-# with), after flashvol's provisioner is stopped: both answer claims of pure-provisioner.
+# flashvol's own client limits and workers (as the harness started it: the flag on its command
+# line, else the default its --help states), after flashvol's provisioner is stopped: both answer
+# claims of pure-provisioner.
 bench_peer() {
-    local cmdline qps burst workers
-    cmdline="$(cat "$WORKDIR/logs/provisioner-main.cmdline")"
-    qps="$(grep -oE -- '--kube-api-qps[= ][0-9.]+' <<<"$cmdline" | grep -oE '[0-9.]+$')" || log_die "no --kube-api-qps in: $cmdline"
-    burst="$(grep -oE -- '--kube-api-burst[= ][0-9]+' <<<"$cmdline" | grep -oE '[0-9]+$')" || log_die "no --kube-api-burst in: $cmdline"
-    workers="$(grep -oE -- '--workers[= ][0-9]+' <<<"$cmdline" | grep -oE '[0-9]+$')" || log_die "no --workers in: $cmdline"
+    local qps burst workers
+    qps="$(provisioner_setting kube-api-qps)"
+    burst="$(provisioner_setting kube-api-burst)"
+    workers="$(provisioner_setting workers)"
     prov_stop main
     peer_measure defaults
     peer_measure tuned --kube-api-qps "$qps" --kube-api-burst "$burst" --threadiness "$workers"
+}
+
+# provisioner_setting FLAG: the number the benchmarked provisioner ran with for --FLAG.
+provisioner_setting() {
+    local flag="$1" cmdline value
+    cmdline="$(cat "$WORKDIR/logs/provisioner-main.cmdline")"
+    value="$(grep -oE -- "--${flag}[= ][0-9.]+" <<<"$cmdline" | grep -oE '[0-9.]+$')" ||
+        value="$("$BENCH_BIN/flashvol-provisioner" --help |
+            grep -A1 -E -- "^ +--$flag " | grep -oE '\[default: [0-9.]+\]' | grep -oE '[0-9.]+')" ||
+        log_die "--$flag is neither on the provisioner's command line ($cmdline) nor a default in its --help"
+    printf '%s\n' "$value"
 }
 
 # peer_measure LABEL [PEER_FLAG...]: starts the peer with the provisioner's ServiceAccount, runs
@@ -225,8 +236,8 @@ peer_measure() {
             --kubeconfig "$KUBE_SA_KUBECONFIG" "$@" </dev/null >>"$WORKDIR/logs/peer-$label.log" 2>&1 &
         echo "$!" >"$pidfile"
     )
-    jq --arg pid "$pidfile" --arg label "$label" --arg args "$*" \
-        '.provisioner_pid_file = $pid | .subject = {name: "peer", label: $label, args: $args, array_io: false}' \
+    jq --arg pid "$pidfile" --arg peer_label "$label" --arg args "$*" \
+        '.provisioner_pid_file = $pid | .subject = {name: "peer", label: $peer_label, args: $args, array_io: false}' \
         "$WORKDIR/prov-setup.json" >"$WORKDIR/peer-setup.json"
     "$VENV/bin/python" "$bench_dir/provbench.py" --setup "$WORKDIR/peer-setup.json" --out "$OUT/peer-$label.json" \
         "${QUICK_FLAG[@]}" || log_die "Go peer benchmark ($label) failed (see $WORKDIR/logs/peer-$label.log)"
