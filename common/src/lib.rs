@@ -8,6 +8,7 @@
 //! - [`locate`]: which configured array holds a PV's volume, the one rule for both programs.
 //! - [`options`]: the `flexVolume.options` keys of our PVs, written by one side and read by the other.
 //! - [`names`]: PV, array object and device names derived from a claim.
+//! - [`sizes`]: the arrays' size limits, what they allocate for a request, and how objects grow.
 //! - [`error`]: [`ArrayError`], what an array call fails with.
 
 mod client;
@@ -18,5 +19,6 @@ pub mod flashblade;
 pub mod locate;
 pub mod names;
 pub mod options;
+pub mod sizes;
 
 pub use error::ArrayError;

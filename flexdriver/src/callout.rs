@@ -1,6 +1,7 @@
 //! One call-out from start to reply: `init` answers from constants; `mount` and `unmount` load
 //! the settings, take the volume lock and hand over to the block or file flow, then collect
-//! leftover volumes of the same kubelet root; `collect` (the node installer's) only collects.
+//! leftover volumes of the same kubelet root; `expandfs` loads the settings, takes the volume
+//! lock and hands over to the expand flow; `collect` (the node installer's) only collects.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,10 +11,11 @@ use flashvol_common::options::Backend;
 
 use crate::flow::block;
 use crate::flow::collect::{self, Sweep};
+use crate::flow::expand::{self, ExpandRequest};
 use crate::flow::file;
 use crate::flow::release;
-use crate::kubelet::invocation::Invocation;
-use crate::kubelet::layout::{DriverArea, PodVolume};
+use crate::kubelet::invocation::{ExpandFs, Invocation};
+use crate::kubelet::layout::{DriverArea, PodVolume, StagedVolume};
 use crate::kubelet::reply::{Capabilities, Reply};
 use crate::kubelet::request::{self, MountRequest};
 use crate::node::Node;
@@ -29,12 +31,21 @@ use crate::runtime::stdio;
 /// `attach: false`: everything happens on the node in mount/unmount, because on RKE1 and
 /// OpenShift 4 the controller manager cannot run flex drivers. `fsGroup: false`: ownership is
 /// applied to the volume root in mount instead of kubelet's recursive walk (see `node::mounts`).
+/// `requiresFSResize: true`: after a claim grows, kubelet calls `expandfs` (the controller manager
+/// never calls a flex driver; it raises the PV's capacity by itself).
+/// `supportsMetrics: true`: kubelet reports `kubelet_volume_stats_*` for our volumes from a
+/// `statfs` of the pod's volume dir, with no call-out. That `statfs` runs in a goroutine of its
+/// own per pod, every minute; on an NFS mount whose server hangs (`hard`, the default) it blocks
+/// until the server answers, which freezes that pod's volume metrics at their last value (kubelet
+/// itself, and every other pod, carry on), exactly as for kubelet's in-tree NFS volumes. A `soft`
+/// mount option (`flashvol.file.mountOptions`) turns the hang into an error after
+/// `timeo`×`retrans`, at the price of I/O errors in the pod during an outage.
 pub const CAPABILITIES: Capabilities = Capabilities {
     attach: false,
     selinux_relabel: true,
-    supports_metrics: false,
+    supports_metrics: true,
     fs_group: false,
-    requires_fs_resize: false,
+    requires_fs_resize: true,
 };
 
 /// What the process environment provides.
@@ -73,6 +84,13 @@ pub fn run(invocation: Invocation, env: &Environment) -> Reply {
             &pod_dir,
             load_node(env).and_then(|n| unmount(&n, &pod_dir)),
         ),
+        Invocation::ExpandFs(call) => match load_node(env).and_then(|n| expand_fs(&n, &call)) {
+            Ok(done) => {
+                log::info!("expandfs {}: {done}", call.mount_path.display());
+                Reply::success_with(done)
+            }
+            Err(e) => finish("expandfs", &call.mount_path, Err(e)),
+        },
         Invocation::Collect {
             kubelet_root,
             driver,
@@ -131,6 +149,57 @@ fn mount(node: &Node, pod_dir: &Path, options: &BTreeMap<String, String>) -> Res
     drop(lock);
     collect_after_call(node, &vol);
     outcome
+}
+
+/// kubelet's `expandfs`: the claim (and so the PV) grew. Checks what the arguments mean (a
+/// volume this driver stages under a kubelet root, the PV kubelet names, no shrink), then runs
+/// the expand flow under the volume lock.
+fn expand_fs(node: &Node, call: &ExpandFs) -> Result<String> {
+    log::info!(
+        "expandfs {} {} bytes (was {}) {:?}",
+        call.mount_path.display(),
+        call.new_bytes,
+        call.old_bytes,
+        request::loggable(&call.options)
+    );
+    let vol = StagedVolume::parse(&call.mount_path)?;
+    let req = MountRequest::from_options(&call.options, &node.config.settings.name_prefix)?;
+    if let Some(named) = call
+        .options
+        .get(request::PV_OR_VOLUME_NAME)
+        .filter(|n| !n.is_empty())
+        && named != &vol.pv_name
+    {
+        return Err(FlexError::Request(format!(
+            "expandfs: the options name PV {named} but {} is {}'s",
+            call.mount_path.display(),
+            vol.pv_name
+        )));
+    }
+    if call.new_bytes == 0 {
+        return Err(FlexError::Request(
+            "expandfs: the new size is 0 bytes".into(),
+        ));
+    }
+    if call.new_bytes < call.old_bytes {
+        return Err(FlexError::Refused(format!(
+            "expandfs: volumes never shrink (new size {} bytes is below the old {}); nothing changed",
+            call.new_bytes, call.old_bytes
+        )));
+    }
+    let _lock = locks::acquire(
+        &locks::volume_lock_path(&node.settings.locks_dir, &vol.pv_name),
+        node.lock_wait(),
+    )?;
+    step_done("volume-locked");
+    expand::expand(
+        node,
+        &vol,
+        &ExpandRequest {
+            request: &req,
+            new_bytes: call.new_bytes,
+        },
+    )
 }
 
 /// Works from the path alone: whatever is mounted at the pod dir goes; then, if that was the

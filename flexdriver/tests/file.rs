@@ -138,3 +138,63 @@ fn a_missing_file_system_is_a_clear_failure() {
     );
     assert!(fab.mounted_at(&pod).is_none());
 }
+
+#[test]
+fn expandfs_grows_the_file_system_on_the_flashblade_and_nothing_on_the_node() {
+    if skip_unless_root() {
+        return;
+    }
+    let fab = Fabric::new();
+    let pv = "pvc-f6111111-2222-4333-8444-555555555555";
+    fab.create_file_system(pv);
+    let pod = fab.pod_dir(UID_A, pv);
+    let opts = file_options(&fab, pv, &[]);
+    fab.flex(&["mount", pod.to_str().unwrap(), &opts])
+        .assert_success();
+    let sum = write_payload(&pod, "f.bin", 4);
+    let mounts_before = fab.mounts();
+    let expand = |new: u64, old: u64| {
+        fab.flex(&[
+            "expandfs",
+            &opts,
+            "",
+            pod.to_str().unwrap(),
+            &new.to_string(),
+            &old.to_string(),
+        ])
+    };
+    let out = expand(3 * GIB, GIB);
+    out.assert_success();
+    assert!(
+        out.message().contains("nothing to do on the node")
+            && out.message().contains("the hard limit follows"),
+        "{}",
+        out.message()
+    );
+    let fs = fab
+        .fb_client()
+        .get_file_system(&format!("k8s-{pv}"))
+        .unwrap();
+    assert_eq!((fs.provisioned, fs.hard_limit_enabled), (3 * GIB, true));
+    assert_eq!(fab.mounts(), mounts_before, "the node is untouched");
+    assert_eq!(read_checksum(&pod.join("f.bin")), sum);
+
+    expand(3 * GIB, GIB).assert_success();
+    let refused = expand(5 << 50, 3 * GIB);
+    refused.assert_failure();
+    assert!(
+        refused.message().contains("over the 4Pi limit"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(
+        fab.fb_client()
+            .get_file_system(&format!("k8s-{pv}"))
+            .unwrap()
+            .provisioned,
+        3 * GIB,
+        "a refusal changes nothing"
+    );
+    fab.flex(&["unmount", pod.to_str().unwrap()])
+        .assert_success();
+}

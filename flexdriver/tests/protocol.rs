@@ -25,8 +25,8 @@ fn init_declares_every_capability_without_needing_a_config() {
     out.assert_success();
     assert_eq!(
         out.reply["capabilities"],
-        serde_json::json!({"attach": false, "selinuxRelabel": true, "supportsMetrics": false,
-                           "fsGroup": false, "requiresFSResize": false})
+        serde_json::json!({"attach": false, "selinuxRelabel": true, "supportsMetrics": true,
+                           "fsGroup": false, "requiresFSResize": true})
     );
 }
 
@@ -54,6 +54,9 @@ fn garbage_arguments_get_a_failure_reply() {
         vec!["mount", "relative/dir", "{}"],
         vec!["unmount"],
         vec!["unmount", "/a", "/b"],
+        vec!["expandfs", "{}", "", "/a"],
+        vec!["expandfs", "{}", "", "/a", "3Gi", "1Gi"],
+        vec!["expandfs", "{}", "", "relative", "2", "1"],
     ] {
         let out = run(&args, None);
         out.assert_failure();

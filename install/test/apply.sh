@@ -23,16 +23,23 @@ kubectl -n "${ns}" get secret/pure-provisioner-secret daemonset/pure-flex deploy
 kubectl get storageclass pure pure-block pure-file >/dev/null || fail "StorageClasses missing"
 pass "kubectl apply creates every object"
 
-can() { # expected(yes|no) serviceaccount verb resource [namespace]
-    local expected="$1" sa="$2" verb="$3" what="$4" where=(--all-namespaces)
+# can expected(yes|no) serviceaccount verb what [namespace]; what is RESOURCE, RESOURCE/NAME or
+# RESOURCE:SUBRESOURCE (kubectl reads "persistentvolumeclaims/status" as the claim named "status").
+can() {
+    local expected="$1" sa="$2" verb="$3" what="$4" where=(--all-namespaces) subresource=()
     [[ -n "${5:-}" ]] && where=(-n "$5")
+    if [[ "${what}" == *:* ]]; then
+        subresource=(--subresource "${what#*:}")
+        what="${what%%:*}"
+    fi
     local got
-    got="$(kubectl auth can-i "${verb}" "${what}" "${where[@]}" --as "system:serviceaccount:${ns}:${sa}" 2>/dev/null || true)"
+    got="$(kubectl auth can-i "${verb}" "${what}" "${subresource[@]}" "${where[@]}" --as "system:serviceaccount:${ns}:${sa}" 2>/dev/null || true)"
     [[ "${got}" == "${expected}" ]] || fail "${sa} ${verb} ${what} ${where[*]}: expected ${expected}, got ${got:-error}"
 }
 # The provisioner: what it does ...
 for verb in get list watch create delete patch; do can yes pure "${verb}" persistentvolumes; done
 for verb in get list watch; do can yes pure "${verb}" persistentvolumeclaims; can yes pure "${verb}" storageclasses.storage.k8s.io; done
+can yes pure patch persistentvolumeclaims:status
 can yes pure create events default
 can yes pure patch events default
 can yes pure create leases.coordination.k8s.io "${ns}"
@@ -44,6 +51,8 @@ can no pure list secrets
 can no pure update persistentvolumes
 can no pure update persistentvolumeclaims
 can no pure delete persistentvolumeclaims
+can no pure patch persistentvolumeclaims
+can no pure update persistentvolumeclaims:status
 can no pure create storageclasses.storage.k8s.io
 can no pure delete events default
 can no pure update leases.coordination.k8s.io/other-lease "${ns}"

@@ -62,11 +62,22 @@ expect_failure() { # message values...
 expect_failure 'flexPath "relative/dir"' --set flexPath=relative/dir
 expect_failure 'flasharray.sanType "nvme"' --set flasharray.sanType=nvme
 expect_failure 'storageclass.pureBackend "nfs"' --set storageclass.pureBackend=nfs
+expect_failure 'storageclass.allowVolumeExpansion "maybe"' --set storageclass.allowVolumeExpansion=maybe
 expect_failure 'flasharray.defaultFSType "zfs"' --set flasharray.defaultFSType=zfs
 expect_failure 'flashblade.hardLimit "maybe"' --set flashblade.hardLimit=maybe
 printf 'arrays: "FlashArrays: ["\n' > "${work}/bad-arrays.yaml"
 expect_failure 'arrays is not valid YAML or JSON' -f "${work}/bad-arrays.yaml"
 pass "bad values are refused, naming the value"
+
+# The shipped classes allow growing claims unless the value turns it off (PSO values files, which
+# never had the key, get it on).
+classes="$(render --show-only templates/storageclass.yaml)"
+[[ "$(grep -c '^allowVolumeExpansion: true$' <<<"${classes}")" == 3 ]] || fail "allowVolumeExpansion on by default: ${classes}"
+classes="$(render --set storageclass.allowVolumeExpansion=false --show-only templates/storageclass.yaml)"
+[[ "$(grep -c '^allowVolumeExpansion: false$' <<<"${classes}")" == 3 ]] || fail "allowVolumeExpansion=false: ${classes}"
+classes="$(render -f "${INSTALL_DIR}/test/pso-values.yaml" --show-only templates/storageclass.yaml)"
+[[ "$(grep -c '^allowVolumeExpansion: true$' <<<"${classes}")" == 3 ]] || fail "allowVolumeExpansion with PSO values"
+pass "StorageClasses allow volume expansion unless storageclass.allowVolumeExpansion=false"
 
 # Rancher's form gives arrays as a string; it must end up as the same JSON.
 cat > "${work}/rancher.yaml" <<'YAML'

@@ -1,7 +1,7 @@
 //! The configured arrays as the provisioner uses them: async wrappers over the blocking clients
 //! of `flashvol-common`, with call latency metrics, a short free-space cache and the array id.
 //!
-//! Owns the mapping from provisioner operations (look up, create, destroy, list ours) to
+//! Owns the mapping from provisioner operations (look up, create, grow, destroy, list ours) to
 //! FlashArray and FlashBlade calls, and which array replies mean "already gone".
 
 use std::collections::BTreeMap;
@@ -201,6 +201,17 @@ impl Array {
         self.call("create_file_system", move |c| match c {
             Client::FlashBlade(fb) => fb.create_file_system(&fs).map(|f| f.provisioned),
             Client::FlashArray(_) => Err(wrong_kind("create_file_system")),
+        })
+        .await
+    }
+
+    /// Grows a FlashArray volume or a FlashBlade file system (its hard limit is its provisioned
+    /// size) to `size` bytes; returns the size the array then reports.
+    pub async fn grow(&self, name: &str, size: u64) -> Result<u64, ArrayError> {
+        let name = name.to_owned();
+        self.call("grow", move |c| match c {
+            Client::FlashArray(fa) => fa.extend_volume(&name, size).map(|v| v.size),
+            Client::FlashBlade(fb) => fb.resize_file_system(&name, size).map(|f| f.provisioned),
         })
         .await
     }

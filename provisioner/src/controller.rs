@@ -1,5 +1,6 @@
-//! Wiring: watches on claims, PVs and StorageClasses feeding the reconcilers with a worker limit
-//! and per-object backoff, the orphan collector's timer, and readiness.
+//! Wiring: watches on claims (unbound ones provisioned, bound ones resized), PVs and
+//! StorageClasses feeding the reconcilers with a worker limit and per-object backoff, the orphan
+//! collector's timer, and readiness.
 //!
 //! Owns no decisions: it maps reconcile outcomes to requeue actions and keeps the queue-depth
 //! gauge (objects being reconciled plus objects waiting for a retry).
@@ -20,6 +21,7 @@ use crate::reconcile::context::Context;
 use crate::reconcile::delete::{DeleteError, VolumeOutcome, reclaim_volume};
 use crate::reconcile::orphans::{OrphanState, collect_once};
 use crate::reconcile::provision::{ClaimOutcome, ProvisionError, claim_key, provision_claim};
+use crate::reconcile::resize::{ResizeError, ResizeOutcome, resize_claim};
 
 /// Knobs of the running controllers.
 #[derive(Debug, Clone)]
@@ -96,37 +98,63 @@ impl Shared {
     }
 }
 
-/// kube-runtime's reconciler for claims: one [`provision_claim`] pass, counted in the queue
-/// depth, and when to look at the claim again.
+/// Why a pass over a claim failed: provisioning an unbound claim or resizing a bound one.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimPassError {
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    #[error(transparent)]
+    Resize(#[from] ResizeError),
+}
+
+/// kube-runtime's reconciler for claims: one pass (an unbound claim is provisioned, a bound one
+/// resized), counted in the queue depth, and when to look at the claim again.
 async fn run_claim_pass(
     pvc: Arc<CachedClaim>,
     shared: Arc<Shared>,
-) -> Result<Action, ProvisionError> {
+) -> Result<Action, ClaimPassError> {
     shared.claims.in_flight.fetch_add(1, Ordering::Relaxed);
     shared.publish_depth();
-    let result = provision_claim(&pvc.to_claim(), &shared.ctx).await;
-    shared.claims.in_flight.fetch_sub(1, Ordering::Relaxed);
+    let claim = pvc.to_claim();
     let key = claim_key(&pvc.metadata);
-    let action = match result {
-        Ok(ClaimOutcome::Waiting(why)) => {
-            log::debug!("claim {key}: waiting: {why}");
-            Ok(Action::requeue(shared.ctx.claim_backoff.failed(&key)))
-        }
-        Ok(outcome) => {
-            if let ClaimOutcome::Ignored(why) = &outcome {
-                log::trace!("claim {key}: ignored: {why}");
+    let waiting = if pvc.is_bound() {
+        match resize_claim(&claim, &shared.ctx).await {
+            Ok(ResizeOutcome::Waiting(why)) => Ok(Some(why)),
+            Ok(outcome) => {
+                log::trace!("claim {key}: {outcome:?}");
+                Ok(None)
             }
-            shared.ctx.claim_backoff.succeeded(&key);
-            Ok(Action::await_change())
+            Err(e) => Err(ClaimPassError::from(e)),
         }
-        Err(e) => Err(e),
+    } else {
+        match provision_claim(&claim, &shared.ctx).await {
+            Ok(ClaimOutcome::Waiting(why)) => Ok(Some(why)),
+            Ok(outcome) => {
+                if let ClaimOutcome::Ignored(why) = &outcome {
+                    log::trace!("claim {key}: ignored: {why}");
+                }
+                Ok(None)
+            }
+            Err(e) => Err(ClaimPassError::from(e)),
+        }
     };
+    shared.claims.in_flight.fetch_sub(1, Ordering::Relaxed);
+    let action = waiting.map(|waiting| match waiting {
+        Some(why) => {
+            log::debug!("claim {key}: waiting: {why}");
+            Action::requeue(shared.ctx.claim_backoff.failed(&key))
+        }
+        None => {
+            shared.ctx.claim_backoff.succeeded(&key);
+            Action::await_change()
+        }
+    });
     shared.publish_depth();
     action
 }
 
 /// kube-runtime's error policy for claims: retry after the claim's backoff delay.
-fn retry_claim(pvc: Arc<CachedClaim>, _e: &ProvisionError, shared: Arc<Shared>) -> Action {
+fn retry_claim(pvc: Arc<CachedClaim>, _e: &ClaimPassError, shared: Arc<Shared>) -> Action {
     let delay = shared.ctx.claim_backoff.failed(&claim_key(&pvc.metadata));
     shared.publish_depth();
     Action::requeue(delay)

@@ -1,5 +1,6 @@
 //! flashvol-provisioner: turns `pure-provisioner` claims into FlashArray volumes or FlashBlade
-//! file systems and flex PVs, and destroys them again when their PVs are released.
+//! file systems and flex PVs, grows them when their claims grow, and destroys them again when
+//! their PVs are released.
 //!
 //! Modules in the order a claim flows through them (claim, decision, array, PV), then the
 //! plumbing they run on:
@@ -10,10 +11,12 @@
 //! - [`decide`]: pure decisions, no I/O:
 //!   - [`decide::claim`]: is a claim ours to provision now; its size and access modes.
 //!   - [`decide::class_params`]: StorageClass parameters, parsed strictly.
-//!   - [`decide::quantity`]: Kubernetes quantities and the arrays' size rules.
+//!   - [`decide::quantity`]: Kubernetes quantities (the size rules are `flashvol_common::sizes`).
 //!   - [`decide::plan`]: what a claim's volume will be: name, size, file system defaults.
 //!   - [`decide::placement`]: which array gets a new volume: labels, then free space.
 //!   - [`decide::pv`]: the PV of a provisioned volume.
+//!   - [`decide::resize`]: which bound claims want a larger array object, how large, and who
+//!     finishes them (kubelet for block, this process for file).
 //!   - [`decide::source`]: where a claim's data comes from (snapshot, clone, adoption), and
 //!     whether that source may be used.
 //!   - [`decide::volume`]: is a PV ours to delete, or only our finalizer to release.
@@ -21,7 +24,9 @@
 //! - [`reconcile`]: one pass over a claim or PV, the I/O that acts on the decisions:
 //!   - [`reconcile::context`]: what the passes act through (client, arrays, clock, events).
 //!   - [`reconcile::provision`]: a claim to an array volume and a PV.
+//!   - [`reconcile::resize`]: a grown claim's array object grown; a file claim finished.
 //!   - [`reconcile::delete`]: a released PV's array volume destroyed, the PV deleted.
+//!   - [`reconcile::locate`]: which array holds a PV's volume (the shared rule, asked).
 //!   - [`reconcile::source`]: a claim's snapshot, clone source or adopted object, found and
 //!     checked.
 //!   - [`reconcile::orphans`]: volumes no PV or claim refers to (pure `select_orphans`), destroyed.

@@ -122,6 +122,24 @@ flex_options() {
           "kubernetes.io/pod.uid": $uid, "kubernetes.io/serviceAccount.name": "default"}'
 }
 
+# flex_expandfs POD_UID PV NEW_BYTES OLD_BYTES: kubelet's NodeExpand for a flex PV with
+# attach:false (pkg/volume/flexvolume/expander.go): `flex expandfs <options> "" <pod volume dir>
+# <new> <old>`, the options being the PV's plus kubelet's fsType, readwrite and pvOrVolumeName.
+# Prints the reply; returns 0 when it is Success.
+flex_expandfs() {
+    local uid="$1" pv="$2" options reply
+    options="$(kubectl get pv "$pv" -o json | jq -c --arg pv "$pv" '(.spec.flexVolume.options // {}) + {
+        "kubernetes.io/fsType": (.spec.flexVolume.fsType // ""), "kubernetes.io/readwrite": "rw",
+        "kubernetes.io/pvOrVolumeName": $pv}')"
+    reply="$(flex_exec "$(flex_fabric_for_pv "$pv")" expandfs "$options" "" "$(flex_pod_dir "$uid" "$pv")" "$3" "$4" \
+        2>>"$WORKDIR/logs/flex-stderr.log")" || true
+    echo "$reply"
+    [[ "$(jq -r .status <<<"$reply" 2>/dev/null)" == Success ]]
+}
+
+# flex_df_bytes DIR: the size of the file system mounted at DIR, as df shows it in the pod.
+flex_df_bytes() { df -B1 --output=size "$1" | tail -n 1 | tr -d ' '; }
+
 # flex_mount POD_UID PV [NS] [POD_NAME]: kubelet's SetUp for a flex PV: mkdir the pod volume
 # dir, then `flex mount <dir> <options + kubelet's keys>`.
 flex_mount() {

@@ -139,6 +139,52 @@ kube_orphans() {
         <(kubectl get pv -o json | jq -r --arg p "$PROV_NAME_PREFIX" '.items[].metadata.name | "\($p)-\(.)"' | sort)
 }
 
+# --- resizing ------------------------------------------------------------------------
+# kube_resize_pvc NS NAME SIZE: the user changes the claim's storage request; prints kubectl's
+# answer (an apiserver refusal included) and returns its status.
+kube_resize_pvc() {
+    kubectl -n "$1" patch pvc "$2" --type=merge \
+        -p "$(jq -cn --arg s "$3" '{spec: {resources: {requests: {storage: $s}}}}')" 2>&1
+}
+
+# kube_pvc_capacity NS NAME: the claim's status.capacity; kube_pv_capacity PV: the PV's
+# spec.capacity (storage, as the API writes them).
+kube_pvc_capacity() { kubectl -n "$1" get pvc "$2" -o 'jsonpath={.status.capacity.storage}'; }
+kube_pv_capacity() { kubectl get pv "$1" -o 'jsonpath={.spec.capacity.storage}'; }
+kube_pv_capacity_is() { [[ "$(kube_pv_capacity "$1")" == "$2" ]]; }
+kube_pvc_capacity_is() { [[ "$(kube_pvc_capacity "$1" "$2")" == "$3" ]]; }
+
+# kube_bytes QUANTITY: a storage quantity as the tests write them (plain bytes or Ki..Pi) in bytes.
+kube_bytes() {
+    jq -nr --arg q "$1" '$q | capture("^(?<n>[0-9]+)(?<u>[KMGTP]i)?$")
+        | (.n | tonumber) * ({"": 1, Ki: 1024, Mi: 1048576, Gi: 1073741824, Ti: 1099511627776,
+                               Pi: 1125899906842624}[.u // ""]) | floor'
+}
+
+# kube_pvc_conditions NS NAME: the types of the claim's status conditions, space-separated.
+kube_pvc_conditions() { kubectl -n "$1" get pvc "$2" -o json | jq -r '[.status.conditions[]?.type] | join(" ")'; }
+# kube_pvc_has_condition NS NAME TYPE: the claim's status has a condition of that type.
+kube_pvc_has_condition() {
+    kubectl -n "$1" get pvc "$2" -o json |
+        jq -e --arg t "$3" 'any(.status.conditions[]?; .type == $t)' >/dev/null
+}
+
+# kube_finish_fs_resize NS NAME: what kubelet does once `expandfs` succeeded (its
+# MarkFSResizeFinished): the claim's capacity becomes the PV's, the resize conditions and the
+# storage entry of allocatedResourceStatuses go.
+kube_finish_fs_resize() {
+    local pv capacity
+    pv="$(kube_pv_of "$1" "$2")"
+    capacity="$(kube_pv_capacity "$pv")"
+    kubectl -n "$1" patch pvc "$2" --subresource=status --type=merge -p "$(jq -cn --arg c "$capacity" '{status: {
+        capacity: {storage: $c}, conditions: null, allocatedResourceStatuses: {storage: null}}}')" >/dev/null
+}
+
+# kube_pv_lacks_annotation PV KEY
+kube_pv_lacks_annotation() {
+    kubectl get pv "$1" -o json | jq -e --arg k "$2" '.metadata.annotations // {} | has($k) | not' >/dev/null
+}
+
 # --- events --------------------------------------------------------------------------
 # kube_events_for NS NAME REASON: messages of the object's events with that reason.
 kube_events_for() {

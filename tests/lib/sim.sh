@@ -157,6 +157,23 @@ sim_volume_state() {
 }
 sim_volume_destroyed() { [[ "$(sim_volume_state "$1" "$2")" == destroyed ]]; }
 
+# sim_object_size ARRAY NAME: bytes of a FlashArray volume or a FlashBlade file system's
+# provisioned size (its hard limit when enabled).
+sim_object_size() {
+    sim_admin "$1" state | jq -r --arg v "$2" '(.volumes[$v].size // .file_systems[$v].settings.provisioned) // empty'
+}
+sim_object_size_is() { [[ "$(sim_object_size "$1" "$2")" == "$3" ]]; }
+
+# sim_set_capacity ARRAY CAPACITY|reset: the array's usable capacity from now on ("1P"), or the
+# configured one again, as an administrator adding or removing shelves.
+sim_set_capacity() {
+    if [[ "$2" == reset ]]; then
+        sim_admin "$1" capacity -X DELETE >/dev/null
+    else
+        sim_admin "$1" capacity -X PUT -d "$(jq -cn --arg c "$2" '{capacity: $c}')" >/dev/null
+    fi
+}
+
 # sim_live_volumes ARRAY: names of the live (not destroyed) volumes / file systems, sorted.
 sim_live_volumes() {
     sim_admin "$1" state | jq -r '(.volumes // .file_systems) | to_entries[]

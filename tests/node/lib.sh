@@ -136,12 +136,24 @@ node_wait_pod_log() { check_within "${4:-$NODE_TIMEOUT}" "pod $1/$2 to print '$3
 node_pod_log_value() { kubectl -n "$1" logs "$2" 2>/dev/null | sed -n "s/^$3=//p" | tail -n 1; }
 # node_pod_exec NS POD COMMAND...: runs COMMAND in the pod's container.
 node_pod_exec() { local ns="$1" pod="$2"; shift 2; kubectl -n "$ns" exec "$pod" -c main -- "$@"; }
+# node_pod_df_bytes NS POD DIR: the size of the file system at DIR as `df` in the pod's container shows it
+# (printf, not print: mawk prints numbers past 2^31 as 3.15412e+09).
+node_pod_df_bytes() { node_pod_exec "$1" "$2" df -P -k "$3" | awk 'NR == 2 { printf "%.0f\n", $2 * 1024 }'; }
 # node_pod_restarts NS POD: how often kubelet restarted the container.
 node_pod_restarts() { kubectl -n "$1" get pod "$2" -o 'jsonpath={.status.containerStatuses[0].restartCount}'; }
 # node_delete_pod NS POD: `kubectl delete --wait` (kubelet has unmounted its volumes when it returns).
 node_delete_pod() { kubectl -n "$1" delete pod "$2" --wait=true --timeout="${3:-${NODE_TIMEOUT}}s" >/dev/null; }
 
 # --- what is on the node ---------------------------------------------------------------
+# node_kubelet_volume_stat NAME NS CLAIM: the value of the kubelet metric NAME (e.g.
+# kubelet_volume_stats_capacity_bytes) for the claim, read from kubelet's metrics endpoint
+# through the apiserver's node proxy; empty while kubelet reports none. kubelet refreshes volume
+# stats once per volumeStatsAggPeriod (1 min by default).
+node_kubelet_volume_stat() {
+    kubectl get --raw "/api/v1/nodes/$NODE_NAME/proxy/metrics" 2>/dev/null |
+        awk -v m="$1" -v ns="namespace=\"$2\"" -v c="persistentvolumeclaim=\"$3\"" \
+            '!done && index($1, m "{") == 1 && index($1, ns) && index($1, c) { printf "%.0f\n", $2; done = 1 }'
+}
 # node_pod_volume_dir NS POD PV: where kubelet asks the driver to mount the PV for that pod.
 node_pod_volume_dir() { echo "$NODE_KUBELET_ROOT/pods/$(node_pod_uid "$1" "$2")/volumes/pure~flex/$3"; }
 node_staging_dir() { echo "$NODE_KUBELET_ROOT/plugins/kubernetes.io/flexvolume/pure/flex/mounts/$1"; }

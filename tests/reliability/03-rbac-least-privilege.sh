@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The shipped RBAC, asked through `kubectl auth can-i --as=system:serviceaccount:...`: the
 # provisioner's ServiceAccount can do exactly what provisioning needs (PVs, reading claims and
-# classes, events, its own Lease) and nothing broader: no Secrets, no wildcard, no pods or
-# nodes, no writes to claims or classes, no other Lease, no RBAC or impersonation. The node
-# DaemonSet's ServiceAccount can read its own DaemonSet and nothing else.
+# classes, patching claims' status to finish a file resize, events, its own Lease) and nothing
+# broader: no Secrets, no wildcard, no pods or nodes, no writes to claims themselves or
+# classes, no other Lease, no RBAC or impersonation. The node DaemonSet's ServiceAccount can read
+# its own DaemonSet and nothing else.
 set -euo pipefail
 # shellcheck source=../lib/harness.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/harness.sh"
@@ -36,6 +37,8 @@ for verb in get list watch; do
     can "$p" "$verb" persistentvolumeclaims --all-namespaces
     can "$p" "$verb" storageclasses.storage.k8s.io
 done
+# A grown file claim's status is finished by the provisioner (block claims: by kubelet).
+can "$p" patch persistentvolumeclaims --subresource=status --all-namespaces
 can "$p" create events -n default
 can "$p" patch events -n default
 can "$p" create leases.coordination.k8s.io -n "$sys"
@@ -56,6 +59,8 @@ for verb in create update patch delete; do
     cannot "$p" "$verb" persistentvolumeclaims -n default
     cannot "$p" "$verb" storageclasses.storage.k8s.io
 done
+cannot "$p" update persistentvolumeclaims --subresource=status -n default
+cannot "$p" get persistentvolumeclaims --subresource=status -n default
 for verb in get list create delete; do
     cannot "$p" "$verb" pods -n default
     cannot "$p" "$verb" nodes

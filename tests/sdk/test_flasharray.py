@@ -58,6 +58,20 @@ def test_volume_lifecycle(fa, unique):
     raises_with("does not exist", fa.eradicate_volume, renamed)
 
 
+def test_volumes_of_every_size_purity_accepts_are_created_and_extended(fa, unique):
+    """A real FlashArray takes volumes up to 4 PiB; the simulator backs them thin."""
+    name = unique + "-big"
+    assert fa.create_volume(name, "500T")["size"] == 500 << 40
+    assert fa.extend_volume(name, "1P") == {"name": name, "size": 1 << 50}
+    assert fa.extend_volume(name, 4 << 50) == {"name": name, "size": 4 << 50}
+    error = raises_with("exceeds the maximum", fa.extend_volume, name, (4 << 50) + 512)
+    assert error.code == 400
+    assert fa.get_volume(name)["size"] == 4 << 50
+    raises_with("exceeds the maximum", fa.create_volume, unique + "-huge", "5P")
+    fa.destroy_volume(name)
+    fa.eradicate_volume(name)
+
+
 def test_create_existing_and_missing_volumes_fail_with_cinder_substrings(fa, unique):
     fa.create_volume(unique, GIB)
     err = raises_with("already exists", fa.create_volume, unique, GIB)

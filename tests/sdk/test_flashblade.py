@@ -73,6 +73,17 @@ def test_file_system_lifecycle(fb, unique):
     raises_with(400, "does not exist", fb.file_systems.update_file_systems, name=unique, attributes=FileSystem(provisioned=GIB))
 
 
+def test_file_systems_of_any_size_are_created_and_grown(fb, unique):
+    created = fb.file_systems.create_file_systems(
+        FileSystem(name=unique, provisioned=500 << 40, hard_limit_enabled=True)).items[0]
+    assert created.provisioned == 500 << 40
+    grown = fb.file_systems.update_file_systems(
+        name=unique, attributes=FileSystem(provisioned=4 << 50)).items[0]
+    assert grown.provisioned == 4 << 50 and grown.hard_limit_enabled
+    fb.file_systems.update_file_systems(name=unique, attributes=destroy_attributes())
+    fb.file_systems.delete_file_systems(name=unique)
+
+
 def test_snapshots(fb, unique):
     fb.file_systems.create_file_systems(new_fs(unique))
     snap = fb.file_system_snapshots.create_file_system_snapshots(sources=[unique], suffix=SnapshotSuffix("s1")).items[0]

@@ -20,6 +20,7 @@ use crate::node::mountinfo;
 use crate::node::mounts;
 use crate::node::record::{self, VolumeRecord};
 use crate::node::san;
+use crate::node::superblock;
 use crate::runtime::crash::step_done;
 use crate::runtime::error::{FlexError, Result};
 
@@ -176,6 +177,7 @@ fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<
             )));
         }
         step_done("formatted");
+        fill_device(node, &device, &st.fs_type, Some(&staging));
         step_done("staging-mounted");
         return Ok(());
     }
@@ -186,6 +188,7 @@ fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<
         None => block.fs_type,
     };
     let found = mounts::probe(&node.tools, &device, d.mkfs)?;
+    let formatted_now = found.is_none();
     let fs_type = match found {
         Some(existing) => {
             log::info!(
@@ -212,6 +215,9 @@ fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<
         }
     };
     step_done("formatted");
+    if !formatted_now && fs_type != "xfs" {
+        fill_device(node, &device, &fs_type, None);
+    }
     mkdir(&staging)?;
     let options = mounts::block_mount_options(
         &fs_type,
@@ -228,8 +234,47 @@ fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<
         &options,
         d.mount,
     )?;
+    if !formatted_now && fs_type == "xfs" {
+        fill_device(node, &device, &fs_type, Some(&staging));
+    }
     step_done("staging-mounted");
     Ok(())
+}
+
+/// The safety net behind `expandfs`: a file system that leaves much of its device unused (the
+/// volume grew on the array while no pod used it here, or kubelet never called `expandfs`, as
+/// before Kubernetes 1.15 for volumes in use) is grown to fill it before any pod sees it. Its size
+/// comes from its superblock, the device's from the device. ext file systems are grown before
+/// they are mounted (`mounted_at` is `None`: checked, then resized offline, which needs no
+/// privilege beyond writing the device), xfs ones once mounted (xfs grows only online).
+///
+/// Best effort: a failure is logged and the mount goes on, since the pod's data is all there
+/// and a smaller file system beats no mount; `expandfs` is where a failure to grow is an error.
+fn fill_device(node: &Node, device: &Path, fs_type: &str, mounted_at: Option<&Path>) {
+    let d = node.deadlines();
+    let outcome = (|| -> Result<()> {
+        let Some(fs_bytes) = superblock::read(device, d.mkfs)? else {
+            return Ok(());
+        };
+        let device_bytes = devices::size_bytes(device, d.device_wait)?;
+        if !mounts::leaves_device_unused(fs_bytes, device_bytes) {
+            return Ok(());
+        }
+        log::info!(
+            "the {fs_type} file system on {} has {fs_bytes} bytes, its device {device_bytes}: growing it",
+            device.display()
+        );
+        match mounted_at {
+            Some(mount_point) => mounts::grow(&node.tools, fs_type, mount_point, device, d.mkfs),
+            None => mounts::grow_offline(&node.tools, fs_type, device, d.mkfs),
+        }
+    })();
+    if let Err(e) = outcome {
+        log::warn!(
+            "could not grow the {fs_type} file system on {} to fill its device: {e}",
+            device.display()
+        );
+    }
 }
 
 fn checked_wwid(fa: &Fa, volume: &Volume) -> Result<String> {

@@ -1,7 +1,8 @@
 //! Letting go of a block volume on this node: unstage it, remove its devices, disconnect it on
 //! the array, forget its record. Three callers: `unmount` after the last pod's bind, a `mount`
 //! that failed after connecting (rollback), and the collection of leftovers. The caller holds the
-//! volume lock.
+//! volume lock. `expandfs` shares the proof that a staged device is the volume's
+//! ([`proven_record`]) and the lookup of its array ([`recorded_array`]).
 //!
 //! Nothing is released while the file system is still mounted anywhere on the node: at a path of
 //! kubelet's namespace other than the driver's own mounts (another pod's bind keeps the volume
@@ -13,7 +14,7 @@ use std::path::Path;
 
 use flashvol_common::names;
 
-use crate::array::{self, hosts, locate};
+use crate::array::{self, Fa, hosts, locate};
 use crate::kubelet::layout::DriverArea;
 use crate::node::Node;
 use crate::node::devices;
@@ -95,9 +96,10 @@ pub fn ensure_last_unbind_is_safe(
     ensure_unheld(node, &staging, table, &devs, &ours)
 }
 
-/// The record of a staged volume, proven against the WWID of the staged device; a lost record
-/// is rebuilt from that WWID.
-fn proven_record(
+/// The record of the volume staged at `staging` (mounted from `st`), proven against the WWID of
+/// the staged device, read from sysfs; a lost record is rebuilt from that WWID. The driver
+/// removes, disconnects or grows only what it proved is this volume; anything else is refused.
+pub fn proven_record(
     node: &Node,
     staging: &Path,
     st: &MountEntry,
@@ -108,7 +110,7 @@ fn proven_record(
         (Some(r), Some(w)) if r.wwid() == w => Ok(r),
         (Some(r), on) => Err(FlexError::Refused(format!(
             "{} is mounted from a device with WWID {on:?}, but the volume record says {}: \
-             refusing to remove devices that are not provably this volume's",
+             refusing to act on devices that are not provably this volume's",
             staging.display(),
             r.wwid()
         ))),
@@ -207,17 +209,11 @@ pub fn release_devices_and_connection(
     log::info!("removed SCSI devices {deleted:?} of {wwid}");
     step_done("devices-deleted");
 
-    let fas = array::flash_arrays(&node.config, d.array_call)?;
-    let fa = locate::by_endpoint(&fas, &rec.array_endpoint).ok_or_else(|| {
-        FlexError::Settings(format!(
-            "volume {} was mounted from FlashArray {}, which is no longer in the settings file",
-            rec.array_volume, rec.array_endpoint
-        ))
-    })?;
+    let fa = recorded_array(node, rec)?;
     let mine = node.initiators()?;
     let registered = fa.call("listing hosts", |c| c.list_hosts())?;
     match hosts::find_host(&registered, &mine) {
-        Some(host) => hosts::disconnect(fa, &host.name, &rec.array_volume)?,
+        Some(host) => hosts::disconnect(&fa, &host.name, &rec.array_volume)?,
         None => log::warn!(
             "no host for this node on {}: nothing to disconnect",
             fa.endpoint
@@ -228,6 +224,19 @@ pub fn release_devices_and_connection(
     let _ = std::fs::remove_dir(area.staging_dir(pv));
     log::info!("released {} ({pv})", rec.array_volume);
     Ok(())
+}
+
+/// The configured FlashArray a volume record names.
+pub fn recorded_array(node: &Node, rec: &VolumeRecord) -> Result<Fa> {
+    let fas = array::flash_arrays(&node.config, node.deadlines().array_call)?;
+    locate::by_endpoint(&fas, &rec.array_endpoint)
+        .cloned()
+        .ok_or_else(|| {
+            FlexError::Settings(format!(
+                "volume {} was mounted from FlashArray {}, which is no longer in the settings file",
+                rec.array_volume, rec.array_endpoint
+            ))
+        })
 }
 
 /// Rebuilds a lost volume record from the staged device's WWID: the volume with that serial on a

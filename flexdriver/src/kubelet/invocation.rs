@@ -20,6 +20,9 @@ pub enum Invocation {
     Unmount {
         pod_dir: PathBuf,
     },
+    /// `expandfs <json> <device path> <device mount path> <new bytes> <old bytes>`: the claim
+    /// grew; the array object, the node's view of it and the file system follow.
+    ExpandFs(ExpandFs),
     /// `collect <kubelet root> <vendor/driver>`: not kubelet's, the node installer's. Releases
     /// leftover volumes (see `flow::collect`).
     Collect {
@@ -29,6 +32,21 @@ pub enum Invocation {
     /// Any other call-out (attach, waitforattach, getvolumename, expandvolume, ... or one added
     /// to kubelet later): answered `Not supported`, which kubelet caches for the driver.
     NotSupported(String),
+}
+
+/// kubelet's `expandfs` arguments (`pkg/volume/flexvolume/expander.go`), checked for form; what
+/// they mean is for the expand flow to judge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpandFs {
+    pub options: BTreeMap<String, String>,
+    /// Empty with `attach: false` (kubelet has no device path for a non-attachable volume).
+    pub device_path: Option<PathBuf>,
+    /// Where kubelet sees the volume mounted: the pod's volume dir with `attach: false`.
+    pub mount_path: PathBuf,
+    /// The PV's capacity, which the controller manager raised to the claim's new request.
+    pub new_bytes: u64,
+    /// The claim's capacity before the resize.
+    pub old_bytes: u64,
 }
 
 fn bad(message: impl Into<String>) -> FlexError {
@@ -67,13 +85,35 @@ pub fn parse(args: &[OsString]) -> Result<Invocation> {
                 pod_dir: pod_dir_arg(&rest[0])?,
             })
         }
+        "expandfs" => {
+            expect_args(command, rest, 5)?;
+            let json = rest[0]
+                .to_str()
+                .ok_or_else(|| bad("expandfs: the options argument is not UTF-8"))?;
+            let device = text_arg("device path", &rest[1])?;
+            let device_path = if device.is_empty() {
+                None
+            } else {
+                Some(absolute("device path", device)?)
+            };
+            Ok(Invocation::ExpandFs(ExpandFs {
+                options: parse_options(json)?,
+                device_path,
+                mount_path: absolute(
+                    "device mount path",
+                    text_arg("device mount path", &rest[2])?,
+                )?,
+                new_bytes: byte_count("new size", &rest[3])?,
+                old_bytes: byte_count("old size", &rest[4])?,
+            }))
+        }
         "collect" => {
             expect_args(command, rest, 2)?;
             let driver = rest[1]
                 .to_str()
                 .ok_or_else(|| bad("collect: the driver name is not UTF-8"))?;
             Ok(Invocation::Collect {
-                kubelet_root: absolute_path_arg("kubelet root", &rest[0])?,
+                kubelet_root: absolute("kubelet root", text_arg("kubelet root", &rest[0])?)?,
                 driver: driver.to_owned(),
             })
         }
@@ -93,18 +133,32 @@ fn expect_args(command: &str, rest: &[OsString], count: usize) -> Result<()> {
 }
 
 fn pod_dir_arg(raw: &OsString) -> Result<PathBuf> {
-    absolute_path_arg("mount directory", raw)
+    absolute("mount directory", text_arg("mount directory", raw)?)
 }
 
-fn absolute_path_arg(what: &str, raw: &OsString) -> Result<PathBuf> {
-    let text = raw
-        .to_str()
-        .ok_or_else(|| bad(format!("{what} {raw:?} is not UTF-8")))?;
+fn text_arg<'a>(what: &str, raw: &'a OsString) -> Result<&'a str> {
+    raw.to_str()
+        .ok_or_else(|| bad(format!("{what} {raw:?} is not UTF-8")))
+}
+
+fn absolute(what: &str, text: &str) -> Result<PathBuf> {
     let path = PathBuf::from(text);
     if !path.is_absolute() {
         return Err(bad(format!("{what} {text:?} is not an absolute path")));
     }
     Ok(path)
+}
+
+/// A size kubelet sends: a decimal byte count (`strconv.FormatInt` of the quantity), nothing else.
+fn byte_count(what: &str, raw: &OsString) -> Result<u64> {
+    let text = text_arg(what, raw)?;
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad(format!(
+            "expandfs: {what} {text:?} is not a whole number of bytes"
+        )));
+    }
+    text.parse::<u64>()
+        .map_err(|_| bad(format!("expandfs: {what} {text:?} is too large")))
 }
 
 /// kubelet sends a JSON object of strings. Anything else is refused with the offending key named.
@@ -176,7 +230,7 @@ mod tests {
             "attach",
             "waitforattach",
             "getvolumename",
-            "expandfs",
+            "expandvolume",
             "--help",
         ] {
             assert_eq!(
@@ -184,6 +238,50 @@ mod tests {
                 Invocation::NotSupported(call.into())
             );
         }
+    }
+
+    #[test]
+    fn expandfs_takes_kubelets_five_arguments() {
+        let dir = "/var/lib/kubelet/pods/u/volumes/pure~flex/pv";
+        let call = parse(&args(&[
+            "expandfs",
+            r#"{"a":"b"}"#,
+            "",
+            dir,
+            "3221225472",
+            "1073741824",
+        ]))
+        .expect("expandfs");
+        assert_eq!(
+            call,
+            Invocation::ExpandFs(ExpandFs {
+                options: BTreeMap::from([("a".to_owned(), "b".to_owned())]),
+                device_path: None,
+                mount_path: PathBuf::from(dir),
+                new_bytes: 3 << 30,
+                old_bytes: 1 << 30,
+            })
+        );
+        let with_device =
+            parse(&args(&["expandfs", "{}", "/dev/sdb", dir, "2", "1"])).expect("expandfs");
+        assert!(matches!(with_device, Invocation::ExpandFs(e) if e.device_path.is_some()));
+    }
+
+    #[test]
+    fn expandfs_arguments_are_checked_for_form() {
+        let msg = |a: &[&str]| parse(&args(a)).expect_err("refused").to_string();
+        let dir = "/var/lib/kubelet/pods/u/volumes/pure~flex/pv";
+        assert!(msg(&["expandfs", "{}", "", dir, "1"]).contains("expected 5"));
+        assert!(msg(&["expandfs", "{}", "", "rel/dir", "2", "1"]).contains("absolute"));
+        assert!(msg(&["expandfs", "{}", "dev/sdb", dir, "2", "1"]).contains("device path"));
+        for size in ["-1", "3Gi", "1.5", " 7", "", "99999999999999999999999"] {
+            assert!(
+                msg(&["expandfs", "{}", "", dir, size, "1"]).contains("new size"),
+                "{size:?}"
+            );
+        }
+        assert!(msg(&["expandfs", "{}", "", dir, "2", "x"]).contains("old size"));
+        assert!(msg(&["expandfs", "[]", "", dir, "2", "1"]).contains("JSON object"));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //!
 //! [`DriverArea`] is that part of the kubelet root for one driver name, with no pod in it: what
 //! collecting leftover volumes walks (every record, every pod dir of the driver).
+//! [`StagedVolume`] is one staged volume of an area, named without a pod, for `expandfs`.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -76,6 +77,14 @@ impl PodVolume {
         }
     }
 
+    /// The volume as staged on this node, whichever pod uses it.
+    pub fn staged(&self) -> StagedVolume {
+        StagedVolume {
+            area: self.area(),
+            pv_name: self.pv_name.clone(),
+        }
+    }
+
     /// The per-volume staging mount point, shared by every pod of the volume on this node.
     pub fn staging_dir(&self) -> PathBuf {
         self.area().staging_dir(&self.pv_name)
@@ -84,6 +93,78 @@ impl PodVolume {
     /// What the driver remembers about the volume behind the staging mount.
     pub fn record_path(&self) -> PathBuf {
         self.area().record_path(&self.pv_name)
+    }
+}
+
+/// A volume as the driver stages it on a node, named without a pod: what `expandfs` works on,
+/// since kubelet may name either a pod's volume dir or the staging dir as the mounted path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedVolume {
+    pub area: DriverArea,
+    pub pv_name: String,
+}
+
+impl StagedVolume {
+    /// The volume behind a mounted path kubelet names: a pod volume dir
+    /// `<root>/pods/<uid>/volumes/<vendor>~<driver>/<pv>` (what kubelet passes with
+    /// `attach: false`) or the staging dir
+    /// `<root>/plugins/kubernetes.io/flexvolume/<vendor>/<driver>/mounts/<pv>` (what it would pass
+    /// for a device-mounted volume). Anything else is refused: the driver acts only under a
+    /// kubelet root, on paths it owns.
+    pub fn parse(path: &Path) -> Result<Self> {
+        if let Ok(pod) = PodVolume::parse(path) {
+            return Ok(pod.staged());
+        }
+        let bad = |why: &str| {
+            FlexError::Request(format!(
+                "{} is neither a pod volume dir <kubelet root>/pods/<uid>/volumes/<vendor>~<driver>/<volume> \
+                 nor a staging dir <kubelet root>/plugins/kubernetes.io/flexvolume/<vendor>/<driver>/mounts/<volume>: {why}",
+                path.display()
+            ))
+        };
+        if path
+            .components()
+            .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+        {
+            return Err(bad("it contains . or .."));
+        }
+        let parts: Vec<&str> = path.iter().filter_map(|c| c.to_str()).collect();
+        let n = parts.len();
+        if n < 8
+            || parts[n - 2] != "mounts"
+            || parts[n - 5] != "flexvolume"
+            || parts[n - 6] != "kubernetes.io"
+            || parts[n - 7] != "plugins"
+        {
+            return Err(bad("unexpected layout"));
+        }
+        let (vendor, driver, pv_name) = (parts[n - 4], parts[n - 3], parts[n - 1]);
+        if ![vendor, driver, pv_name].into_iter().all(safe_name) {
+            return Err(bad("the driver or volume name is not a Kubernetes name"));
+        }
+        let kubelet_root = path
+            .ancestors()
+            .nth(7)
+            .ok_or_else(|| bad("no kubelet root"))?
+            .to_path_buf();
+        Ok(Self {
+            area: DriverArea {
+                kubelet_root,
+                vendor: vendor.to_owned(),
+                driver: driver.to_owned(),
+            },
+            pv_name: pv_name.to_owned(),
+        })
+    }
+
+    /// The staging mount point of the volume.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.area.staging_dir(&self.pv_name)
+    }
+
+    /// What the driver remembers about the volume behind the staging mount.
+    pub fn record_path(&self) -> PathBuf {
+        self.area.record_path(&self.pv_name)
     }
 }
 
@@ -221,6 +302,36 @@ mod tests {
         .expect("valid");
         assert_eq!(v.kubelet_root, Path::new("/opt/rke/var/lib/kubelet"));
         assert!(v.staging_dir().ends_with("flexvolume/acme/blk/mounts/pv"));
+    }
+
+    #[test]
+    fn expandfs_names_a_volume_by_its_pod_dir_or_its_staging_dir() {
+        let from_pod = StagedVolume::parse(Path::new(
+            "/var/lib/kubelet/pods/0f1e-22/volumes/pure~flex/pvc-70c5",
+        ))
+        .expect("pod dir");
+        let staging = from_pod.staging_dir();
+        assert_eq!(
+            staging,
+            Path::new(
+                "/var/lib/kubelet/plugins/kubernetes.io/flexvolume/pure/flex/mounts/pvc-70c5"
+            )
+        );
+        assert_eq!(
+            StagedVolume::parse(&staging).expect("staging dir"),
+            from_pod,
+            "both name the same staged volume"
+        );
+        for p in [
+            "/var/lib/kubelet/plugins/kubernetes.io/flexvolume/pure/flex/records/pvc-70c5",
+            "/var/lib/kubelet/plugins/kubernetes.io/flexvolume/pure/flex/mounts/../x",
+            "/var/lib/kubelet/plugins/other/flexvolume/pure/flex/mounts/pvc-70c5",
+            "/kubernetes.io/flexvolume/pure/flex/mounts/pvc-70c5",
+            "/var/lib/kubelet/plugins/kubernetes.io/flexvolume/pu re/flex/mounts/pvc-70c5",
+            "/etc/passwd",
+        ] {
+            assert!(StagedVolume::parse(Path::new(p)).is_err(), "{p}");
+        }
     }
 
     #[test]

@@ -46,6 +46,15 @@ impl Reply {
         }
     }
 
+    /// Success with a sentence for the log of whoever called (what `expandfs` did, or why there
+    /// was nothing to do on the node).
+    pub fn success_with(message: impl Into<String>) -> Self {
+        Self {
+            message: Some(message.into()),
+            ..Self::success()
+        }
+    }
+
     pub fn failure(message: impl Into<String>) -> Self {
         Self {
             status: Status::Failure,
@@ -58,7 +67,7 @@ impl Reply {
         Self {
             status: Status::NotSupported,
             message: Some(format!(
-                "{call} is not implemented: the driver does all its work in mount and unmount"
+                "{call} is not implemented: the driver does all its work in mount, unmount and expandfs"
             )),
             capabilities: None,
         }

@@ -143,6 +143,18 @@ pub fn wait_for(
     }
 }
 
+/// The size in bytes of the block device at `node` (its end, as `lseek(SEEK_END)` reports it:
+/// no I/O reaches the device), under a deadline all the same (opening a dead path can stall).
+pub fn size_bytes(node: &Path, limit: Duration) -> Result<u64> {
+    use std::io::{Seek, SeekFrom};
+    let owned = node.to_path_buf();
+    let step = format!("reading the size of {}", node.display());
+    crate::runtime::deadline::within(&step, limit, move || {
+        std::fs::File::open(&owned)?.seek(SeekFrom::End(0))
+    })?
+    .map_err(|e| FlexError::io("cannot read the size of", node, e))
+}
+
 /// The WWID of the device with this `major:minor`, if it proves one.
 pub fn wwid_of_dev(sysfs_root: &Path, dev: (u32, u32)) -> Option<String> {
     scan(sysfs_root)

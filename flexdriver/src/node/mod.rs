@@ -11,6 +11,7 @@ pub mod namespaces;
 pub mod record;
 pub mod san;
 pub mod settings;
+pub mod superblock;
 pub mod tools;
 
 use std::time::Duration;

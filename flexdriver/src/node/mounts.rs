@@ -1,6 +1,6 @@
 //! File systems: probing and formatting a device, mounting (through the `mount` tool, which
-//! knows every option spelling and the NFS helper), bind mounts, unmounting (umount2), and the
-//! fsGroup ownership of a volume root.
+//! knows every option spelling and the NFS helper), bind mounts, unmounting (umount2), growing a
+//! mounted file system to fill its device, and the fsGroup ownership of a volume root.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -126,6 +126,93 @@ pub fn unmount(target: &Path, limit: Duration) -> Result<()> {
         .map_err(|errno| FlexError::io("cannot unmount", target, std::io::Error::from(errno)))
 }
 
+/// How much larger than its file system a device may be before `mount` grows the file system:
+/// xfs and ext4 leave a tail of the device unused when it is too short for another allocation
+/// group or block group (a few MiB at most), so a smaller gap is the file system's own choice,
+/// and a larger one is a volume grown on the array while the file system was not.
+pub const GROW_SLACK: u64 = 16 << 20;
+
+/// Whether a file system of `fs_bytes` leaves enough of a `device_bytes` device unused that it
+/// should be grown.
+pub fn leaves_device_unused(fs_bytes: u64, device_bytes: u64) -> bool {
+    device_bytes > fs_bytes.saturating_add(GROW_SLACK)
+}
+
+/// Grows the mounted file system at `mount_point` on `device` to fill the device: `xfs_growfs`
+/// on the mount point (xfs grows only while mounted), `resize2fs` on the device for ext4/ext3
+/// (online resize of a mounted file system). Both succeed doing nothing when the file system
+/// fills the device already, so repeating this is harmless.
+pub fn grow(
+    tools: &Tools,
+    fs_type: &str,
+    mount_point: &Path,
+    device: &Path,
+    limit: Duration,
+) -> Result<()> {
+    match fs_type {
+        "xfs" => {
+            tools.run_ok(
+                Tool::XfsGrowfs,
+                &[&mount_point.to_string_lossy()],
+                limit,
+                &[0],
+            )?;
+        }
+        "ext4" | "ext3" | "ext2" => {
+            tools
+                .run_ok(Tool::Resize2fs, &[&device.to_string_lossy()], limit, &[0])
+                .map_err(explain_resize2fs)?;
+        }
+        other => {
+            return Err(FlexError::Refused(format!(
+                "cannot grow the {other} file system on {}: flashvol grows xfs, ext4 and ext3",
+                device.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// resize2fs's refusal to grow a mounted file system without `CAP_SYS_RESOURCE` (the kernel's
+/// check for online ext4 resizing) says only "Permission denied": say what is missing.
+fn explain_resize2fs(e: FlexError) -> FlexError {
+    match e {
+        FlexError::ToolFailed {
+            command,
+            status,
+            output,
+        } if output.contains("Permission denied to resize") => FlexError::ToolFailed {
+            command,
+            status,
+            output: format!(
+                "{output} (growing a mounted ext4 file system needs CAP_SYS_RESOURCE, which the \
+                 process running the driver lacks: kubelet's, or its container's)"
+            ),
+        },
+        other => other,
+    }
+}
+
+/// Grows the unmounted ext file system on `device` to fill it: `e2fsck -f -p` first (resize2fs
+/// asks for a checked file system, and `-p` repairs only what is safe), then `resize2fs`.
+/// Offline growth needs no capability beyond writing the device, unlike online ext4 growth
+/// (`CAP_SYS_RESOURCE`). xfs cannot grow offline.
+pub fn grow_offline(tools: &Tools, fs_type: &str, device: &Path, limit: Duration) -> Result<()> {
+    if !matches!(fs_type, "ext4" | "ext3" | "ext2") {
+        return Err(FlexError::Refused(format!(
+            "cannot grow the {fs_type} file system on {} before it is mounted",
+            device.display()
+        )));
+    }
+    let dev = device.to_string_lossy();
+    tools.run_ok(Tool::E2fsck, &["-f", "-p", &dev], limit, &E2FSCK_CLEAN)?;
+    tools.run_ok(Tool::Resize2fs, &[&dev], limit, &[0])?;
+    Ok(())
+}
+
+/// e2fsck's "no errors" (0) and "errors corrected" (1).
+const E2FSCK_CLEAN: [i32; 2] = [0, 1];
+
 /// Applies a pod's fsGroup to the volume root only: group-owned, group rwx, setgid so new files
 /// inherit the group. kubelet's own fsGroup handling (which `init` turns off) walks the whole
 /// tree, which on a large or shared volume kept pods in ContainerCreating for hours
@@ -157,6 +244,46 @@ mod tests {
             mkfs_args(FsType::Ext4, Some("-q -E nodiscard"), FsType::Xfs, xfs_opts),
             ["-q", "-E", "nodiscard"]
         );
+    }
+
+    #[test]
+    fn a_file_system_is_grown_only_when_it_leaves_more_than_the_slack_unused() {
+        let gib = 1u64 << 30;
+        assert!(!leaves_device_unused(gib, gib));
+        assert!(
+            !leaves_device_unused(gib - (4 << 20), gib),
+            "a tail shorter than a group"
+        );
+        assert!(leaves_device_unused(gib, 3 * gib));
+        assert!(!leaves_device_unused(3 * gib, gib), "never a shrink");
+        assert!(!leaves_device_unused(u64::MAX, u64::MAX));
+    }
+
+    #[test]
+    fn a_missing_capability_for_online_ext4_growth_is_named() {
+        let denied = FlexError::ToolFailed {
+            command: "resize2fs /dev/sdb".into(),
+            status: "exit 1".into(),
+            output: "resize2fs: Permission denied to resize filesystem".into(),
+        };
+        let shown = explain_resize2fs(denied).to_string();
+        assert!(shown.contains("CAP_SYS_RESOURCE"), "{shown}");
+        let other = FlexError::Refused("x".into());
+        assert_eq!(explain_resize2fs(other).to_string(), "x");
+    }
+
+    #[test]
+    fn unknown_file_systems_are_not_grown() {
+        let tools = Tools::new(crate::node::settings::ToolPaths::default());
+        let err = grow(
+            &tools,
+            "btrfs",
+            Path::new("/mnt"),
+            Path::new("/dev/x"),
+            Duration::from_secs(1),
+        )
+        .expect_err("refused");
+        assert!(err.to_string().contains("btrfs"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Making a connected volume appear on the node: iSCSI discovery records, logins and session
-//! rescans, or an FC SCSI host rescan; and the multipath helpers.
+//! rescans, or an FC SCSI host rescan; making a grown volume show its new size (path rescans,
+//! multipath map resize); and the multipath helpers.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -8,7 +9,9 @@ use std::time::Duration;
 use flashvol_common::flasharray::Port;
 use ipnet::IpNet;
 
+use crate::node::devices;
 use crate::node::tools::{Tool, Tools};
+use crate::runtime::deadline;
 use crate::runtime::error::{FlexError, Result};
 
 /// iscsiadm's "session already exists" (login to a logged-in portal).
@@ -132,6 +135,12 @@ pub fn iscsi_login(
             failures.join("; ")
         )));
     }
+    rescan_sessions(tools, limit)
+}
+
+/// `iscsiadm -m session --rescan`: every session looks for new LUNs (and, for LUNs it has, their
+/// capacity). No session at all is not an error.
+pub fn rescan_sessions(tools: &Tools, limit: Duration) -> Result<()> {
     tools.run_ok(
         Tool::Iscsiadm,
         &["-m", "session", "--rescan"],
@@ -139,6 +148,36 @@ pub fn iscsi_login(
         &[0, ISCSI_ERR_NO_OBJS_FOUND],
     )?;
     Ok(())
+}
+
+/// Asks the kernel to re-read the capacity of every SCSI path device of `wwid` (writes `1` to
+/// `device/rescan`), and only those: a volume grown on the array shows its new size. Returns the
+/// devices rescanned; one that cannot be is logged (another path may carry the volume).
+pub fn rescan_paths(sysfs_root: &Path, wwid: &str, limit: Duration) -> Result<Vec<String>> {
+    let mut rescanned = Vec::new();
+    for dev in devices::paths_of(sysfs_root, wwid) {
+        let rescan = sysfs_root
+            .join("block")
+            .join(&dev.name)
+            .join("device/rescan");
+        let target = rescan.clone();
+        let step = format!("rescanning {}", rescan.display());
+        match deadline::within(&step, limit, move || std::fs::write(&target, "1"))? {
+            Ok(()) => rescanned.push(dev.name),
+            Err(e) => log::warn!("rescan of {} failed: {e}", rescan.display()),
+        }
+    }
+    Ok(rescanned)
+}
+
+/// `multipathd resize map <wwid>` when the map exists and multipathd runs: the map takes the
+/// size of its (rescanned) paths. Without a map or multipathd there is nothing to resize.
+pub fn resize_map(tools: &Tools, mapper_dir: &Path, wwid: &str, limit: Duration) -> Result<bool> {
+    if !mapper_dir.join(wwid).exists() || !multipathd_running(tools, limit) {
+        return Ok(false);
+    }
+    tools.run_ok(Tool::Multipathd, &["resize", "map", wwid], limit, &[0])?;
+    Ok(true)
 }
 
 /// Asks every SCSI host to scan all channels, targets and LUNs (FC: new LUNs appear).
@@ -238,6 +277,36 @@ mod tests {
         assert_eq!(portal_ip("10.0.0.1:3260"), "10.0.0.1".parse().ok());
         assert_eq!(portal_ip("[fd00::1]:3260"), "fd00::1".parse().ok());
         assert_eq!(portal_ip("nonsense"), None);
+    }
+
+    #[test]
+    fn only_the_paths_of_the_volume_are_rescanned() {
+        let sys = tempfile::tempdir().expect("tempdir");
+        for (name, wwid) in [
+            ("sdb", "naa.624a9370b75f8356604b431d00011010"),
+            ("sdc", "naa.624a9370b75f8356604b431d00011010"),
+            ("sda", "naa.624a9370b75f8356604b431d00000001"),
+        ] {
+            let d = sys.path().join("block").join(name).join("device");
+            std::fs::create_dir_all(&d).expect("mkdir");
+            std::fs::write(d.join("wwid"), wwid).expect("wwid");
+            std::fs::write(d.join("rescan"), "").expect("rescan");
+        }
+        let done = rescan_paths(
+            sys.path(),
+            "3624a9370b75f8356604b431d00011010",
+            Duration::from_secs(5),
+        )
+        .expect("rescanned");
+        assert_eq!(done, ["sdb", "sdc"]);
+        let read = |n: &str| {
+            std::fs::read_to_string(sys.path().join("block").join(n).join("device/rescan"))
+                .expect("read")
+        };
+        assert_eq!(
+            (read("sdb"), read("sdc"), read("sda")),
+            ("1".into(), "1".into(), String::new())
+        );
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct ToolPaths {
     pub mkfs_ext4: PathBuf,
     pub mkfs_ext3: PathBuf,
     pub mount: PathBuf,
+    pub xfs_growfs: PathBuf,
+    pub resize2fs: PathBuf,
+    pub e2fsck: PathBuf,
 }
 
 impl Default for ToolPaths {
@@ -46,6 +49,9 @@ impl Default for ToolPaths {
             mkfs_ext4: "mkfs.ext4".into(),
             mkfs_ext3: "mkfs.ext3".into(),
             mount: "mount".into(),
+            xfs_growfs: "xfs_growfs".into(),
+            resize2fs: "resize2fs".into(),
+            e2fsck: "e2fsck".into(),
         }
     }
 }
@@ -57,11 +63,12 @@ pub struct Deadlines {
     pub array_call: Duration,
     /// Waiting for another call on the same volume (or host registration) to finish.
     pub lock_wait: Duration,
-    /// One iscsiadm run.
+    /// One iscsiadm or multipath run, or one sysfs rescan.
     pub iscsiadm: Duration,
-    /// From login/rescan until the volume's device shows up.
+    /// From login/rescan until the volume's device shows up (or, for `expandfs`, shows its new
+    /// size).
     pub device_wait: Duration,
-    /// blkid and mkfs.
+    /// blkid, mkfs and growing a file system (xfs_growfs, resize2fs).
     pub mkfs: Duration,
     /// One mount or unmount.
     pub mount: Duration,

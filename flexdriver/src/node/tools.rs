@@ -22,6 +22,9 @@ pub enum Tool {
     MkfsExt4,
     MkfsExt3,
     Mount,
+    XfsGrowfs,
+    Resize2fs,
+    E2fsck,
 }
 
 impl Tool {
@@ -35,6 +38,9 @@ impl Tool {
             Tool::MkfsExt4 => "mkfs.ext4",
             Tool::MkfsExt3 => "mkfs.ext3",
             Tool::Mount => "mount",
+            Tool::XfsGrowfs => "xfs_growfs",
+            Tool::Resize2fs => "resize2fs",
+            Tool::E2fsck => "e2fsck",
         }
     }
 
@@ -49,6 +55,9 @@ impl Tool {
             Tool::MkfsExt4 => "mkfsExt4",
             Tool::MkfsExt3 => "mkfsExt3",
             Tool::Mount => "mount",
+            Tool::XfsGrowfs => "xfsGrowfs",
+            Tool::Resize2fs => "resize2fs",
+            Tool::E2fsck => "e2fsck",
         }
     }
 
@@ -62,6 +71,9 @@ impl Tool {
             Tool::MkfsExt4 => &paths.mkfs_ext4,
             Tool::MkfsExt3 => &paths.mkfs_ext3,
             Tool::Mount => &paths.mount,
+            Tool::XfsGrowfs => &paths.xfs_growfs,
+            Tool::Resize2fs => &paths.resize2fs,
+            Tool::E2fsck => &paths.e2fsck,
         }
     }
 }

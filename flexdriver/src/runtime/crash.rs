@@ -36,6 +36,18 @@ pub const UNMOUNT_STEPS: &[&str] = &[
 /// Steps of a file (NFS) mount.
 pub const FILE_MOUNT_STEPS: &[&str] = &["volume-locked", "nfs-mounted", "ownership-set"];
 
+/// Steps of a block `expandfs`.
+pub const BLOCK_EXPAND_STEPS: &[&str] = &[
+    "volume-locked",
+    "array-grown",
+    "paths-rescanned",
+    "device-grown",
+    "filesystem-grown",
+];
+
+/// Steps of a file `expandfs` (nothing happens on the node).
+pub const FILE_EXPAND_STEPS: &[&str] = &["volume-locked", "array-grown"];
+
 fn point(cell: &'static OnceLock<Option<String>>, var: &str) -> Option<&'static str> {
     cell.get_or_init(|| std::env::var(var).ok().filter(|s| !s.is_empty()))
         .as_deref()

@@ -24,12 +24,14 @@ fn argv_parsing_never_panics_and_explains_every_refusal() {
                 "init",
                 "mount",
                 "unmount",
+                "expandfs",
                 "collect",
                 "attach",
                 "/x/y",
                 "pure/flex",
                 "{}",
-                ""
+                "",
+                "42"
             ][..]
         )
         .prop_map(OsString::from),
@@ -37,7 +39,7 @@ fn argv_parsing_never_panics_and_explains_every_refusal() {
         invalid_utf8(),
         options_text().prop_map(OsString::from),
     ];
-    let argv = proptest::collection::vec(arg, 0..5);
+    let argv = proptest::collection::vec(arg, 0..7);
     runner(4096)
         .run(&argv, |args| {
             match invocation::parse(&args) {
@@ -50,12 +52,20 @@ fn argv_parsing_never_panics_and_explains_every_refusal() {
                     prop_assert_eq!(args.len(), 2);
                     prop_assert!(pod_dir.is_absolute());
                 }
+                Ok(Invocation::ExpandFs(call)) => {
+                    prop_assert_eq!(args.len(), 6);
+                    prop_assert!(call.mount_path.is_absolute());
+                    prop_assert!(call.device_path.is_none_or(|d| d.is_absolute()));
+                }
                 Ok(Invocation::Collect { kubelet_root, .. }) => {
                     prop_assert_eq!(args.len(), 3);
                     prop_assert!(kubelet_root.is_absolute());
                 }
                 Ok(Invocation::NotSupported(call)) => {
-                    prop_assert!(!["init", "mount", "unmount", "collect"].contains(&call.as_str()));
+                    prop_assert!(
+                        !["init", "mount", "unmount", "expandfs", "collect"]
+                            .contains(&call.as_str())
+                    );
                 }
                 Err(e) => prop_assert!(!e.to_string().trim().is_empty()),
             }

@@ -38,18 +38,36 @@ impl Fabric {
             .serial
     }
 
-    /// Creates `k8s-<pv>` on the FlashBlade through its REST API.
-    pub fn create_file_system(&self, pv: &str) {
-        use flashvol_common::config::FlashBladeConfig;
-        use flashvol_common::flashblade::{FlashBlade, NewFileSystem};
-        let config = FlashBladeConfig {
+    /// A client for arranging and inspecting the FlashBlade simulator.
+    pub fn fb_client(&self) -> flashvol_common::flashblade::FlashBlade {
+        let config = flashvol_common::config::FlashBladeConfig {
             mgmt_endpoint: self.fb.endpoint().parse().unwrap(),
             api_token: ApiToken::new("sim-token-fb"),
             nfs_endpoint: None,
             labels: BTreeMap::new(),
         };
-        FlashBlade::new(&config, &self.client_settings())
-            .unwrap()
+        flashvol_common::flashblade::FlashBlade::new(&config, &self.client_settings()).unwrap()
+    }
+
+    /// The size of `k8s-<pv>` on the FlashArray.
+    pub fn block_volume_size(&self, pv: &str) -> u64 {
+        self.fa_client()
+            .get_volume(&format!("k8s-{pv}"))
+            .expect("volume")
+            .size
+    }
+
+    /// Grows `k8s-<pv>` on the FlashArray, as the provisioner does after a claim grew.
+    pub fn grow_block_volume(&self, pv: &str, size: u64) {
+        self.fa_client()
+            .extend_volume(&format!("k8s-{pv}"), size)
+            .expect("volume grown");
+    }
+
+    /// Creates `k8s-<pv>` on the FlashBlade through its REST API.
+    pub fn create_file_system(&self, pv: &str) {
+        use flashvol_common::flashblade::NewFileSystem;
+        self.fb_client()
             .create_file_system(&NewFileSystem {
                 name: format!("k8s-{pv}"),
                 provisioned: GIB,

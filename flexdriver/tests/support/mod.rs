@@ -35,18 +35,43 @@ pub const GIB: u64 = 1 << 30;
 /// stderr, past the test harness's capture, so the reason is seen.
 #[track_caller]
 pub fn skip_unless_root() -> bool {
-    use std::io::Write;
     if nix::unistd::geteuid().is_root() {
         return false;
     }
+    say_skipped("needs root (loop devices, mounts)");
+    true
+}
+
+/// Tells, past the test harness's capture, that the calling test is skipped and why.
+#[track_caller]
+fn say_skipped(why: &str) {
+    use std::io::Write;
     let thread = std::thread::current();
     let test = thread
         .name()
         .map_or_else(|| std::panic::Location::caller().to_string(), str::to_owned);
-    let _ = writeln!(
-        std::io::stderr(),
-        "{test}: skipped: needs root (loop devices, mounts)"
-    );
+    let _ = writeln!(std::io::stderr(), "{test}: skipped: {why}");
+}
+
+/// Whether the calling test must be skipped because growing a *mounted* ext4 file system is
+/// impossible here: the kernel asks for `CAP_SYS_RESOURCE`, which some containers drop (kubelet
+/// on a node has it). Says so, like [`skip_unless_root`]. Offline growth (at mount) needs no such
+/// capability and is tested everywhere.
+#[track_caller]
+pub fn skip_unless_ext4_grows_online() -> bool {
+    const CAP_SYS_RESOURCE: u32 = 24;
+    let effective = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .unwrap_or(0);
+    if effective & (1 << CAP_SYS_RESOURCE) != 0 {
+        return false;
+    }
+    say_skipped("needs CAP_SYS_RESOURCE (online ext4 resize), which this process lacks");
     true
 }
 
@@ -67,6 +92,12 @@ fn checksum(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// The size of the file system mounted at `dir`, as `df` shows it (statvfs: blocks × fragment).
+pub fn df_bytes(dir: &Path) -> u64 {
+    let s = nix::sys::statvfs::statvfs(dir).unwrap();
+    s.blocks() * s.fragment_size()
 }
 
 /// Waits until `cond` holds (the fabric applies some changes lazily).

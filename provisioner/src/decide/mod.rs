@@ -10,5 +10,6 @@ pub mod pv;
 pub mod quantity;
 pub mod replica;
 pub mod replication;
+pub mod resize;
 pub mod source;
 pub mod volume;

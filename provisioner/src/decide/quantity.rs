@@ -1,20 +1,13 @@
-//! Kubernetes resource quantities (`10Gi`, `1.5G`, `100M`, `1e9`) as whole numbers, and the size
-//! rules of the arrays.
+//! Kubernetes resource quantities (`10Gi`, `1.5G`, `100M`, `1e9`) as whole numbers.
 //!
 //! Owns parsing only: no Kubernetes objects here. A fractional result is rounded up, as
 //! `resource.Quantity.Value()` does, so a claim never gets less than it asked for.
 
-use flashvol_common::options::Backend;
-
-/// 4 PiB: the largest claim we accept (larger than any single FlashArray volume or FlashBlade
-/// file system a customer runs; a typo like `10Ei` is caught instead of sent to the array).
-pub const MAX_VOLUME_BYTES: u64 = 4 << 50;
-
-/// FlashArray volumes are sized in 512-byte sectors.
-pub const FLASHARRAY_SECTOR: u64 = 512;
-
-/// Smallest volume we create: 1 MiB. The arrays accept less, but a file system does not fit.
-pub const MIN_VOLUME_BYTES: u64 = 1 << 20;
+/// The size rules (limits, allocation, growth) are shared with the flex driver, in
+/// `flashvol_common::sizes`; they are re-exported here for the decisions that take quantities.
+pub use flashvol_common::sizes::{
+    FLASHARRAY_SECTOR, MAX_VOLUME_BYTES, MIN_VOLUME_BYTES, allocated_size, format_bytes,
+};
 
 /// A quantity that is not a non-negative number with a known suffix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,38 +102,6 @@ pub fn parse_quantity(text: &str) -> Result<u64, QuantityError> {
     u64::try_from(value).map_err(|_| fail("too large"))
 }
 
-/// The size the array will allocate for a request of `requested` bytes.
-///
-/// FlashArray: a multiple of 512 bytes, at least 1 MiB. FlashBlade: at least 1 MiB, otherwise
-/// exact (file systems are sized in bytes).
-pub fn allocated_size(backend: Backend, requested: u64) -> u64 {
-    let at_least = requested.max(MIN_VOLUME_BYTES);
-    match backend {
-        Backend::Block => at_least.div_ceil(FLASHARRAY_SECTOR) * FLASHARRAY_SECTOR,
-        Backend::File => at_least,
-    }
-}
-
-/// Renders a byte count the way Kubernetes shows capacities: the largest binary suffix that
-/// divides it exactly, so `10Gi` stays `10Gi` and odd sizes stay exact.
-pub fn format_bytes(bytes: u64) -> String {
-    const SUFFIXES: [(&str, u32); 6] = [
-        ("Ei", 60),
-        ("Pi", 50),
-        ("Ti", 40),
-        ("Gi", 30),
-        ("Mi", 20),
-        ("Ki", 10),
-    ];
-    for (suffix, shift) in SUFFIXES {
-        let unit = 1u64 << shift;
-        if bytes >= unit && bytes % unit == 0 {
-            return format!("{}{suffix}", bytes / unit);
-        }
-    }
-    bytes.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,28 +151,5 @@ mod tests {
                 .problem
                 .contains("too large")
         );
-    }
-
-    #[test]
-    fn flasharray_sizes_are_whole_sectors_of_at_least_a_mebibyte() {
-        assert_eq!(allocated_size(Backend::Block, 1), 1 << 20);
-        assert_eq!(
-            allocated_size(Backend::Block, (1 << 20) + 1),
-            (1 << 20) + 512
-        );
-        assert_eq!(allocated_size(Backend::Block, 10 << 30), 10 << 30);
-        assert_eq!(allocated_size(Backend::Block, 1_000_000_000), 1_000_000_000);
-        assert_eq!(allocated_size(Backend::Block, 1_000_000_001), 1_000_000_512);
-        assert_eq!(allocated_size(Backend::File, 1_000_000_001), 1_000_000_001);
-        assert_eq!(allocated_size(Backend::File, 10), 1 << 20);
-    }
-
-    #[test]
-    fn byte_counts_render_as_kubernetes_quantities() {
-        assert_eq!(format_bytes(10 << 30), "10Gi");
-        assert_eq!(format_bytes(3 << 29), "1536Mi");
-        assert_eq!(format_bytes(1_000_000_512), "976563Ki");
-        assert_eq!(format_bytes(1_000_000_001), "1000000001");
-        assert_eq!(format_bytes(512), "512");
     }
 }

@@ -12,8 +12,10 @@
 //! - all objects: metadata without `managedFields` and without kubectl's last-applied annotation;
 //! - an unbound claim: its whole spec (class, size, access modes, selector, volume mode) and
 //!   annotations, what provisioning reads;
-//! - a bound claim: only the name, namespace, uid, resourceVersion, deletionTimestamp and
-//!   `spec.volumeName`, since [`crate::decide::claim::decide_claim`] ignores every bound claim;
+//! - a bound claim: only the name, namespace, uid, resourceVersion, deletionTimestamp,
+//!   `spec.volumeName` and, as byte counts, its storage request and `status.capacity`: provisioning
+//!   ignores every bound claim, and the resizer's pre-filter
+//!   ([`crate::decide::resize::pending_resize`]) reads nothing else;
 //! - a PV: name, uid, resourceVersion, finalizers, deletionTimestamp, the `provisioned-by`
 //!   annotation, the reclaim policy and `status.phase`, what [`crate::decide::volume::decide_volume`]
 //!   reads; the flexVolume source (which array volume) only while the PV is `Released` or being
@@ -30,12 +32,15 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
     FlexPersistentVolumeSource, PersistentVolume, PersistentVolumeClaim, PersistentVolumeClaimSpec,
-    PersistentVolumeSpec, PersistentVolumeStatus,
+    PersistentVolumeClaimStatus, PersistentVolumeSpec, PersistentVolumeStatus,
+    VolumeResourceRequirements,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 
 use crate::decide::claim::class_name_of;
+use crate::decide::quantity::parse_quantity;
 use crate::decide::volume::ANN_PROVISIONED_BY;
 
 /// kubectl's copy of the whole object as last applied; never read here, often the largest
@@ -70,8 +75,13 @@ pub enum ClaimSpec {
     /// Not bound: all of it, provisioning reads it. Boxed: a bound claim pays no 400 bytes for
     /// an empty spec.
     Unbound(Box<PersistentVolumeClaimSpec>),
-    /// Bound (or pre-bound) to this PV: nothing else of the claim is ever read.
-    Bound { volume_name: String },
+    /// Bound (or pre-bound) to this PV: besides the PV, only the sizes the resizer compares
+    /// (bytes of the storage request and of `status.capacity`) are ever read.
+    Bound {
+        volume_name: String,
+        requested: Option<u64>,
+        capacity: Option<u64>,
+    },
 }
 
 /// The fields of a claim on the wire that the cache looks at; serde skips the rest unparsed.
@@ -80,6 +90,19 @@ struct WireClaim {
     #[serde(default)]
     metadata: ObjectMeta,
     spec: Option<PersistentVolumeClaimSpec>,
+    #[serde(default)]
+    status: Option<WireClaimStatus>,
+}
+
+/// The one status field the cache keeps (of a bound claim).
+#[derive(Deserialize)]
+struct WireClaimStatus {
+    capacity: Option<BTreeMap<String, Quantity>>,
+}
+
+/// A `storage` quantity as bytes.
+fn storage_bytes(map: Option<&BTreeMap<String, Quantity>>) -> Option<u64> {
+    parse_quantity(&map?.get("storage")?.0).ok()
 }
 
 impl From<WireClaim> for CachedClaim {
@@ -106,7 +129,13 @@ impl From<WireClaim> for CachedClaim {
                     deletion_timestamp: metadata.deletion_timestamp,
                     ..Default::default()
                 },
-                spec: ClaimSpec::Bound { volume_name },
+                spec: ClaimSpec::Bound {
+                    volume_name,
+                    requested: storage_bytes(
+                        spec.resources.as_ref().and_then(|r| r.requests.as_ref()),
+                    ),
+                    capacity: storage_bytes(wire.status.as_ref().and_then(|s| s.capacity.as_ref())),
+                },
             },
         }
     }
@@ -117,6 +146,9 @@ impl From<&PersistentVolumeClaim> for CachedClaim {
         WireClaim {
             metadata: claim.metadata.clone(),
             spec: claim.spec.clone(),
+            status: claim.status.as_ref().map(|s| WireClaimStatus {
+                capacity: s.capacity.clone(),
+            }),
         }
         .into()
     }
@@ -128,6 +160,11 @@ impl CachedClaim {
         matches!(self.spec, ClaimSpec::Unbound(_))
     }
 
+    /// Whether the claim is bound to a PV (the resizer looks at those).
+    pub fn is_bound(&self) -> bool {
+        matches!(self.spec, ClaimSpec::Bound { .. })
+    }
+
     /// The class an unbound claim asks for ([`crate::decide::claim::claim_class_name`]); `None` for
     /// bound claims, whose class is not kept.
     pub fn unbound_class_name(&self) -> Option<&str> {
@@ -137,20 +174,38 @@ impl CachedClaim {
         }
     }
 
-    /// The claim as the reconcilers take it, with the kept fields.
+    /// The claim as the reconcilers take it, with the kept fields (a bound claim's sizes as
+    /// plain byte quantities).
     pub fn to_claim(&self) -> PersistentVolumeClaim {
-        let spec = match &self.spec {
-            ClaimSpec::Missing => None,
-            ClaimSpec::Unbound(spec) => Some((**spec).clone()),
-            ClaimSpec::Bound { volume_name } => Some(PersistentVolumeClaimSpec {
-                volume_name: Some(volume_name.clone()),
-                ..Default::default()
-            }),
+        let storage = |bytes: Option<u64>| {
+            bytes.map(|b| BTreeMap::from([("storage".to_owned(), Quantity(b.to_string()))]))
+        };
+        let (spec, status) = match &self.spec {
+            ClaimSpec::Missing => (None, None),
+            ClaimSpec::Unbound(spec) => (Some((**spec).clone()), None),
+            ClaimSpec::Bound {
+                volume_name,
+                requested,
+                capacity,
+            } => (
+                Some(PersistentVolumeClaimSpec {
+                    volume_name: Some(volume_name.clone()),
+                    resources: requested.map(|_| VolumeResourceRequirements {
+                        requests: storage(*requested),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                capacity.map(|_| PersistentVolumeClaimStatus {
+                    capacity: storage(*capacity),
+                    ..Default::default()
+                }),
+            ),
         };
         PersistentVolumeClaim {
             metadata: self.metadata.clone(),
             spec,
-            status: None,
+            status,
         }
     }
 }
@@ -408,6 +463,39 @@ mod tests {
             decide_claim(&rebuilt, Some(&c), "pure-provisioner"),
             decide_claim(&claim, Some(&c), "pure-provisioner")
         );
+    }
+
+    #[test]
+    fn a_bound_claim_keeps_what_the_resizer_compares_and_gets_the_same_decision() {
+        use crate::decide::resize::pending_resize;
+        let full: PersistentVolumeClaim = serde_json::from_str(CLAIM_JSON).expect("full");
+        for (requested, capacity) in [
+            ("10Gi", Some("10Gi")),
+            ("30Gi", Some("10Gi")),
+            ("1.5Gi", Some("1Gi")),
+            ("5Pi", Some("1Gi")),
+            ("30Gi", None),
+        ] {
+            let mut claim = full.clone();
+            claim
+                .spec
+                .get_or_insert_default()
+                .resources
+                .get_or_insert_default()
+                .requests
+                .get_or_insert_default()
+                .insert("storage".into(), Quantity(requested.into()));
+            claim.status.get_or_insert_default().capacity =
+                capacity.map(|c| BTreeMap::from([("storage".to_owned(), Quantity(c.into()))]));
+            let wire: CachedClaim =
+                serde_json::from_value(serde_json::to_value(&claim).expect("json")).expect("wire");
+            assert_eq!(wire, CachedClaim::from(&claim), "wire and conversion agree");
+            assert_eq!(
+                pending_resize(&wire.to_claim()),
+                pending_resize(&claim),
+                "{requested} over {capacity:?}"
+            );
+        }
     }
 
     #[test]

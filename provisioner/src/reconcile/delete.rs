@@ -1,9 +1,8 @@
 //! Deleting one PV's array volume: find the array, destroy (disconnecting FlashArray hosts first,
 //! eradicating only when configured), then release our finalizer and delete the PV.
 //!
-//! The array is found by the one rule of [`flashvol_common::locate`] (the driver uses it too):
-//! the PV's array id, else its endpoint, else (PSO 2.x PVs name no array) a search by name on
-//! every array of its backend. Missing or already destroyed on the array counts as done.
+//! The array is found by the one rule of [`flashvol_common::locate`] ([`crate::reconcile::locate`]).
+//! Missing or already destroyed on the array counts as done.
 
 use std::time::Instant;
 
@@ -11,13 +10,12 @@ use k8s_openapi::api::core::v1::PersistentVolume;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Resource};
 
-use flashvol_common::locate::{LocateError, Presence, Problem, Question, Search};
 use flashvol_common::options::VolumeOptions;
 
-use crate::arrays::Array;
 use crate::decide::volume::{FINALIZER, VolumeDecision, decide_volume};
 use crate::reconcile::context::Context;
 use crate::reconcile::events::{self, Kind};
+use crate::reconcile::locate::locate;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VolumeOutcome {
@@ -138,7 +136,12 @@ async fn destroy_and_delete(
         &ctx.settings.name_prefix,
     )
     .map_err(|e| fail("options", format!("PV {name}: {e}")))?;
-    let array = locate(&opts, ctx).await?;
+    // The destroy counts a missing volume as done, so asking the array the PV names whether it
+    // holds the volume would cost a call and tell nothing.
+    let array = locate(&opts, ctx, false)
+        .await
+        .map_err(|e| fail("array", e.to_string()))?
+        .map(|found| found.array);
     let destroyed_on = match array {
         Some(array) => {
             let destroyed_now = array
@@ -172,44 +175,6 @@ async fn destroy_and_delete(
     Ok(VolumeOutcome::Deleted {
         array: destroyed_on,
     })
-}
-
-/// The array holding the PV's volume, by the one rule of [`flashvol_common::locate`]; `None` when
-/// it is on no array (already gone).
-async fn locate<'a>(
-    opts: &VolumeOptions,
-    ctx: &'a Context,
-) -> Result<Option<&'a Array>, DeleteError> {
-    let arrays: Vec<&Array> = ctx.arrays.of(opts.backend).collect();
-    // The destroy that follows counts a missing volume as done, so asking the array the PV names
-    // whether it holds the volume would cost a call and tell nothing.
-    let mut search = Search::new(
-        &opts.array_volume,
-        opts.backend,
-        opts.array.as_ref(),
-        arrays.iter().map(|a| &a.endpoint),
-    )
-    .without_lookup_on_named_array();
-    while let Some(question) = search.next_question() {
-        match question {
-            Question::ArrayId(i) => search.answer_id(i, arrays[i].id().await),
-            Question::Volume(i) => search.answer_volume(
-                i,
-                arrays[i]
-                    .lookup(&opts.array_volume)
-                    .await
-                    .map(Presence::from),
-            ),
-        }
-    }
-    match search.conclusion() {
-        Ok(located) => Ok(Some(arrays[located.array()])),
-        Err(LocateError {
-            problem: Problem::NotFound { .. },
-            ..
-        }) => Ok(None),
-        Err(e) => Err(fail("array", e.to_string())),
-    }
 }
 
 /// Drops our finalizer, guarded by the resourceVersion we decided on.

@@ -24,6 +24,12 @@ pub const PROVISIONING_FAILED: &str = "ProvisioningFailed";
 /// A replica restore names the snapshot it copies and its age (the effective recovery point).
 pub const RESTORING_REPLICA: &str = "RestoringReplica";
 pub const VOLUME_FAILED_DELETE: &str = "VolumeFailedDelete";
+/// The resizer's reasons, as the CSI external-resizer (and the controller manager's expander)
+/// spell them, so the events users know from other volumes mean the same here.
+pub const RESIZING: &str = "Resizing";
+pub const FILE_SYSTEM_RESIZE_REQUIRED: &str = "FileSystemResizeRequired";
+pub const VOLUME_RESIZE_SUCCESSFUL: &str = "VolumeResizeSuccessful";
+pub const VOLUME_RESIZE_FAILED: &str = "VolumeResizeFailed";
 
 /// Where events about cluster-scoped objects (PVs) go, as client-go does.
 const CLUSTER_SCOPED_NAMESPACE: &str = "default";

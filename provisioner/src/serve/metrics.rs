@@ -58,6 +58,7 @@ pub struct Metrics {
     pub provision_duration: HistogramFamily<BackendLabels>,
     pub deletes: Family<OutcomeLabels, Counter>,
     pub delete_duration: HistogramFamily<BackendLabels>,
+    pub resizes: Family<OutcomeLabels, Counter>,
     pub array_calls: HistogramFamily<ArrayCallLabels>,
     pub array_errors: Family<ArrayErrorLabels, Counter>,
     pub queue_depth: Family<QueueLabels, Gauge<i64, AtomicI64>>,
@@ -92,6 +93,12 @@ impl Metrics {
             "deletes",
             "Released volumes handled, by outcome and reason",
             deletes.clone(),
+        );
+        let resizes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "resizes",
+            "Claim resizes handled, by outcome and reason",
+            resizes.clone(),
         );
         let delete_duration: HistogramFamily<BackendLabels> =
             Family::new_with_constructor(duration_histogram);
@@ -137,6 +144,7 @@ impl Metrics {
             provision_duration,
             deletes,
             delete_duration,
+            resizes,
             array_calls,
             array_errors,
             queue_depth,
@@ -161,6 +169,10 @@ impl Metrics {
 
     pub fn delete_done(&self, success: bool, reason: &str) {
         self.deletes.get_or_create(&outcome(success, reason)).inc();
+    }
+
+    pub fn resize_done(&self, success: bool, reason: &str) {
+        self.resizes.get_or_create(&outcome(success, reason)).inc();
     }
 
     pub fn array_call(
@@ -211,6 +223,7 @@ mod tests {
     fn exposition_names_carry_the_prefix_and_labels() {
         let m = Metrics::new();
         m.provision_done(true, "created");
+        m.resize_done(false, "refused");
         m.array_call(
             "fa1",
             "create_volume",
@@ -221,6 +234,10 @@ mod tests {
         let text = m.encode();
         assert!(
             text.contains(r#"flashvol_provisions_total{outcome="success",reason="created"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"flashvol_resizes_total{outcome="failure",reason="refused"} 1"#),
             "{text}"
         );
         assert!(text.contains(r#"flashvol_array_call_duration_seconds_count{array="fa1",operation="create_volume"} 1"#), "{text}");

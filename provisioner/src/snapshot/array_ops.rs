@@ -18,7 +18,7 @@ use flashvol_common::locate::{LocateError, Located, Presence, Question, Search};
 use flashvol_common::names;
 use flashvol_common::options::{ArrayLocator, Backend};
 
-use crate::arrays::{Array, Client};
+use crate::arrays::{Array, Client, Lookup};
 
 /// A snapshot as the CLI lists it and restores find it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,27 +223,34 @@ fn wrong_kind<T>() -> Result<T, ArrayError> {
     })
 }
 
-/// One array's answer to "what do you hold under this name?".
-pub type PresenceAnswer<'a> = BoxFuture<'a, Result<Presence, ArrayError>>;
+/// One array's answer to "what do you hold under this name?": its [`Presence`] for the search,
+/// and whatever else the caller wants to keep from the same call (`()` when nothing).
+pub type PresenceAnswer<'a, A> = BoxFuture<'a, Result<(Presence, A), ArrayError>>;
 
-/// Finds which of `arrays` holds `name`, by the one rule of [`flashvol_common::locate`]:
-/// `locator` (a PV's array id or endpoint) when given, else a search by name on all of them;
-/// `presence` answers for one array. Returns the index into `arrays`.
-pub async fn locate<'a>(
+/// Drives `search` (built over `arrays`' endpoints, by the one rule of
+/// [`flashvol_common::locate`]) to its conclusion, `ask` answering for one array. Returns which
+/// array holds the name (an index into `arrays`) and what that array answered, `None` when the
+/// search did not need to ask it (the locator named it).
+pub async fn locate<'a, A>(
+    mut search: Search,
     arrays: &[&'a Array],
-    name: &str,
-    backend: Backend,
-    locator: Option<&ArrayLocator>,
-    presence: impl Fn(&'a Array) -> PresenceAnswer<'a>,
-) -> Result<Located, LocateError> {
-    let mut search = Search::new(name, backend, locator, arrays.iter().map(|a| &a.endpoint));
+    ask: impl Fn(&'a Array) -> PresenceAnswer<'a, A>,
+) -> Result<(Located, Option<A>), LocateError> {
+    let mut answers: Vec<Option<A>> = arrays.iter().map(|_| None).collect();
     while let Some(question) = search.next_question() {
         match question {
             Question::ArrayId(i) => search.answer_id(i, arrays[i].id().await),
-            Question::Volume(i) => search.answer_volume(i, presence(arrays[i]).await),
+            Question::Volume(i) => {
+                let answer = ask(arrays[i]).await.map(|(presence, kept)| {
+                    answers[i] = Some(kept);
+                    presence
+                });
+                search.answer_volume(i, answer);
+            }
         }
     }
-    search.conclusion()
+    let located = search.conclusion()?;
+    Ok((located, answers.swap_remove(located.array())))
 }
 
 /// [`locate`] for a snapshot name, on the arrays of one backend.
@@ -252,30 +259,50 @@ pub async fn locate_snapshot<'a>(
     name: &str,
     backend: Backend,
 ) -> Result<Located, LocateError> {
+    let search = Search::new(name, backend, None, arrays.iter().map(|a| &a.endpoint));
     let owned = name.to_owned();
-    locate(arrays, name, backend, None, move |array: &'a Array| {
+    let (located, _) = locate(search, arrays, move |array: &'a Array| {
         let name = owned.clone();
         Box::pin(async move {
-            array
-                .find_snapshot(&name)
-                .await
-                .map(|found| snapshot_presence(found.as_ref()))
+            let found = array.find_snapshot(&name).await?;
+            Ok((snapshot_presence(found.as_ref()), ()))
         })
     })
-    .await
+    .await?;
+    Ok(located)
 }
 
 /// [`locate`] for a volume or file system, by the PV's locator (or by name).
-pub async fn locate_volume<'a>(
-    arrays: &[&'a Array],
+pub async fn locate_volume(
+    arrays: &[&Array],
     name: &str,
     backend: Backend,
     locator: Option<&ArrayLocator>,
 ) -> Result<Located, LocateError> {
+    let (located, _) = locate_volume_lookup(arrays, name, backend, locator, true).await?;
+    Ok(located)
+}
+
+/// [`locate_volume`], keeping the located array's [`Lookup`] when it was asked. With
+/// `ask_named_array: false`, an array the locator names is taken at its word, without a lookup.
+pub async fn locate_volume_lookup<'a>(
+    arrays: &[&'a Array],
+    name: &str,
+    backend: Backend,
+    locator: Option<&ArrayLocator>,
+    ask_named_array: bool,
+) -> Result<(Located, Option<Lookup>), LocateError> {
+    let mut search = Search::new(name, backend, locator, arrays.iter().map(|a| &a.endpoint));
+    if !ask_named_array {
+        search = search.without_lookup_on_named_array();
+    }
     let owned = name.to_owned();
-    locate(arrays, name, backend, locator, move |array: &'a Array| {
+    locate(search, arrays, move |array: &'a Array| {
         let name = owned.clone();
-        Box::pin(async move { array.lookup(&name).await.map(Presence::from) })
+        Box::pin(async move {
+            let lookup = array.lookup(&name).await?;
+            Ok((Presence::from(lookup), lookup))
+        })
     })
     .await
 }

@@ -3,7 +3,7 @@
 //!
 //! It keeps objects as JSON and implements what the provisioner uses: get, list (all or per
 //! namespace), create (409 AlreadyExists), replace (409 Conflict on a stale resourceVersion),
-//! merge patch (with the same check), and delete (which only sets deletionTimestamp while
+//! merge patch (with the same check; also of a `status` subresource), and delete (which only sets deletionTimestamp while
 //! finalizers remain, and removes the object once a patch empties them). Faults can be queued
 //! per method and path. Watches stream every change after the requested resourceVersion, so
 //! kube-runtime's watchers and controllers run against it unchanged.
@@ -111,11 +111,14 @@ fn parse_path(path: &str) -> Option<(String, Option<String>, Option<String>)> {
     let parts: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     match parts.as_slice() {
         ["namespaces", ns, resource] => Some(((*resource).into(), Some((*ns).into()), None)),
-        ["namespaces", ns, resource, name] => {
+        // A status subresource is the object itself here: a patch to it merges into the object.
+        ["namespaces", ns, resource, name] | ["namespaces", ns, resource, name, "status"] => {
             Some(((*resource).into(), Some((*ns).into()), Some((*name).into())))
         }
         [resource] => Some(((*resource).into(), None, None)),
-        [resource, name] => Some(((*resource).into(), None, Some((*name).into()))),
+        [resource, name] | [resource, name, "status"] => {
+            Some(((*resource).into(), None, Some((*name).into())))
+        }
         _ => None,
     }
 }

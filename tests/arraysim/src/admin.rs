@@ -47,6 +47,15 @@ pub fn handle(sim: &Sim, request: &ApiRequest) -> ApiReply {
                 .unwrap_or_else(|p| p.into_inner()) = None;
             ApiReply::json(200, &json!({"versions": sim.versions()}))
         }
+        ("GET", ["capacity"]) => capacity_reply(sim),
+        ("PUT", ["capacity"]) | ("POST", ["capacity"]) => set_capacity(sim, request),
+        ("DELETE", ["capacity"]) => {
+            *sim.controls
+                .capacity
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = None;
+            capacity_reply(sim)
+        }
         ("GET", ["connections"]) => connections(sim, request),
         ("GET", ["filesystems", name]) => filesystem(sim, name),
         ("POST", ["replicated-snapshots"]) => inject_replicated(sim, request),
@@ -65,7 +74,7 @@ fn info(sim: &Sim) -> ApiReply {
             "kind": spec.kind.label(),
             "name": spec.name,
             "api_token": spec.api_token,
-            "capacity": spec.capacity,
+            "capacity": sim.capacity(),
             "state_dir": spec.state_dir,
             "listen": spec.listen.to_string(),
         }),
@@ -132,7 +141,8 @@ fn expire_sessions(sim: &Sim) -> ApiReply {
         ArrayState::FlashBlade(fb) => std::mem::take(&mut fb.sessions).len(),
     };
     if let Err(e) = sim.save(&state) {
-        return error(500, format!("saving state: {e:#}"));
+        log::error!("{}: saving state: {e:#}", sim.spec.name);
+        return error(500, crate::api::INTERNAL_ERROR);
     }
     ApiReply::json(200, &json!({"expired": expired}))
 }
@@ -169,6 +179,34 @@ fn set_versions(sim: &Sim, request: &ApiRequest) -> ApiReply {
         .lock()
         .unwrap_or_else(|p| p.into_inner()) = Some(versions.versions);
     ApiReply::json(200, &json!({"versions": sim.versions()}))
+}
+
+fn capacity_reply(sim: &Sim) -> ApiReply {
+    ApiReply::json(200, &json!({"capacity": sim.capacity()}))
+}
+
+/// `{"capacity": bytes | "10T"}`: the usable capacity from now on, as if shelves were added or
+/// removed. Kept across in-process restarts like faults, not across a new process.
+fn set_capacity(sim: &Sim, request: &ApiRequest) -> ApiReply {
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    let parsed = match &body["capacity"] {
+        Value::Number(n) => n
+            .as_u64()
+            .filter(|c| *c > 0)
+            .ok_or_else(|| format!("capacity {n} is not a positive number of bytes")),
+        Value::String(text) => crate::cli::parse_capacity(text),
+        _ => Err("expected {\"capacity\": bytes or a string like \"10T\"}".to_string()),
+    };
+    match parsed {
+        Ok(capacity) => {
+            *sim.controls
+                .capacity
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(capacity);
+            capacity_reply(sim)
+        }
+        Err(why) => error(400, why),
+    }
 }
 
 /// Volumes connected to the host that owns `initiator` (IQN, NQN or WWN).

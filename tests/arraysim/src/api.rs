@@ -4,6 +4,11 @@
 
 use serde_json::{Map, Value};
 
+/// What a reply says when the simulator itself failed (its state dir, a backing file). The cause
+/// names files under the state dir, so it goes to the log only: no reply shows an internal path.
+pub const INTERNAL_ERROR: &str =
+    "Internal error: the simulator could not store the change (its log says why).";
+
 /// One HTTP request, already read in full.
 #[derive(Debug, Clone, Default)]
 pub struct ApiRequest {

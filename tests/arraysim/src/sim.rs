@@ -23,6 +23,8 @@ use crate::stats::Stats;
 pub struct Ctx<'a> {
     pub spec: &'a SimSpec,
     pub stats: &'a Stats,
+    /// Usable capacity right now: the spec's, unless the admin API changed it.
+    pub capacity: u64,
     /// Epoch seconds of this request.
     pub now: u64,
     /// REST versions currently advertised and accepted.
@@ -42,6 +44,8 @@ pub struct Controls {
     pub stats: Stats,
     /// When set, replaces the advertised/accepted REST versions (to provoke HTTP 450).
     pub api_versions: Mutex<Option<Vec<String>>>,
+    /// When set, replaces the spec's capacity (an administrator added or removed shelves).
+    pub capacity: Mutex<Option<u64>>,
 }
 
 /// The persisted state of one array.
@@ -134,6 +138,15 @@ impl Sim {
         })
     }
 
+    /// Usable capacity: the spec's, unless the admin API changed it.
+    pub fn capacity(&self) -> u64 {
+        self.controls
+            .capacity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or(self.spec.capacity)
+    }
+
     /// Counts the call and decides its fault; returns the latency to add first.
     pub fn before_call(&self, request: &ApiRequest) -> (Duration, Injected) {
         let label = match self.spec.kind {
@@ -165,6 +178,7 @@ impl Sim {
         let ctx = Ctx {
             spec: &self.spec,
             stats: &self.controls.stats,
+            capacity: self.capacity(),
             now: now_secs(),
             versions: &versions,
         };

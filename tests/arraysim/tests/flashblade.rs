@@ -5,7 +5,7 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use common::{Client, fb_msg};
+use common::{Client, assert_internal_error_without_path, fb_msg};
 use flashvol_arraysim::{SimHandle, SimSpec};
 use serde_json::{Value, json};
 
@@ -298,4 +298,35 @@ fn query_booleans_are_case_insensitive_and_bodies_are_validated() {
             .status,
         400
     );
+}
+
+#[test]
+fn file_systems_of_any_size_are_created_and_grown_within_the_field_range() {
+    let (_dir, _sim, client) = start();
+    let body = json!({"name": "big", "provisioned": 500u64 << 40, "hard_limit_enabled": true});
+    let created = client.call("POST", "/api/1.12/file-systems", Some(&body));
+    assert_eq!(created.status, 200, "{}", created.text);
+    let grown = client.call(
+        "PATCH",
+        "/api/1.12/file-systems?name=big",
+        Some(&json!({"provisioned": 4u64 << 50})),
+    );
+    assert_eq!(grown.json()["items"][0]["provisioned"], json!(4u64 << 50));
+    assert_eq!(grown.json()["items"][0]["hard_limit_enabled"], true);
+    let beyond = client.call(
+        "PATCH",
+        "/api/1.12/file-systems?name=big",
+        Some(&json!({"provisioned": u64::MAX})),
+    );
+    assert_eq!(beyond.status, 400);
+    assert!(fb_msg(&beyond).contains("provisioned"), "{}", beyond.text);
+}
+
+#[test]
+fn a_failure_inside_the_simulator_is_answered_without_an_internal_path() {
+    let (dir, _sim, client) = start();
+    std::fs::write(dir.path().join("filesystems"), "in the way").expect("block the dir");
+    let body = json!({"name": "fs1", "provisioned": 1u64 << 30});
+    let failed = client.call("POST", "/api/1.12/file-systems", Some(&body));
+    assert_internal_error_without_path(dir.path(), &failed, &fb_msg(&failed));
 }

@@ -2,8 +2,9 @@
 //! and in-process array simulators (`flashvol-arraysim`) reached through the real clients.
 //!
 //! This file holds the harness; the tests are in `provisioning`, `replication` (classes with a
-//! protection group), `replica` (restores of replicated volumes), `sources` (restores, clones, adoption), `deleting` (including the orphan
-//! collector) and `watching` (the controllers fed by watches).
+//! protection group), `replica` (restores of replicated volumes), `sources` (restores, clones,
+//! adoption), `deleting` (including the orphan collector), `resizing` (bound claims that grew)
+//! and `watching` (the controllers fed by watches).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,7 @@ mod deleting;
 mod provisioning;
 mod replica;
 mod replication;
+mod resizing;
 mod sources;
 mod watching;
 

@@ -3,7 +3,7 @@
 use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn controllers_act_on_watched_claims_classes_and_released_volumes() {
+async fn controllers_act_on_watched_claims_classes_grown_claims_and_released_volumes() {
     use crate::controller::{self, CacheState, RunOptions};
     let h = Harness::start(&[fa(TIB, &[])], "");
     let mut ctx = h.context();
@@ -47,6 +47,36 @@ async fn controllers_act_on_watched_claims_classes_and_released_volumes() {
     h.add_class(class("late-class", "pure-provisioner", &[]));
     wait_for("PV once the class exists", || h.pv_of(&early).is_some()).await;
 
+    // A bound claim whose request grows gets a larger array volume.
+    let mut bound = h
+        .fake
+        .get::<PersistentVolumeClaim>(Some("default"), "added")
+        .expect("claim");
+    let added_pv = h.pv_of(&added).and_then(|p| p.metadata.name).expect("pv");
+    bound.spec.get_or_insert_default().volume_name = Some(added_pv);
+    bound.status.get_or_insert_default().capacity = Some(std::collections::BTreeMap::from([(
+        "storage".to_owned(),
+        k8s_openapi::apimachinery::pkg::api::resource::Quantity("2Gi".into()),
+    )]));
+    bound
+        .spec
+        .get_or_insert_default()
+        .resources
+        .get_or_insert_default()
+        .requests
+        .get_or_insert_default()
+        .insert(
+            "storage".into(),
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity("5Gi".into()),
+        );
+    h.add_claim(&bound);
+    wait_for("the volume of a grown claim to grow", || {
+        h.flash_array(0)
+            .get_volume(&Harness::volume_name(&added))
+            .is_ok_and(|v| v.size == 5 << 30)
+    })
+    .await;
+
     let pv = h
         .pv_of(&existing)
         .and_then(|p| p.metadata.name)
@@ -62,9 +92,10 @@ async fn controllers_act_on_watched_claims_classes_and_released_volumes() {
         Err(flashvol_common::ArrayError::Destroyed { .. })
     ));
     // Metrics are recorded just after the API calls the test watches for.
-    wait_for("metrics of 3 provisions and 1 delete", || {
+    wait_for("metrics of 3 provisions, 1 resize and 1 delete", || {
         let metrics = ctx.metrics.encode();
         metrics.contains(r#"flashvol_provisions_total{outcome="success",reason="created"} 3"#)
+            && metrics.contains(r#"flashvol_resizes_total{outcome="success",reason="grown"} 1"#)
             && metrics.contains(r#"flashvol_deletes_total{outcome="success",reason="destroyed"} 1"#)
     })
     .await;

@@ -53,7 +53,7 @@ fn space(ctx: &Ctx<'_>, state: &FaState) -> Value {
     };
     json!({
         "hostname": ctx.spec.name,
-        "capacity": ctx.spec.capacity,
+        "capacity": ctx.capacity,
         "provisioned": provisioned,
         "volumes": volumes,
         "snapshots": snapshots,

@@ -42,10 +42,14 @@ impl FaError {
         }
     }
 
+    /// A failure of the simulator itself (its state dir, its backing files). The reply says so
+    /// without the cause, which names files under the state dir: a reply never shows an internal
+    /// path. The cause goes to the simulator's log.
     pub fn internal(error: anyhow::Error, ctx: &str) -> FaError {
+        log::error!("{ctx}: {error:#}");
         FaError {
             status: 500,
-            msg: format!("Internal error: {error:#}"),
+            msg: crate::api::INTERNAL_ERROR.to_string(),
             ctx: ctx.to_string(),
         }
     }

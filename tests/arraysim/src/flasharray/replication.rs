@@ -119,7 +119,7 @@ pub fn inject(
         let path = volume_path(state_dir, &serial);
         let written = match &volume.data {
             Some(data) => copy_sparse(data, &path, volume.size),
-            None => create_sparse(&path, volume.size),
+            None => create_sparse(&path, volume.size).map(|_backed| ()),
         };
         written.map_err(|e| FaError::internal(e, &volume.name))?;
         let origin = format!("{source}:{}", volume.name);

@@ -200,9 +200,21 @@ fn merge_settings(
         };
         merge_value(slot, value);
     }
-    serde_json::from_value(merged)
-        .map_err(|e| FbError::bad(format!("Invalid file system attributes: {e}."), name))
+    let settings: FsSettings = serde_json::from_value(merged)
+        .map_err(|e| FbError::bad(format!("Invalid file system attributes: {e}."), name))?;
+    if settings.provisioned > MAX_PROVISIONED {
+        return Err(FbError::bad(
+            format!("Invalid provisioned size: at most {MAX_PROVISIONED} bytes."),
+            name,
+        ));
+    }
+    Ok(settings)
 }
+
+/// The largest `provisioned` a FlashBlade takes: the REST API documents no maximum below the
+/// field's signed 64-bit range (purity_fb's and py-pure-client's `FileSystem.provisioned`, bytes,
+/// where an empty value means unlimited). A file system is a directory here, so any size is thin.
+const MAX_PROVISIONED: u64 = i64::MAX as u64;
 
 fn merge_value(slot: &mut Value, patch: Value) {
     match (slot, patch) {

@@ -40,10 +40,13 @@ impl FbError {
         }
     }
 
+    /// A failure of the simulator itself; like [`crate::flasharray::FaError::internal`], the
+    /// reply never carries the cause (it names files under the state dir), the log does.
     pub fn internal(error: anyhow::Error, context: &str) -> FbError {
+        log::error!("{context}: {error:#}");
         FbError {
             status: 500,
-            message: format!("Internal error: {error:#}"),
+            message: crate::api::INTERNAL_ERROR.to_string(),
             context: context.to_string(),
         }
     }
@@ -310,7 +313,7 @@ fn arrays_space(call: &Call<'_>, state: &FbState) -> ApiReply {
         .sum();
     items_reply(vec![json!({
         "name": call.ctx.spec.name,
-        "capacity": call.ctx.spec.capacity,
+        "capacity": call.ctx.capacity,
         "parity": 1.0,
         "time": call.now_ms,
         "space": {"virtual": used, "unique": used, "snapshots": 0, "total_physical": used, "data_reduction": 1.0},

@@ -148,3 +148,18 @@ pub fn fb_msg(reply: &Reply) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// A failure inside the simulator (its state dir `dir` broken) is answered as Purity answers one:
+/// HTTP 500 with "Internal error" in `message`, and no path of `dir` anywhere in the reply.
+pub fn assert_internal_error_without_path(dir: &std::path::Path, failed: &Reply, message: &str) {
+    assert_eq!(failed.status, 500, "{}", failed.text);
+    assert!(message.contains("Internal error"), "{}", failed.text);
+    let root = dir.canonicalize().expect("root");
+    for shown in [dir.display().to_string(), root.display().to_string()] {
+        assert!(
+            !failed.text.contains(&shown),
+            "reply leaks {shown}: {}",
+            failed.text
+        );
+    }
+}

@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 
 use serde_json::{Value, json};
 
-use crate::common::fa_msg;
+use crate::common::{assert_internal_error_without_path, fa_msg};
 use crate::{start, state};
 
 #[test]
@@ -296,5 +296,101 @@ fn space_counts_allocated_bytes_of_backing_files() {
     assert!(
         used >= 1 << 20,
         "used {used} should include the written MiB"
+    );
+
+    // An administrator adds shelves: the admin API changes the capacity until reset.
+    let raised = client.admin("PUT", "capacity", Some(&json!({"capacity": "2P"})));
+    assert_eq!(raised.json(), json!({"capacity": 2u64 << 50}));
+    let space = |c: &crate::common::Client| {
+        c.call("GET", "/api/1.19/array?space=true", None).json()[0]["capacity"].clone()
+    };
+    assert_eq!(space(&client), json!(2u64 << 50));
+    assert_eq!(
+        client
+            .admin("PUT", "capacity", Some(&json!({"capacity": "lots"})))
+            .status,
+        400
+    );
+    client.admin("DELETE", "capacity", None);
+    assert_eq!(space(&client), json!(10u64 << 40));
+}
+
+#[test]
+fn volumes_of_every_size_purity_accepts_are_created_and_extended_thin() {
+    let (_dir, _sim, client) = start();
+    let created = client.call(
+        "POST",
+        "/api/1.19/volume/big",
+        Some(&json!({"size": "500T"})),
+    );
+    assert_eq!(created.status, 200, "{}", created.text);
+    assert_eq!(created.json()["size"], json!(500u64 << 40));
+    for size in [1u64 << 50, 4 << 50] {
+        let grown = client.call(
+            "PUT",
+            "/api/1.19/volume/big",
+            Some(&json!({"size": size, "truncate": false})),
+        );
+        assert_eq!(grown.json(), json!({"name": "big", "size": size}));
+    }
+    let beyond = client.call(
+        "PUT",
+        "/api/1.19/volume/big",
+        Some(&json!({"size": (4u64 << 50) + 512})),
+    );
+    assert_eq!(beyond.status, 400);
+    assert!(
+        fa_msg(&beyond).contains("exceeds the maximum of 4P"),
+        "{}",
+        beyond.text
+    );
+    let got = client.call("GET", "/api/1.19/volume/big", None).json();
+    assert_eq!(
+        got["size"],
+        json!(4u64 << 50),
+        "the refused extend changed nothing"
+    );
+
+    // Thin: the backing file is as long as the host allows and holds (almost) nothing.
+    let path = state(&client)["volumes"]["big"]["path"]
+        .as_str()
+        .expect("path")
+        .to_string();
+    let meta = std::fs::metadata(&path).expect("backing file");
+    assert!(
+        meta.len() <= 4 << 50 && meta.len() >= 1 << 30,
+        "{}",
+        meta.len()
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert!(meta.blocks() * 512 < 1 << 20, "sparse");
+
+    // A snapshot and a copy of it are as large as their source.
+    let snap = client.call(
+        "POST",
+        "/api/1.19/volume",
+        Some(&json!({"source": ["big"], "snap": true, "suffix": "s1"})),
+    );
+    assert_eq!(snap.status, 200, "{}", snap.text);
+    let copy = client.call(
+        "POST",
+        "/api/1.19/volume/big-copy",
+        Some(&json!({"source": "big.s1"})),
+    );
+    assert_eq!(copy.json()["size"], json!(4u64 << 50));
+}
+
+#[test]
+fn a_failure_inside_the_simulator_is_answered_without_an_internal_path() {
+    let (dir, _sim, client) = start();
+    // The backing files' directory cannot be created: a file stands where it would go.
+    std::fs::write(dir.path().join("volumes"), "in the way").expect("block the dir");
+    let failed = client.call("POST", "/api/1.19/volume/v1", Some(&json!({"size": "1G"})));
+    assert_internal_error_without_path(dir.path(), &failed, &fa_msg(&failed));
+    assert!(!failed.text.contains("/volumes"), "{}", failed.text);
+    assert_eq!(
+        client.call("GET", "/api/1.19/volume/v1", None).status,
+        400,
+        "nothing was created"
     );
 }
