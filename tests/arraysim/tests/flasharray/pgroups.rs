@@ -137,7 +137,9 @@ fn membership_changes_and_destroyed_groups_answer_as_real_arrays_do() {
     let pending = client
         .call("GET", "/api/1.19/pgroup/g?pending=true", None)
         .json();
-    assert_eq!(pending["time_remaining"], json!(86_400));
+    // The 24 h eradication window, counted from the destroy: a second may pass under load.
+    let remaining = pending["time_remaining"].as_u64().expect("seconds");
+    assert!(remaining > 86_000 && remaining <= 86_400);
     let eradicated = client.call("DELETE", "/api/1.19/pgroup/g?eradicate=true", None);
     assert_eq!(eradicated.status, 200);
     assert_eq!(
