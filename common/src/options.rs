@@ -39,6 +39,9 @@ pub const CREATE_OPTIONS: &str = "createOptions";
 pub const MOUNT_OPTIONS: &str = "mountOptions";
 /// NFS server (FlashBlade data VIP) chosen at provisioning time.
 pub const NFS_ENDPOINT: &str = "nfsEndpoint";
+/// The protection group the volume was put into (StorageClass `protectionGroup`), informational:
+/// which array-side group replicates it.
+pub const PROTECTION_GROUP: &str = "protectionGroup";
 
 /// Which kind of array a volume lives on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -139,6 +142,19 @@ pub fn is_valid_array_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Purity's protection group (and array) names: 1 to 63 letters, digits or `-`, starting and
+/// ending with a letter or digit (the pattern Pure's Ansible `purefa_pg` checks). No `_`, unlike
+/// volume names.
+pub fn is_valid_pgroup_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (1..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
 }
 
 impl VolumeOptions {
@@ -331,6 +347,25 @@ mod tests {
         ));
         for bad in ["", "-a", "a/b", "a.b", &"a".repeat(64)] {
             assert!(!is_valid_array_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn pgroup_names_follow_puritys_rule() {
+        for good in ["daily", "a", "site-a-daily", "0x1", &"g".repeat(63)] {
+            assert!(is_valid_pgroup_name(good), "{good:?}");
+        }
+        for bad in [
+            "",
+            "-daily",
+            "daily-",
+            "da_ily",
+            "da.ily",
+            "a:b",
+            " a",
+            &"g".repeat(64),
+        ] {
+            assert!(!is_valid_pgroup_name(bad), "{bad:?}");
         }
     }
 }

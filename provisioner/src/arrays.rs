@@ -403,7 +403,7 @@ impl Array {
     }
 }
 
-fn wrong_kind(operation: &str) -> ArrayError {
+pub(crate) fn wrong_kind(operation: &str) -> ArrayError {
     ArrayError::BadReply {
         endpoint: String::new(),
         operation: operation.to_owned(),

@@ -208,14 +208,10 @@ flex_read_payload() { sha256sum "$1/payload.bin" | cut -d' ' -f1; }
 # (write) or reads the payload (read), and unmounts; prints the payload's sha256.
 flex_payload_in_new_pod() {
     local pod sum name=reader
-    pod="$(cat /proc/sys/kernel/random/uuid)"
     [[ "$1" == write ]] && name=writer
+    pod="$(cat /proc/sys/kernel/random/uuid)"
     flex_mount "$pod" "$2" "$3" "$name"
-    if [[ "$1" == write ]]; then
-        sum="$(flex_write_payload "$(flex_pod_dir "$pod" "$2")")"
-    else
-        sum="$(flex_read_payload "$(flex_pod_dir "$pod" "$2")")"
-    fi
+    sum="$("flex_${1}_payload" "$(flex_pod_dir "$pod" "$2")")"
     flex_unmount "$pod" "$2"
     echo "$sum"
 }

@@ -283,3 +283,53 @@ def test_invalidate_cookie_ends_the_session(fa_sim, fa):
     fa.invalidate_cookie()
     fa.get()
     assert fa_sim.authentications() - before == 1
+
+
+def test_protection_groups_membership_destroy_and_eradicate(fa, unique):
+    volume, group = unique + "-v", unique + "-pg"
+    fa.create_volume(volume, GIB)
+    raises_with("does not exist", fa.set_pgroup, group, addvollist=[volume])
+    assert fa.create_pgroup(group)["name"] == group
+    raises_with("already exists", fa.create_pgroup, group)
+    raises_with("invalid", fa.create_pgroup, unique + "_bad")
+    assert fa.set_pgroup(group, addvollist=[volume])["volumes"] == [volume]
+    raises_with("already belongs to", fa.set_pgroup, group, addvollist=[volume])
+    raises_with("could not be found", fa.set_pgroup, group, remvollist=[unique + "-other"])
+    assert fa.get_pgroup(group)["volumes"] == [volume]
+    snap = fa.create_pgroup_snapshot(group, suffix="s1")
+    assert snap["name"] == group + ".s1"
+    rows = fa.get_pgroup(group, snap=True, transfer=True)
+    assert [r["name"] for r in rows] == [group + ".s1"] and rows[0]["progress"] == 1.0
+    assert rows[0]["completed"] is not None
+    assert [v["name"] for v in fa.get_volume(group + ".s1", snap=True, pgroup=True)] == [
+        group + ".s1." + volume]
+    fa.destroy_pgroup(group)
+    raises_with("has been destroyed", fa.set_pgroup, group, addvollist=[volume])
+    raises_with("has been destroyed", fa.create_pgroup, group)
+    raises_with("does not exist", fa.get_pgroup, group)
+    assert fa.get_pgroup(group, pending=True)["time_remaining"] > 0
+    assert fa.eradicate_pgroup(group) == {"name": group}
+    raises_with("does not exist", fa.get_pgroup, group, pending=True)
+
+
+def test_replicated_snapshots_on_a_target_array(fa_sim, fa, unique):
+    source, group = unique + "-site-a", "daily"
+    for progress in (1.0, 0.5):
+        fa_sim.admin("POST", "replicated-snapshots", {
+            "source_array": source, "pgroup": group, "progress": progress,
+            "volumes": [{"name": "vol1", "size": GIB}]})
+    replica = source + ":" + group
+    assert fa.get_pgroup(replica)["source"] == source
+    rows = fa.get_pgroup(replica, snap=True, transfer=True)
+    assert [r["name"] for r in rows] == [replica + ".1", replica + ".2"]
+    assert (rows[0]["progress"], rows[1]["progress"]) == (1.0, 0.5)
+    assert rows[0]["completed"] and rows[1]["completed"] is None
+    assert {"created", "started", "data_transferred"} <= set(rows[1])
+    volumes = fa.get_volume(replica + ".1", snap=True, pgroup=True)
+    assert [(v["name"], v["source"]) for v in volumes] == [
+        (replica + ".1.vol1", source + ":vol1")]
+    raises_with("does not exist", fa.get_volume, replica + ".9", snap=True, pgroup=True)
+    restored = fa.copy_volume(replica + ".1.vol1", unique + "-restored")
+    assert restored["size"] == GIB and restored["source"] == source + ":vol1"
+    connected = [c for c in fa.list_array_connections() if c["array_name"] == source]
+    assert connected and connected[0]["connected"] and connected[0]["type"] == ["replication"]

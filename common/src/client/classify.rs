@@ -119,7 +119,7 @@ pub(crate) fn classify(
             object,
             message,
         }
-    } else if has("already exists") {
+    } else if has("already exists") || has("already belongs to") {
         ArrayError::AlreadyExists {
             endpoint,
             object,
@@ -182,6 +182,12 @@ mod tests {
     fn flasharray_messages_map_to_their_variants() {
         let cases = [
             ("Volume already exists.", "already_exists"),
+            (
+                "Volume 'v' already belongs to protection group 'g'.",
+                "already_exists",
+            ),
+            ("Protection group does not exist.", "not_found"),
+            ("Protection group has been destroyed.", "destroyed"),
             ("Connection already exists.", "already_exists"),
             ("The specified IQN is already in use.", "in_use"),
             ("Volume does not exist.", "not_found"),

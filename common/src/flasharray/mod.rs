@@ -16,6 +16,9 @@
 //! | [`FlashArray::connect_host`], [`FlashArray::disconnect_host`] | `POST/DELETE host/<h>/volume/<v>` |
 //! | [`FlashArray::list_host_connections`], [`FlashArray::list_volume_connections`], [`FlashArray::list_volume_host_groups`] | `GET host/<h>/volume?private=true`, `GET volume/<v>/host`, `GET volume/<v>/hgroup` |
 //! | [`FlashArray::list_ports`] | `GET port` |
+//! | [`FlashArray::get_protection_group`], [`FlashArray::add_to_protection_group`] | `GET pgroup/<g>?pending=true`, `PUT pgroup/<g>` `{"addvollist":[v]}` (a member already: done) |
+//! | [`FlashArray::list_pgroup_snapshots`], [`FlashArray::list_pgroup_snapshot_volumes`] | `GET pgroup/<g>?snap=true&transfer=true`, `GET volume/<g>.<n>?snap=true&pgroup=true` |
+//! | [`FlashArray::list_array_connections`] | `GET array/connection` |
 //!
 //! GET and DELETE parameters travel in the query string, POST and PUT parameters as JSON bodies.
 //! Success is exactly HTTP 200, as for the SDK.
@@ -46,10 +49,12 @@
 //! messages that echo it are redacted.
 //!
 //! One file per resource family: `array` (the array, its space and ports), `volumes` (volumes,
-//! snapshots, copies, QoS), `hosts` (hosts and their connections to volumes).
+//! snapshots, copies, QoS), `hosts` (hosts and their connections to volumes), `pgroups`
+//! (protection group membership, replicated snapshots, array connections).
 
 mod array;
 mod hosts;
+mod pgroups;
 mod volumes;
 
 use std::fmt;
@@ -67,6 +72,7 @@ use crate::error::Result;
 pub use crate::client::session::{CallStats, Hello};
 pub use array::{ArrayInfo, ArraySpace, Port};
 pub use hosts::{Connection, Host, HostChange, Initiators};
+pub use pgroups::{ArrayConnection, Pgroup, PgroupSnapshot};
 pub use volumes::{Qos, Volume};
 
 /// The newest FlashArray REST version this client speaks.

@@ -206,7 +206,7 @@ impl FlashArray {
 
 /// A volume or snapshot as the array sends it; extra keys are ignored.
 #[derive(Deserialize)]
-struct VolumeWire {
+pub(super) struct VolumeWire {
     name: String,
     size: u64,
     serial: String,

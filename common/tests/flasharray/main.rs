@@ -3,7 +3,7 @@
 //! and TLS trust.
 //!
 //! One test binary: the client and fault helpers are here; `volumes` and `hosts` hold the
-//! operations, `sessions` login, re-login and version negotiation, `failures` what fails and how
+//! operations, `pgroups` protection groups and replicated snapshots, `sessions` login, re-login and version negotiation, `failures` what fails and how
 //! (tokens, retries, timeouts, TLS, names refused before sending).
 
 // Shared by the client test binaries of this crate, so it lives beside them, not in this directory.
@@ -12,6 +12,7 @@ mod support;
 
 mod failures;
 mod hosts;
+mod pgroups;
 mod sessions;
 mod volumes;
 

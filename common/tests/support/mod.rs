@@ -74,6 +74,13 @@ impl Sim {
         self.handle.stats().authentications
     }
 
+    /// An array administrator's FlashArray REST call (see `SimHandle::administer`).
+    pub fn fa_call(&self, method: &str, path: &str, body: Value) -> Value {
+        self.handle
+            .administer(method, path, &body)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// `<method> /_sim/<path>` with an optional JSON body; the reply as JSON.
     pub fn admin(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let pem = std::fs::read(self.handle.ca_cert_path()).expect("read CA");

@@ -123,6 +123,10 @@ fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<
     )?;
     step_done("record-written");
 
+    if block.san_type == SanType::Fc {
+        let ports = fa.call("listing ports", |c| c.list_ports())?;
+        san::require_fc_targets(&ports, &fa.endpoint)?;
+    }
     let host = hosts::ensure_host(node, &fa)?;
     step_done("host-registered");
     if block.preempt_rwo_attachments && !req.shared {

@@ -54,6 +54,25 @@ pub fn iscsi_targets(ports: &[Port], allowed: &[IpNet]) -> Vec<Target> {
     targets
 }
 
+/// FC needs Fibre Channel target ports on the array. An array without them (Pure Cloud Block
+/// Store, whose controllers expose iSCSI only) is refused before this node's host is registered or
+/// connected, so the array is left as it was, instead of waiting for a device that never appears.
+pub fn require_fc_targets(ports: &[Port], array: &str) -> Result<()> {
+    if ports
+        .iter()
+        .any(|p| p.wwn.as_deref().is_some_and(|w| !w.is_empty()))
+    {
+        return Ok(());
+    }
+    let iscsi = ports
+        .iter()
+        .any(|p| p.portal.as_deref().is_some_and(|a| !a.is_empty()));
+    Err(FlexError::Refused(format!(
+        "SAN type is FC but FlashArray {array} has no Fibre Channel ports{}; Pure Cloud Block Store arrays are iSCSI only: set block.sanType to ISCSI on nodes that use this array",
+        if iscsi { " (only iSCSI)" } else { "" }
+    )))
+}
+
 /// Creates node records and logs in to every target; succeeds when at least one session is up
 /// (a multipath node survives the loss of some portals). Then rescans sessions, so a volume
 /// connected to an existing session shows up.
@@ -213,6 +232,22 @@ mod tests {
             wwn: None,
             nqn: None,
         }
+    }
+
+    #[test]
+    fn fc_needs_fibre_channel_ports_and_an_iscsi_only_array_is_refused_by_name() {
+        let iscsi = port("CT0.ETH4", Some("iqn.x"), Some("10.0.0.1:3260"));
+        let mut fc = port("CT0.FC0", None, None);
+        fc.wwn = Some("524A937000000000".into());
+        assert!(require_fc_targets(&[iscsi.clone(), fc], "fa1").is_ok());
+        let err = require_fc_targets(&[iscsi], "cbs.example:443").expect_err("iSCSI only");
+        let text = err.to_string();
+        assert!(
+            text.contains("cbs.example:443 has no Fibre Channel ports (only iSCSI)"),
+            "{text}"
+        );
+        assert!(text.contains("block.sanType"), "{text}");
+        assert!(require_fc_targets(&[], "fa1").is_err());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The array side of a block mount: finding the volume (PSO PVs by name), registering this node's
 //! host once (one array call when it exists), fencing RWO volumes from other flashvol hosts only,
-//! and refusing an initiator name that was never expanded.
+//! refusing an initiator name that was never expanded, and refusing FC on an iSCSI-only array.
 
 use std::collections::BTreeMap;
 
@@ -117,6 +117,39 @@ fn an_unexpanded_initiator_name_is_refused_clearly() {
     assert!(out.message().contains("unexpanded"), "{}", out.message());
     let hosts = fab.fa_client().list_hosts().expect("hosts");
     assert!(hosts.is_empty(), "no bogus host was registered: {hosts:?}");
+}
+
+#[test]
+fn fc_on_an_iscsi_only_array_like_cloud_block_store_is_refused_by_name_before_any_change() {
+    if skip_unless_root() {
+        return;
+    }
+    let fab = Fabric::with(FabricOptions {
+        iscsi_only_array: true,
+        flashvol: json!({"block": {"sanType": "FC"}}),
+        ..FabricOptions::default()
+    });
+    let pv = "pvc-c2222222-2222-4333-8444-555555555555";
+    fab.create_block_volume(pv, GIB);
+    let pod = fab.pod_dir(UID_A, pv);
+    let out = fab.flex(&[
+        "mount",
+        pod.to_str().unwrap(),
+        &block_options(&fab, pv, &[]),
+    ]);
+    out.assert_failure();
+    let message = out.message();
+    assert!(
+        message.contains(&format!(
+            "{} has no Fibre Channel ports (only iSCSI)",
+            fab.fa.endpoint()
+        )),
+        "{message}"
+    );
+    assert!(message.contains("Cloud Block Store"), "{message}");
+    let hosts = fab.fa_client().list_hosts().expect("hosts");
+    assert!(hosts.is_empty(), "no host was registered: {hosts:?}");
+    assert!(fab.mounted_at(&pod).is_none());
 }
 
 /// The simulator's call counters that moved while `f` ran: route → calls.

@@ -31,6 +31,8 @@ pub struct FabricOptions {
     pub flashvol: Value,
     /// Whether the FlashBlade entry carries an NfsEndPoint.
     pub nfs_endpoint: Option<String>,
+    /// The FlashArray has iSCSI ports only, like Pure Cloud Block Store.
+    pub iscsi_only_array: bool,
 }
 
 impl Default for FabricOptions {
@@ -40,6 +42,7 @@ impl Default for FabricOptions {
             node: json!({}),
             flashvol: json!({}),
             nfs_endpoint: None,
+            iscsi_only_array: false,
         }
     }
 }
@@ -85,8 +88,11 @@ impl Fabric {
             .expect("temp dir");
         let root = dir.path().canonicalize().unwrap();
         let suffix = unique_suffix(&root);
-        let fa =
-            SimHandle::start(SimSpec::flasharray(root.join("sim-fa"))).expect("FlashArray sim");
+        let mut fa_spec = SimSpec::flasharray(root.join("sim-fa"));
+        if opts.iscsi_only_array {
+            fa_spec.fc_wwns.clear();
+        }
+        let fa = SimHandle::start(fa_spec).expect("FlashArray sim");
         let fb =
             SimHandle::start(SimSpec::flashblade(root.join("sim-fb"))).expect("FlashBlade sim");
         let ca_bundle = root.join("ca-bundle.pem");

@@ -13,6 +13,7 @@
 //! | `bandwidth_limit` | block | 1 MiB/s ..= 512 GiB/s in bytes per second, a quantity: `100M` = 100 000 000 B/s, `100Mi` = 104 857 600 B/s |
 //! | `exportRules` | file | NFS export rules, e.g. `10.0.0.0/24(rw,no_root_squash)` |
 //! | `hardLimit` | file | `true`/`false`: enforce the claim size as a quota (default from settings) |
+//! | `protectionGroup` | block | an existing protection group on the arrays (Purity name: 1-63 letters, digits or `-`); every new volume joins it ([`crate::reconcile::replication`]) |
 //! | `allowAdoption` | both | `true`/`false` (default): claims of this class may adopt an existing array object (annotation `flashvol.io/adopt`, [`crate::decide::source`]) |
 //!
 //! Mount options come from the class's own `mountOptions` field, not from parameters.
@@ -21,7 +22,7 @@ use std::collections::BTreeMap;
 
 use flashvol_common::config::{FsType, parse_bool, validate_export_rules, validate_mount_options};
 use flashvol_common::flasharray::Qos;
-use flashvol_common::options::Backend;
+use flashvol_common::options::{Backend, is_valid_pgroup_name};
 
 use crate::decide::quantity::parse_quantity;
 
@@ -33,12 +34,19 @@ pub const BANDWIDTH_LIMIT: &str = "bandwidth_limit";
 pub const EXPORT_RULES: &str = "exportRules";
 pub const HARD_LIMIT: &str = "hardLimit";
 pub const ALLOW_ADOPTION: &str = "allowAdoption";
+pub const PROTECTION_GROUP: &str = "protectionGroup";
 
 /// Keys valid on every class.
 const ANY_BACKEND: [&str; 2] = [BACKEND, ALLOW_ADOPTION];
 
 /// Keys valid on FlashArray (block) classes only.
-const BLOCK_ONLY: [&str; 4] = [FS_TYPE, CREATE_OPTIONS, IOPS_LIMIT, BANDWIDTH_LIMIT];
+const BLOCK_ONLY: [&str; 5] = [
+    FS_TYPE,
+    CREATE_OPTIONS,
+    IOPS_LIMIT,
+    BANDWIDTH_LIMIT,
+    PROTECTION_GROUP,
+];
 /// Keys valid on FlashBlade (file) classes only.
 const FILE_ONLY: [&str; 2] = [EXPORT_RULES, HARD_LIMIT];
 
@@ -76,6 +84,9 @@ pub struct ClassParams {
     /// Claims may adopt an existing array object: only where an administrator said so, since the
     /// annotation names any object on the arrays.
     pub allow_adoption: bool,
+    /// The protection group every new volume of the class joins. An administrator makes,
+    /// targets and schedules it; flashvol only adds volumes.
+    pub protection_group: Option<String>,
 }
 
 fn invalid(key: &str, problem: impl Into<String>) -> ClassError {
@@ -203,6 +214,20 @@ pub fn parse_class_params(
         })
         .transpose()?
         .unwrap_or(false);
+    let protection_group = get(PROTECTION_GROUP)
+        .map(|raw| {
+            if is_valid_pgroup_name(raw) {
+                Ok(raw.to_owned())
+            } else {
+                Err(invalid(
+                    PROTECTION_GROUP,
+                    format!(
+                        "{raw:?} is not a protection group name: 1-63 letters, digits or '-', starting and ending with a letter or digit (a group an administrator made on the arrays, not a replica <array>:<group>)"
+                    ),
+                ))
+            }
+        })
+        .transpose()?;
     let mount_options =
         validate_mount_options(&mount_options.join(",")).map_err(|e| invalid("mountOptions", e))?;
     Ok(ClassParams {
@@ -214,6 +239,7 @@ pub fn parse_class_params(
         export_rules,
         hard_limit,
         allow_adoption,
+        protection_group,
     })
 }
 
@@ -378,5 +404,43 @@ mod tests {
         let err =
             parse_class_params(&BTreeMap::new(), &["a b".into()]).expect_err("must be refused");
         assert!(err.to_string().contains("mountOptions"), "{err}");
+    }
+
+    #[test]
+    fn a_protection_group_is_a_purity_name_on_block_classes_only() {
+        let p = parse_class_params(&params(&[(PROTECTION_GROUP, " site-a-daily ")]), &[])
+            .expect("valid");
+        assert_eq!(p.protection_group.as_deref(), Some("site-a-daily"));
+        assert_eq!(
+            parse_class_params(&BTreeMap::new(), &[])
+                .expect("valid")
+                .protection_group,
+            None
+        );
+        for bad in [
+            "",
+            "daily_",
+            "-daily",
+            "site-a:daily",
+            "pod::daily",
+            &"g".repeat(64),
+        ] {
+            let err = parse_class_params(&params(&[(PROTECTION_GROUP, bad)]), &[])
+                .expect_err("must be refused");
+            assert!(
+                matches!(&err, ClassError::Invalid { key, .. } if key == PROTECTION_GROUP),
+                "{bad:?}: {err}"
+            );
+            assert!(err.to_string().contains("protection group name"), "{err}");
+        }
+        let err = parse_class_params(
+            &params(&[("backend", "file"), (PROTECTION_GROUP, "daily")]),
+            &[],
+        )
+        .expect_err("must be refused");
+        assert!(
+            matches!(&err, ClassError::WrongBackend { key, .. } if key == PROTECTION_GROUP),
+            "{err}"
+        );
     }
 }

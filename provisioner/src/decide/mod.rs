@@ -8,6 +8,8 @@ pub mod placement;
 pub mod plan;
 pub mod pv;
 pub mod quantity;
+pub mod replica;
+pub mod replication;
 pub mod resize;
 pub mod source;
 pub mod volume;

@@ -86,6 +86,9 @@ pub fn build_pv(input: &PvInputs<'_>) -> PersistentVolume {
     if let Some(object) = input.adopted {
         options.insert(options::ARRAY_VOLUME.to_owned(), object.to_owned());
     }
+    if let Some(group) = &input.params.protection_group {
+        options.insert(options::PROTECTION_GROUP.to_owned(), group.clone());
+    }
     let mut annotations =
         BTreeMap::from([(ANN_PROVISIONED_BY.to_owned(), input.provisioner.to_owned())]);
     if let Some(object) = input.adopted {
@@ -171,6 +174,16 @@ mod tests {
         })
     }
 
+    /// Placed on the FlashArray `10.0.0.5` (id `fa-id`).
+    fn on_fa(capacity: u64) -> Placed<'static> {
+        Placed {
+            array_endpoint: "10.0.0.5",
+            array_id: "fa-id",
+            nfs_endpoint: None,
+            capacity,
+        }
+    }
+
     #[test]
     fn block_pv_carries_everything_the_driver_and_the_pv_controller_need() {
         let mut c = class(
@@ -180,16 +193,7 @@ mod tests {
         );
         c.mount_options = Some(vec!["discard".into()]);
         let claim = pvc("data", "pure-block", "10Gi");
-        let pv = build(
-            &c,
-            &claim,
-            Placed {
-                array_endpoint: "10.0.0.5",
-                array_id: "fa-id",
-                nfs_endpoint: None,
-                capacity: 10 << 30,
-            },
-        );
+        let pv = build(&c, &claim, on_fa(10 << 30));
         let uid = claim.metadata.uid.clone().expect("uid");
         assert_eq!(
             pv.metadata.name.as_deref(),
@@ -226,6 +230,26 @@ mod tests {
         assert_eq!(opts[options::ARRAY_ID], "fa-id");
         let read = VolumeOptions::from_options(opts, "k8s").expect("driver can read it");
         assert_eq!(read.array_volume, format!("k8s-pvc-{uid}"));
+        assert!(!opts.contains_key(options::PROTECTION_GROUP));
+    }
+
+    #[test]
+    fn a_pv_of_a_replicated_class_records_its_protection_group() {
+        let c = class(
+            "pure-replicated",
+            "pure-provisioner",
+            &[("protectionGroup", "site-a-daily")],
+        );
+        let claim = pvc("data", "pure-replicated", "1Gi");
+        let pv = build(&c, &claim, on_fa(1 << 30));
+        let spec = pv.spec.as_ref().expect("spec");
+        let opts = spec
+            .flex_volume
+            .as_ref()
+            .and_then(|f| f.options.as_ref())
+            .expect("options");
+        assert_eq!(opts[options::PROTECTION_GROUP], "site-a-daily");
+        VolumeOptions::from_options(opts, "k8s").expect("the driver ignores the key");
     }
 
     #[test]

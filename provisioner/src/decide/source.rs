@@ -1,8 +1,8 @@
 //! Pure decisions about where a new claim's data comes from, and whether that source may be
 //! used: nothing (a blank volume), a snapshot (PSO 2.x's restore annotation), another claim
-//! (`spec.dataSource`, a clone), or an existing array object an administrator hands over
-//! (adoption). Also the one rule for "this bound claim's volume is ours", which clones and the
-//! snapshot CLI share.
+//! (`spec.dataSource`, a clone), an existing array object an administrator hands over
+//! (adoption), or a volume replicated from another site ([`crate::decide::replica`]). Also the
+//! one rule for "this bound claim's volume is ours", which clones and the snapshot CLI share.
 //!
 //! Owns the annotation keys and the wording of every refusal, which becomes a `ProvisioningFailed`
 //! event (or, from the CLI, the error it prints). No I/O: [`crate::reconcile::source`] asks the
@@ -19,6 +19,7 @@ use flashvol_common::options::{Backend, OptionsError, VolumeOptions, is_valid_ar
 use crate::decide::claim::annotation;
 use crate::decide::placement::{describe_selector, selector_matches};
 use crate::decide::quantity::format_bytes;
+use crate::decide::replica::{ANN_REPLICA_VOLUME, Replica, ReplicaError, claim_replica};
 use crate::decide::volume::ANN_PROVISIONED_BY;
 
 /// PSO 2.x's restore annotation: the new claim's volume is a copy of this snapshot.
@@ -43,6 +44,9 @@ pub enum Source {
     Clone(String),
     /// This existing array object, taken over as it is.
     Adopt(String),
+    /// The newest completed replicated snapshot of a volume from another site
+    /// ([`crate::decide::replica`]).
+    Replica(Replica),
 }
 
 impl Source {
@@ -53,6 +57,7 @@ impl Source {
             Source::Snapshot(s) => format!("snapshot {s}"),
             Source::Clone(c) => format!("claim {c}"),
             Source::Adopt(a) => format!("array object {a}"),
+            Source::Replica(r) => format!("volume {} of {}", r.volume, r.replica_group()),
         }
     }
 }
@@ -85,6 +90,10 @@ pub enum SourceError {
         expected: &'static str,
     },
     #[error(
+        "{what} cannot be restored onto a FlashBlade: replicated snapshots are FlashArray protection-group snapshots; use a block class"
+    )]
+    FileReplica { what: String },
+    #[error(
         "snapshot {snapshot} is of {volume}, which is not a volume flashvol manages (<prefix>-pvc-<uid> with prefix {prefix:?}); only snapshots of our volumes can be restored"
     )]
     NotOurSnapshot {
@@ -100,6 +109,8 @@ pub enum SourceError {
     },
     #[error("source claim {0}")]
     Claim(#[from] ClaimedVolumeError),
+    #[error("{0}")]
+    Replica(#[from] ReplicaError),
     #[error(
         "claim {claim} is on backend {source_backend}, this claim's class is {backend}: a clone stays on the same kind of array"
     )]
@@ -145,6 +156,7 @@ pub enum SourceError {
 /// `dataSourceRef` alone can name another namespace, which is refused).
 pub fn claim_source(pvc: &PersistentVolumeClaim) -> Result<Source, SourceError> {
     let restore = annotation(&pvc.metadata, ANN_RESTORE);
+    let replica = claim_replica(pvc)?;
     let adopt = annotation(&pvc.metadata, ANN_ADOPT);
     let spec = pvc.spec.as_ref();
     let reference = spec.and_then(|s| s.data_source_ref.as_ref());
@@ -155,6 +167,7 @@ pub fn claim_source(pvc: &PersistentVolumeClaim) -> Result<Source, SourceError> 
     let named: Vec<&'static str> = [
         (restore.is_some(), ANN_RESTORE),
         (adopt.is_some(), ANN_ADOPT),
+        (replica.is_some(), ANN_REPLICA_VOLUME),
         (data_source.is_some(), "spec.dataSource"),
     ]
     .into_iter()
@@ -162,6 +175,9 @@ pub fn claim_source(pvc: &PersistentVolumeClaim) -> Result<Source, SourceError> 
     .collect();
     if let [first, second, ..] = named.as_slice() {
         return Err(SourceError::Conflicting { first, second });
+    }
+    if let Some(replica) = replica {
+        return Ok(Source::Replica(replica));
     }
     if let Some(snapshot) = restore {
         let snapshot = snapshot.trim();
@@ -223,6 +239,17 @@ pub fn clone_snapshot_suffix(pv_name: &str) -> String {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
     format!("clone-{safe}")
+}
+
+/// Replicated snapshots come from FlashArray protection groups, so only a block class can restore
+/// one; snapshots and clones are copied on both backends ([`crate::reconcile::copy`]).
+pub fn check_backend(source: &Source, backend: Backend) -> Result<(), SourceError> {
+    match (source, backend) {
+        (Source::Replica(_), Backend::File) => Err(SourceError::FileReplica {
+            what: source.describe(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// A restore may use any snapshot of a volume we provisioned (`<prefix>-pvc-<uid>`), taken by
@@ -767,5 +794,23 @@ mod tests {
             claimed_volume(ns_name, Some(&deleting), Some(&pv), OURS),
             Err(ClaimedVolumeError::Deleting { .. })
         ));
+    }
+
+    #[test]
+    fn only_a_block_class_restores_a_replica_and_copies_work_on_both_backends() {
+        let replica = Source::Replica(crate::decide::replica::Replica {
+            array: "fa-b".into(),
+            group: "site-a".into(),
+            volume: "k8s-pvc-1".into(),
+        });
+        let err = check_backend(&replica, Backend::File).expect_err("refused");
+        assert!(err.to_string().contains("use a block class"), "{err}");
+        assert_eq!(check_backend(&replica, Backend::Block), Ok(()));
+        for copy in [
+            Source::Snapshot("fs1.snap".into()),
+            Source::Clone("claim".into()),
+        ] {
+            assert_eq!(check_backend(&copy, Backend::File), Ok(()));
+        }
     }
 }

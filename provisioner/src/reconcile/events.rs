@@ -21,6 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 pub const PROVISIONING: &str = "Provisioning";
 pub const PROVISIONING_SUCCEEDED: &str = "ProvisioningSucceeded";
 pub const PROVISIONING_FAILED: &str = "ProvisioningFailed";
+/// A replica restore names the snapshot it copies and its age (the effective recovery point).
+pub const RESTORING_REPLICA: &str = "RestoringReplica";
 pub const VOLUME_FAILED_DELETE: &str = "VolumeFailedDelete";
 /// The resizer's reasons, as the CSI external-resizer (and the controller manager's expander)
 /// spell them, so the events users know from other volumes mean the same here.

@@ -11,5 +11,7 @@ pub mod finished;
 pub mod locate;
 pub mod orphans;
 pub mod provision;
+pub mod replica;
+pub mod replication;
 pub mod resize;
 pub mod source;

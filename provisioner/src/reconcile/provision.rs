@@ -1,6 +1,7 @@
 //! Provisioning one claim: decide ([`crate::decide::plan`], [`crate::decide::source`]), find or
-//! make the array volume (blank, a copy of a snapshot or claim, or an adopted object), create the
-//! PV.
+//! make the array volume (blank, a copy of a snapshot or claim, or an adopted object), put a new
+//! volume of a replicated class into its protection group ([`crate::reconcile::replication`]),
+//! create the PV.
 //!
 //! Idempotent across crashes and restarts: the array name is derived from the claim uid, and
 //! before creating anything every array of the backend is asked for that name, so a crash between
@@ -26,11 +27,12 @@ use crate::decide::placement::{Candidate, choose_array};
 use crate::decide::plan::{NewVolume, Plan, plan_volume};
 use crate::decide::pv::{Placed, PvInputs, build_pv};
 use crate::decide::quantity::format_bytes;
-use crate::decide::source::{Source, claim_source};
+use crate::decide::source::{Source, check_backend, claim_source};
 use crate::reconcile::context::Context;
 use crate::reconcile::copy::{self, Earlier};
 use crate::reconcile::events::{self, Kind};
 use crate::reconcile::source;
+use crate::reconcile::{replica, replication};
 use crate::serve::monitor::pending::FAILURE_REASONS;
 
 /// How a pass over a claim ended without error.
@@ -203,7 +205,9 @@ async fn provision(
 ) -> Result<ClaimOutcome, ProvisionError> {
     let plan = plan_volume(pvc, class, &ctx.settings.name_prefix, pv_name)
         .map_err(|e| fail(e.reason(), e.to_string()))?;
-    let source = claim_source(pvc).map_err(|e| fail("claim", e.to_string()))?;
+    let source = claim_source(pvc)
+        .and_then(|s| check_backend(&s, plan.params.backend).map(|()| s))
+        .map_err(|e| fail("claim", e.to_string()))?;
     let array_name = &plan.array_name;
 
     ctx.events.publish(
@@ -235,7 +239,7 @@ async fn provision(
                 );
                 // A copy the earlier attempt made but did not finish yet.
                 let capacity = match &source {
-                    Source::Snapshot(_) | Source::Clone(_) => {
+                    Source::Snapshot(_) | Source::Clone(_) | Source::Replica(_) => {
                         let earlier = Earlier {
                             array,
                             size,
@@ -264,7 +268,26 @@ async fn provision(
                             source::volume_to_clone(ctx, pvc, &plan, &arrays, claim).await?;
                         copy::clone(ctx, found, &plan, pv_name).await?
                     }
-                    Source::Blank | Source::Adopt(_) => create_blank(ctx, &plan, &arrays).await?,
+                    Source::Replica(r) => {
+                        let (found, message) =
+                            replica::replica_to_restore(pvc, &plan, &arrays, r, ctx.clock.now())
+                                .await?;
+                        ctx.events.publish(
+                            &pvc.object_ref(&()),
+                            Kind::Normal,
+                            events::RESTORING_REPLICA,
+                            &message,
+                        );
+                        log::info!("claim {}: {message}", claim_key(&pvc.metadata));
+                        copy::restore(ctx, found, &plan).await?
+                    }
+                    Source::Blank | Source::Adopt(_) => match &plan.params.protection_group {
+                        Some(group) => {
+                            let holding = replication::arrays_holding(&arrays, group).await?;
+                            create_blank(ctx, &plan, &holding).await?
+                        }
+                        None => create_blank(ctx, &plan, &arrays).await?,
+                    },
                 };
                 Placement {
                     array,
@@ -276,6 +299,9 @@ async fn provision(
         }
     };
     let array = placement.array;
+    if let (Some(group), None) = (&plan.params.protection_group, &placement.adopted) {
+        replication::join(array, group, array_name).await?;
+    }
     let array_id = array.id().await.map_err(|e| {
         fail(
             "array",

@@ -1,13 +1,16 @@
 //! The simulator's own admin API under `/_sim/` (not part of Pure's API, no auth; the simulator
 //! binds loopback by default): state dumps, call stats, fault injection, space overrides, session
-//! expiry, REST version narrowing, and the data-path lookups the test fabric needs.
+//! expiry, REST version narrowing, the data-path lookups the test fabric needs, and replicated
+//! snapshots delivered to a FlashArray as its replication source would.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::{ApiReply, ApiRequest};
 use crate::backing::{filesystem_path, volume_path};
+use crate::clock::now_secs;
 use crate::faults::Faults;
+use crate::flasharray::replication::{self, Replicated};
 use crate::sim::{ArrayState, Sim};
 use crate::space::SpaceOverride;
 use crate::spec::Kind;
@@ -63,6 +66,7 @@ pub fn handle(sim: &Sim, request: &ApiRequest) -> ApiReply {
         }
         ("GET", ["connections"]) => connections(sim, request),
         ("GET", ["filesystems", name]) => filesystem(sim, name),
+        ("POST", ["replicated-snapshots"]) => inject_replicated(sim, request),
         _ => error(
             404,
             format!("no admin route {} {}", request.method, request.path),
@@ -279,4 +283,31 @@ fn filesystem(sim: &Sim, name: &str) -> ApiReply {
             &json!({"name": fs.name, "path": filesystem_path(&sim.spec.state_dir, &fs.id), "destroyed": fs.is_destroyed()}),
         ),
     }
+}
+
+/// Delivers a replicated protection group snapshot (see `flasharray::replication`).
+fn inject_replicated(sim: &Sim, request: &ApiRequest) -> ApiReply {
+    let replicated: Replicated = match serde_json::from_slice(&request.body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                400,
+                format!(
+                    "expected {{source_array, pgroup, suffix?, age_seconds?, progress?, volumes: [{{name, size, data?}}]}}: {e}"
+                ),
+            );
+        }
+    };
+    let mut state = sim.state();
+    let ArrayState::FlashArray(fa) = &mut *state else {
+        return error(404, "replication exists on FlashArray simulators only");
+    };
+    let row = match replication::inject(fa, &sim.spec.state_dir, now_secs(), &replicated) {
+        Ok(row) => row,
+        Err(e) => return error(e.status, format!("{} ({})", e.msg, e.ctx)),
+    };
+    if let Err(e) = sim.save(&state) {
+        return error(500, format!("saving state: {e:#}"));
+    }
+    ApiReply::json(200, &row)
 }

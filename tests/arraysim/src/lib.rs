@@ -142,6 +142,103 @@ impl SimHandle {
         self.controls.stats.snapshot()
     }
 
+    /// What an array administrator does outside flashvol (make or destroy a protection group):
+    /// one FlashArray REST call `<method> /api/1.19/<path>` with a JSON body, in a fresh session,
+    /// over HTTPS pinned to the simulator's CA. The reply body, or the status and body on failure.
+    pub fn administer(
+        &self,
+        method: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let base = format!("https://{}/api/1.19", self.spec.listen);
+        let login = serde_json::json!({"api_token": self.spec.api_token}).to_string();
+        let agent = self.agent()?;
+        let reply = agent
+            .post(format!("{base}/auth/session"))
+            .content_type("application/json")
+            .send(login)
+            .map_err(|e| format!("login: {e}"))?;
+        let cookie = reply
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .ok_or("login set no session cookie")?
+            .to_owned();
+        self.https_call(
+            &agent,
+            method,
+            &format!("{base}/{path}"),
+            Some(&cookie),
+            body,
+        )
+    }
+
+    /// One call of the admin API (`<method> /_sim/<route>`), e.g. delivering a replicated
+    /// snapshot (`POST replicated-snapshots`). The reply body, or the status and body on failure.
+    pub fn admin(
+        &self,
+        method: &str,
+        route: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let url = format!("{}/{route}", self.admin_url());
+        self.https_call(&self.agent()?, method, &url, None, body)
+    }
+
+    fn agent(&self) -> Result<ureq::Agent, String> {
+        let pem = std::fs::read(&self.tls.ca_cert).map_err(|e| e.to_string())?;
+        let cert = ureq::tls::Certificate::from_pem(&pem).map_err(|e| e.to_string())?;
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::new_with_certs(&[cert]))
+            .build();
+        Ok(ureq::Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .build()
+            .new_agent())
+    }
+
+    fn https_call(
+        &self,
+        agent: &ureq::Agent,
+        method: &str,
+        url: &str,
+        cookie: Option<&str>,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let cookie = cookie.unwrap_or_default();
+        let body = body.to_string();
+        let sent = match method {
+            "GET" => agent.get(url).header("cookie", cookie).call(),
+            "DELETE" => agent.delete(url).header("cookie", cookie).call(),
+            "PUT" => agent
+                .put(url)
+                .header("cookie", cookie)
+                .content_type("application/json")
+                .send(body),
+            "POST" => agent
+                .post(url)
+                .header("cookie", cookie)
+                .content_type("application/json")
+                .send(body),
+            other => return Err(format!("unsupported method {other}")),
+        };
+        let mut reply = sent.map_err(|e| format!("{method} {url}: {e}"))?;
+        let status = reply.status().as_u16();
+        let text = reply
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        if status == 200 {
+            Ok(value)
+        } else {
+            Err(format!("{method} {url}: HTTP {status}: {value}"))
+        }
+    }
+
     fn launch(&mut self) -> Result<()> {
         let listener = std::net::TcpListener::bind(self.spec.listen)
             .with_context(|| format!("binding {}", self.spec.listen))?;

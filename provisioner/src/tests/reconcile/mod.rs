@@ -1,7 +1,8 @@
 //! Reconcile tests: the real reconcilers against the fake Kubernetes API ([`crate::tests::fake_kube`])
 //! and in-process array simulators (`flashvol-arraysim`) reached through the real clients.
 //!
-//! This file holds the harness; the tests are in `provisioning`, `sources` (restores, clones,
+//! This file holds the harness; the tests are in `provisioning`, `replication` (classes with a
+//! protection group), `replica` (restores of replicated volumes), `sources` (restores, clones,
 //! adoption), `deleting` (including the orphan collector), `resizing` (bound claims that grew)
 //! and `watching` (the controllers fed by watches).
 
@@ -22,6 +23,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelecto
 mod deleting;
 mod monitoring;
 mod provisioning;
+mod replica;
+mod replication;
 mod resizing;
 mod sources;
 mod watching;
@@ -205,6 +208,20 @@ impl Harness {
 }
 
 pub(crate) const TIB: u64 = 1 << 40;
+
+/// Faults that answer calls matching `method path` (a glob) with 503, more times than the clients
+/// retry: the array cannot answer that call for the rest of a pass.
+pub(crate) fn unavailable(method: &str, path: &str) -> flashvol_arraysim::Faults {
+    flashvol_arraysim::Faults {
+        rules: vec![flashvol_arraysim::FaultRule {
+            method: Some(method.into()),
+            path: path.into(),
+            count: 10,
+            action: flashvol_arraysim::FaultAction::Status { status: 503 },
+        }],
+        ..flashvol_arraysim::Faults::default()
+    }
+}
 
 pub(crate) fn selector(key: &str, op: &str, values: &[&str]) -> LabelSelector {
     LabelSelector {

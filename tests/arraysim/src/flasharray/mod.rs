@@ -1,11 +1,12 @@
 //! FlashArray REST 1.x personality: version discovery, session auth with the cookie on every 200,
-//! the error-list body, paging, and routing to the volume, snapshot, protection group, host and
-//! array handlers.
+//! the error-list body, paging, and routing to the volume, snapshot, protection group,
+//! replication, host and array handlers.
 
 mod array;
 mod hosts;
 pub mod model;
 mod pgroups;
+pub mod replication;
 mod snapshots;
 mod volume_rules;
 mod volumes;
@@ -99,7 +100,7 @@ pub fn route_label(request: &ApiRequest) -> String {
             .iter()
             .enumerate()
             .map(|(i, seg)| {
-                if i % 2 == 1 && !matches!(*seg, "session" | "apitoken") {
+                if i % 2 == 1 && !matches!(*seg, "session" | "apitoken" | "connection") {
                     "{name}"
                 } else {
                     seg
@@ -189,6 +190,9 @@ fn dispatch(
         ("GET", ["port"]) => array::list_ports(ctx, state, params),
         ("GET", ["volume"]) => volumes::list(ctx, state, params),
         ("POST", ["volume"]) => snapshots::create(ctx, state, params),
+        ("GET", ["volume", name]) if params.flag("pgroup")? => {
+            pgroups::snapshot_volumes(state, name, params)
+        }
         ("GET", ["volume", name]) => volumes::get(ctx, state, name, params),
         ("POST", ["volume", name]) => volumes::create_or_copy(ctx, state, name, params),
         ("PUT", ["volume", name]) => volumes::modify(ctx, state, name, params),
@@ -197,7 +201,10 @@ fn dispatch(
         ("GET", ["volume", name, "hgroup"]) => volumes::list_shared_connections(state, name),
         ("POST", ["pgroup"]) => pgroups::snapshot(ctx, state, params),
         ("POST", ["pgroup", name]) => pgroups::create(ctx, state, name, params),
-        ("GET", ["pgroup", name]) => pgroups::get(ctx, state, name),
+        ("GET", ["pgroup", name]) => pgroups::get(ctx, state, name, params),
+        ("PUT", ["pgroup", name]) => pgroups::modify(state, name, params),
+        ("DELETE", ["pgroup", name]) => pgroups::destroy_or_eradicate(ctx, state, name, params),
+        ("GET", ["array", "connection"]) => replication::list_connections(state, params),
         ("GET", ["host"]) => hosts::list(state, params),
         ("GET", ["host", name]) => hosts::get(state, name),
         ("POST", ["host", name]) => hosts::create(state, name, params),

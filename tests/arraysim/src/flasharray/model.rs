@@ -28,16 +28,53 @@ pub struct FaState {
     /// Protection groups by name (state files from before they existed have none).
     #[serde(default)]
     pub pgroups: BTreeMap<String, Pgroup>,
+    /// Protection group snapshots (`<group>.<suffix>`, on a target `<source array>:<group>.<n>`)
+    /// by name; their volume snapshots are in `volumes`.
+    #[serde(default)]
+    pub pgroup_snapshots: BTreeMap<String, PgroupSnapshot>,
+    /// Arrays this one is connected to for replication, by their array name.
+    #[serde(default)]
+    pub array_connections: BTreeMap<String, ArrayConnection>,
     /// Valid `session` cookie values.
     pub sessions: BTreeSet<String>,
 }
 
 /// A protection group: the volumes its snapshots take together. Hosts, host groups, targets,
-/// schedules and retention are not modelled; snapshots are taken on request.
+/// schedules and retention are not modelled; snapshots are taken on request (or, on a target,
+/// injected through the admin API as replication would deliver them).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pgroup {
     pub name: String,
     pub volumes: Vec<String>,
+    /// Destruction time, epoch seconds; `None` while live.
+    #[serde(default)]
+    pub destroyed_at: Option<u64>,
+    /// For a replica `<source array>:<group>` on a target array: the source array's name.
+    #[serde(default)]
+    pub source_array: Option<String>,
+}
+
+/// One protection group snapshot. Local snapshots are complete when taken; replicated ones
+/// carry their transfer (`progress` 0.0..=1.0, `completed` once it reached 1.0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PgroupSnapshot {
+    pub name: String,
+    /// The group it is a snapshot of (`<group>` or `<source array>:<group>`).
+    pub group: String,
+    pub created: u64,
+    pub started: u64,
+    pub completed: Option<u64>,
+    pub progress: f64,
+    pub data_transferred: u64,
+}
+
+/// A replication connection to another array (`GET array/connection`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArrayConnection {
+    pub array_name: String,
+    pub id: String,
+    pub management_address: String,
+    pub connected: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,6 +120,8 @@ impl FaState {
             hosts: BTreeMap::new(),
             connections: Vec::new(),
             pgroups: BTreeMap::new(),
+            pgroup_snapshots: BTreeMap::new(),
+            array_connections: BTreeMap::new(),
             sessions: BTreeSet::new(),
         }
     }
@@ -213,10 +252,41 @@ impl Volume {
 }
 
 impl Pgroup {
-    /// `GET pgroup/<name>`, as pugo's fixtures show it.
+    /// `GET pgroup/<name>`, as pugo's fixtures show it; a replica names its source array.
     pub fn render(&self, array_name: &str) -> Value {
+        let source = self.source_array.as_deref().unwrap_or(array_name);
         json!({"name": self.name, "volumes": self.volumes, "hosts": null, "hgroups": null,
-               "source": array_name, "targets": null})
+               "source": source, "targets": null})
+    }
+
+    pub fn time_remaining(&self, now: u64) -> Option<u64> {
+        self.destroyed_at
+            .map(|at| (at + ERADICATION_DELAY_SECS).saturating_sub(now))
+    }
+}
+
+impl PgroupSnapshot {
+    /// A row of `GET pgroup/<g>?snap=true`, with the transfer fields when `transfer` is asked.
+    pub fn render(&self, transfer: bool) -> Value {
+        let mut row =
+            json!({"name": self.name, "source": self.group, "created": iso8601(self.created)});
+        if transfer {
+            row["started"] = json!(iso8601(self.started));
+            row["completed"] = json!(self.completed.map(iso8601));
+            row["progress"] = json!(self.progress);
+            row["data_transferred"] = json!(self.data_transferred);
+            row["physical_bytes_written"] = json!(self.data_transferred);
+        }
+        row
+    }
+}
+
+impl ArrayConnection {
+    /// A row of `GET array/connection`, as purestorage 1.19's `list_array_connections` returns it.
+    pub fn render(&self) -> Value {
+        json!({"array_name": self.array_name, "id": self.id, "connected": self.connected,
+               "management_address": self.management_address, "replication_address": null,
+               "type": ["replication"], "version": "6.1.0", "throttled": false})
     }
 }
 
