@@ -193,6 +193,9 @@ struct Placement<'a> {
     adopted: Option<String>,
 }
 
+/// Held by a pass adopting an array object, from its check until its PV exists ([`provision`]).
+static ADOPTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Carries out the plan: the claim's source checked ([`crate::decide::source`]); the array
 /// volume found from an earlier attempt, or made now (created blank on the array placement
 /// chooses, copied from a snapshot or a claim on the array holding it, or an existing object
@@ -221,6 +224,13 @@ async fn provision(
     );
 
     let arrays: Vec<&Array> = ctx.arrays.of(plan.params.backend).collect();
+    // Two claims adopting one object at once: the check that no PV names it (a PV list from the
+    // API, not the cache) and this claim's PV create run under one lock, so the second claim sees
+    // the first one's PV and is refused. Adoption is rare; the lock costs nothing elsewhere.
+    let _adopting = match &source {
+        Source::Adopt(_) => Some(ADOPTING.lock().await),
+        _ => None,
+    };
     let placement = if let Source::Adopt(object) = &source {
         let found = source::object_to_adopt(ctx, pvc, class, &plan, &arrays, object).await?;
         Placement {

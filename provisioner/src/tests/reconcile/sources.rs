@@ -376,3 +376,40 @@ async fn an_adopted_volume_keeps_its_name_and_size_is_retained_and_is_adopted_on
         err.message
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_claims_adopting_one_volume_at_once_get_one_pv() {
+    let h = Harness::start(&[fa(TIB, &[])], "");
+    let ctx = h.context();
+    h.add_class(class(
+        "adopting",
+        "pure-provisioner",
+        &[("allowAdoption", "true")],
+    ));
+    h.flash_array(0)
+        .create_volume("legacy-db", 1 << 30, &Qos::default())
+        .expect("an administrator's volume");
+    // Slow arrays keep both passes between their "no PV names it" check and their PV create at
+    // the same time, unless they are serialized.
+    h.sims[0].set_faults(Faults {
+        latency_ms: 150,
+        ..Faults::default()
+    });
+    let one = annotated_pvc("one", "adopting", "1Gi", ANN_ADOPT, "legacy-db");
+    let two = annotated_pvc("two", "adopting", "1Gi", ANN_ADOPT, "legacy-db");
+    h.add_claim(&one);
+    h.add_claim(&two);
+    let (a, b) = tokio::join!(provision_claim(&one, &ctx), provision_claim(&two, &ctx));
+    h.sims[0].set_faults(Faults::default());
+    let refusals: Vec<String> = [a, b]
+        .into_iter()
+        .filter_map(|r| r.err().map(|e| e.message))
+        .collect();
+    assert_eq!(refusals.len(), 1, "exactly one claim refused: {refusals:?}");
+    assert!(
+        refusals[0].contains("already the volume of PV"),
+        "{refusals:?}"
+    );
+    let pvs = [h.pv_of(&one), h.pv_of(&two)];
+    assert_eq!(pvs.iter().flatten().count(), 1, "one PV names legacy-db");
+}
