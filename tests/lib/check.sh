@@ -18,14 +18,15 @@ check_eq() {
     [[ "$2" == "$3" ]] || check_fail "$1: expected '$3', got '$2'"
 }
 
-# check_within SECONDS WHAT COMMAND...: polls COMMAND (quietly) until it succeeds; fails with
-# "timed out after SECONDSs waiting for: WHAT" when it has not by then.
+# check_within SECONDS WHAT COMMAND...: polls COMMAND (quietly) every CHECK_INTERVAL seconds
+# (0.5 unless set, e.g. `CHECK_INTERVAL=0.1 check_within ...` to catch a short-lived state) until
+# it succeeds; fails with "timed out after SECONDSs waiting for: WHAT" when it has not by then.
 check_within() {
     local limit="$1" what="$2" deadline
     shift 2
     deadline=$((SECONDS + limit))
     until "$@" >/dev/null 2>&1; do
         ((SECONDS < deadline)) || check_fail "timed out after ${limit}s waiting for: $what"
-        sleep 0.5
+        sleep "${CHECK_INTERVAL:-0.5}"
     done
 }
