@@ -330,16 +330,8 @@ async fn refused_sources_are_events_and_never_a_blank_volume() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_adopted_volume_keeps_its_name_and_size_is_retained_and_is_adopted_once() {
-    let h = Harness::start(&[fa(TIB, &[])], "");
+    let h = adoption_harness(5 << 30);
     let ctx = h.context();
-    h.add_class(class(
-        "adopting",
-        "pure-provisioner",
-        &[("allowAdoption", "true")],
-    ));
-    h.flash_array(0)
-        .create_volume("legacy-db", 5 << 30, &Qos::default())
-        .expect("an administrator's volume");
 
     let claim = annotated_pvc("db", "adopting", "4Gi", ANN_ADOPT, "legacy-db");
     h.add_claim(&claim);
@@ -379,16 +371,8 @@ async fn an_adopted_volume_keeps_its_name_and_size_is_retained_and_is_adopted_on
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_claims_adopting_one_volume_at_once_get_one_pv() {
-    let h = Harness::start(&[fa(TIB, &[])], "");
+    let h = adoption_harness(1 << 30);
     let ctx = h.context();
-    h.add_class(class(
-        "adopting",
-        "pure-provisioner",
-        &[("allowAdoption", "true")],
-    ));
-    h.flash_array(0)
-        .create_volume("legacy-db", 1 << 30, &Qos::default())
-        .expect("an administrator's volume");
     // Slow arrays keep both passes between their "no PV names it" check and their PV create at
     // the same time, unless they are serialized.
     h.sims[0].set_faults(Faults {
@@ -412,4 +396,19 @@ async fn two_claims_adopting_one_volume_at_once_get_one_pv() {
     );
     let pvs = [h.pv_of(&one), h.pv_of(&two)];
     assert_eq!(pvs.iter().flatten().count(), 1, "one PV names legacy-db");
+}
+
+/// A FlashArray holding an administrator's volume `legacy-db` of `bytes`, and the class
+/// `adopting` that allows adoption.
+fn adoption_harness(bytes: u64) -> Harness {
+    let h = Harness::start(&[fa(TIB, &[])], "");
+    h.add_class(class(
+        "adopting",
+        "pure-provisioner",
+        &[("allowAdoption", "true")],
+    ));
+    h.flash_array(0)
+        .create_volume("legacy-db", bytes, &Qos::default())
+        .expect("an administrator's volume");
+    h
 }
