@@ -17,6 +17,7 @@ import json
 import sys
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import benchlib
@@ -207,7 +208,7 @@ def run_claims(ctx: dict, namespace: str, count: int, rate: float | None, latenc
     api = ApiCounter(kube)
     benchlib.sim_reset_stats(arrays)
     api.start()
-    rss_before = provisioner_rss(ctx["provisioner_pid_file"])
+    rss_before = provisioner_memory(ctx)
     t0 = time.monotonic()
 
     def create(index_name):
@@ -233,7 +234,7 @@ def run_claims(ctx: dict, namespace: str, count: int, rate: float | None, latenc
     bound_all = max(tracker.bound[n] for n in names)
     create_api = api.stop()
     create_sim = benchlib.sim_stats(arrays)
-    rss_bound = provisioner_rss(ctx["provisioner_pid_file"])
+    rss_bound = provisioner_memory(ctx)
 
     to_pv = [tracker.pv_added[f"pvc-{uid[n]}"] - sent[n] for n in names]
     to_bound = [tracker.bound[n] - sent[n] for n in names]
@@ -298,45 +299,104 @@ def run_claims(ctx: dict, namespace: str, count: int, rate: float | None, latenc
         "array": delete_sim,
         "array_calls_per_delete": delete_sim["total_calls"] / count,
     }
-    result["provisioner_rss_kib"]["after_delete"] = provisioner_rss(ctx["provisioner_pid_file"])
+    result["provisioner_rss_kib"]["after_delete"] = provisioner_memory(ctx)
     result["load_after"] = benchlib.load_average()
     return result
 
 
+MEMORY_NAMESPACE = "bench-memory"
+MEMORY_CLASS = "bench-not-ours"
+
+
+def memory_pair(index: int) -> tuple[dict, dict, dict, dict]:
+    """The memory phase's pair `index`, already Bound as the controller-manager leaves a bound
+    pair: the claim names its PV and carries `bind-completed`, and once the claim's uid is known
+    (`memory_pv_claim_ref`) the PV's claimRef has it; both statuses say Bound. Then the
+    controller-manager finds nothing to write for them, where a merely pre-bound pair cost it
+    about 8 requests (over an hour at its 20 requests/s for 10,000, which the next subject
+    waited out). Returns (claim, PV without claimRef uid, claim status, PV status)."""
+    name = f"mem-{index:05d}"
+    pv = f"bench-pv-{index:05d}"
+    claim = claim_body(MEMORY_NAMESPACE, name, MEMORY_CLASS, annotations={"pv.kubernetes.io/bind-completed": "yes"})
+    claim["spec"]["volumeName"] = pv
+    volume = {
+        "apiVersion": "v1", "kind": "PersistentVolume",
+        "metadata": {"name": pv, "labels": {"flashvol-bench": "memory"}},
+        "spec": {
+            "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Retain", "storageClassName": MEMORY_CLASS,
+            "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": MEMORY_NAMESPACE, "name": name},
+            "flexVolume": {"driver": "pure/flex", "fsType": "xfs", "options": {
+                "backend": "block", "namespace": "k8s", "volumeName": pv, "accessMode": "",
+                "arrayVolume": f"k8s-{pv}", "arrayEndpoint": "127.0.0.1:443", "volumeMode": "Filesystem"}},
+        }}
+    claim_status = {"status": {"phase": "Bound", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": "1Gi"}}}
+    pv_status = {"status": {"phase": "Bound"}}
+    return claim, volume, claim_status, pv_status
+
+
+def memory_pv_claim_ref(volume: dict, claim_uid: str) -> dict:
+    """The pair's PV bound to the claim `claim_uid`: a claimRef without a uid is only a
+    pre-binding, which the controller-manager completes with writes of its own."""
+    volume["spec"]["claimRef"]["uid"] = claim_uid
+    return volume
+
+
+def heap_bytes(metrics_text: str) -> dict:
+    """`flashvol_heap_bytes{kind}` from a /metrics page: the allocator's own account (bytes by
+    kind); empty for a subject that does not export it (the Go peer)."""
+    out = {}
+    for line in metrics_text.splitlines():
+        if line.startswith('flashvol_heap_bytes{kind="'):
+            labels, value = line.rsplit(" ", 1)
+            out[labels[len('flashvol_heap_bytes{kind="'):-2]] = int(float(value))
+    return out
+
+
+def provisioner_memory(ctx: dict) -> dict:
+    """RSS (status: VmRSS, VmHWM, RssAnon, RssFile) and, from flashvol's /metrics when the setup
+    names it, the allocator's counters: RssAnon − resident is thread stacks and the like,
+    resident − allocated is what jemalloc holds for reuse, allocated is live data."""
+    out = provisioner_rss(ctx["provisioner_pid_file"])
+    if ctx.get("metrics_url"):
+        try:
+            with urllib.request.urlopen(ctx["metrics_url"], timeout=5) as response:
+                out["heap_bytes"] = heap_bytes(response.read().decode())
+        except OSError as e:
+            out["heap_error"] = str(e)
+    return out
+
+
 def run_memory(ctx: dict, count: int) -> dict:
-    """`count` claims of a class that is not ours, each bound ahead of time to a flex PV shaped
-    like the ones we create (claim `spec.volumeName` and PV `claimRef` set at create, the state
-    the controller-manager leaves bound pairs in): both land in the provisioner's PV and claim
-    caches as a running cluster's bound claims and PVs do, without waiting minutes for the
-    controller-manager to bind 10,000 pairs at its default 20 requests/s."""
+    """`count` claims of a class that is not ours, each bound to a flex PV shaped like the ones
+    we create (`memory_pair`): both land in the provisioner's PV and claim caches as a running
+    cluster's bound claims and PVs do. Memory is read before and after, with the allocator's
+    own account where the subject exports it."""
     kube = ctx["kube"]
-    namespace = "bench-memory"
+    namespace = MEMORY_NAMESPACE
     settled = settle(kube, "the memory phase")
     ensure_namespace(kube, namespace)
     kube.request("POST", "/apis/storage.k8s.io/v1/storageclasses", {
-        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "bench-not-ours"},
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": MEMORY_CLASS},
         "provisioner": "example.com/none", "reclaimPolicy": "Retain"}, ok=(201, 409))
-    rss_before = provisioner_rss(ctx["provisioner_pid_file"])
+    rss_before = provisioner_memory(ctx)
     t0 = time.monotonic()
+    merge = "application/merge-patch+json"
 
     def create(i):
-        name = f"mem-{i:05d}"
-        pv = f"bench-pv-{i:05d}"
-        claim = claim_body(namespace, name, "bench-not-ours")
-        claim["spec"]["volumeName"] = pv
-        # 409: an earlier subject of the same run made them; they are what this one must cache.
-        kube.request("POST", f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", claim, ok=(201, 409))
-        kube.request("POST", "/api/v1/persistentvolumes", {
-            "apiVersion": "v1", "kind": "PersistentVolume",
-            "metadata": {"name": pv, "labels": {"flashvol-bench": "memory"}},
-            "spec": {
-                "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "bench-not-ours",
-                "claimRef": {"namespace": namespace, "name": name},
-                "flexVolume": {"driver": "pure/flex", "fsType": "xfs", "options": {
-                    "backend": "block", "namespace": "k8s", "volumeName": pv, "accessMode": "",
-                    "arrayVolume": f"k8s-{pv}", "arrayEndpoint": "127.0.0.1:443", "volumeMode": "Filesystem"}},
-            }}, ok=(201, 409))
+        claim, volume, claim_status, pv_status = memory_pair(i)
+        name, pv = claim["metadata"]["name"], volume["metadata"]["name"]
+        claims = f"/api/v1/namespaces/{namespace}/persistentvolumeclaims"
+        # 409: an earlier subject of the same run made the pair; it is what this one must cache.
+        try:
+            uid = kube.json("POST", claims, claim, ok=(201,))["metadata"]["uid"]
+        except benchlib.HttpError as e:
+            if e.status != 409:
+                raise
+            uid = kube.json("GET", f"{claims}/{name}")["metadata"]["uid"]
+        kube.request("POST", "/api/v1/persistentvolumes", memory_pv_claim_ref(volume, uid), ok=(201, 409))
+        kube.request("PATCH", f"/api/v1/persistentvolumes/{pv}/status", pv_status, content_type=merge, ok=(200,))
+        kube.request("PATCH", f"{claims}/{name}/status", claim_status, content_type=merge, ok=(200,))
 
     with ThreadPoolExecutor(CLIENT_THREADS) as pool:
         list(pool.map(create, range(count)))
@@ -350,7 +410,7 @@ def run_memory(ctx: dict, count: int) -> dict:
     samples = []
     for _ in range(10):
         time.sleep(2)
-        samples.append(provisioner_rss(ctx["provisioner_pid_file"]))
+        samples.append(provisioner_memory(ctx))
     return {
         "objects": {"claims": count, "pvs": count},
         "settled": settled,
@@ -375,6 +435,7 @@ def main() -> int:
         "kube": benchlib.kube_from_cluster_state(setup["cluster_state"]),
         "arrays": benchlib.sim_arrays(setup["arrays_jsonl"], setup["ca"]),
         "provisioner_pid_file": setup["provisioner_pid_file"],
+        "metrics_url": setup.get("metrics_url"),
         "block_selector": False,
     }
     counts = ({"burst": 100, "paced_seconds": 5, "memory": 1000} if args.quick
@@ -400,7 +461,7 @@ def main() -> int:
     if "memory" in phases:
         print(f"provisioner: RSS with {counts['memory']} claims and PVs cached", file=sys.stderr)
         result["memory"] = run_memory(ctx, counts["memory"])
-    result["provisioner_final_rss_kib"] = provisioner_rss(setup["provisioner_pid_file"])
+    result["provisioner_final_rss_kib"] = provisioner_memory(ctx)
     with open(args.out, "w", encoding="utf-8") as handle:
         json.dump(result, handle, indent=1)
     return 0

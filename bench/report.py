@@ -349,8 +349,9 @@ def provisioner_section(prov: dict, out_dir: str, kcm_args: list[str] | None = N
     if "memory" in prov:
         mem = prov["memory"]
         lines += ["### Memory", "",
-                  f"{mem['objects']['claims']} claims of a class that is not ours, each bound at creation to a flex PV shaped "
-                  f"like ours (claim `volumeName` and PV `claimRef` set; {mem['create_s']:.0f} s to create), so both land in the provisioner's claim and PV caches. "
+                  f"{mem['objects']['claims']} claims of a class that is not ours, each created already Bound to a flex PV shaped "
+                  f"like ours (claim `volumeName` and `bind-completed`, PV `claimRef` with the claim's uid, both statuses "
+                  f"Bound; {mem['create_s']:.0f} s to create), so both land in the provisioner's claim and PV caches. "
                   f"RSS (VmRSS) before: {mib(mem['rss_before_kib']['VmRSS'])}; after, steady: "
                   f"{mib(mem['rss_after_kib']['VmRSS'])} (anonymous {mib(mem['rss_after_kib'].get('RssAnon', 0))}); "
                   f"peak over the whole run (VmHWM): {mib(mem['rss_after_kib']['VmHWM'])}; threads: "
@@ -359,10 +360,50 @@ def provisioner_section(prov: dict, out_dir: str, kcm_args: list[str] | None = N
                      f"{mem['object_json_bytes']['claim']} (as the apiserver serves them, managedFields included); "
                      f"the RSS grew {(mem['rss_after_kib']['VmRSS'] - mem['rss_before_kib']['VmRSS']) * 1024 / mem['objects']['pvs']:.0f} "
                      f"bytes per PV + claim pair." if "object_json_bytes" in mem else ""), ""]
+    lines += memory_attribution(prov)
     if prov["runs"]:
         lines += ["![claim to PV latency](provisioner_latency.png)", "", "![PVs created over time](provisioner_progress.png)", ""]
         plot_provisioner(prov, out_dir)
     return lines
+
+
+def memory_points(prov: dict) -> list[tuple[str, dict]]:
+    """Each reading of the provisioner's memory, in the order they were taken: before and after
+    every run, then the memory phase."""
+    points = []
+    for run in prov.get("runs", []):
+        for when, key in (("before", "before"), ("all Bound", "all_bound"), ("after delete", "after_delete")):
+            reading = run.get("provisioner_rss_kib", {}).get(key)
+            if reading:
+                points.append((f"{run['label']}: {when}", reading))
+    if "memory" in prov:
+        mem = prov["memory"]
+        points.append(("memory phase: before", mem["rss_before_kib"]))
+        points.append((f"memory phase: {mem['objects']['pvs']} PVs + {mem['objects']['claims']} claims cached", mem["rss_after_kib"]))
+    return points
+
+
+def memory_attribution(prov: dict) -> list[str]:
+    """Where the resident memory is, at every reading that has the allocator's account
+    (`flashvol_heap_bytes`): the binary's pages (RssFile), live heap data (allocated), what the
+    allocator holds for reuse (resident − allocated), and other anonymous memory (RssAnon −
+    resident: thread stacks, TLS, the allocator's metadata outside its count)."""
+    rows = [(label, r) for label, r in memory_points(prov) if r.get("heap_bytes", {}).get("resident") is not None]
+    if not rows:
+        return []
+    lines = ["#### Where the memory is", "",
+             "From `/proc/<pid>/status` and the provisioner's `flashvol_heap_bytes` (jemalloc's own counters) "
+             "read at the same moment. The burst phases' garbage shows as *held for reuse*; *live heap* is the "
+             "caches and queues.", "",
+             "| reading | VmRSS | binary pages (RssFile) | live heap (allocated) | held for reuse (resident − allocated) | other anonymous |",
+             "|---|---|---|---|---|---|"]
+    for label, r in rows:
+        heap = r["heap_bytes"]
+        resident_kib, allocated_kib = heap["resident"] / 1024, heap["allocated"] / 1024
+        other = r.get("RssAnon", 0) - resident_kib
+        lines.append(f"| {label} | {mib(r['VmRSS'])} | {mib(r.get('RssFile', 0))} | {mib(allocated_kib)} | "
+                     f"{mib(resident_kib - allocated_kib)} | {mib(max(other, 0))} |")
+    return lines + [""]
 
 
 def plot_provisioner(prov: dict, out_dir: str) -> None:

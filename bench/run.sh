@@ -204,8 +204,8 @@ bench_flex() {
 
 bench_provisioner() {
     jq -n --arg state "$FLASHVOL_CLUSTER_STATE" --arg arrays "$WORKDIR/sim/arrays.jsonl" --arg ca "$SIM_CA" \
-        --arg pid "$WORKDIR/pids/provisioner-main" \
-        '{cluster_state: $state, arrays_jsonl: $arrays, ca: $ca, provisioner_pid_file: $pid}' >"$WORKDIR/prov-setup.json"
+        --arg pid "$WORKDIR/pids/provisioner-main" --arg metrics "http://$(prov_http main)/metrics" \
+        '{cluster_state: $state, arrays_jsonl: $arrays, ca: $ca, provisioner_pid_file: $pid, metrics_url: $metrics}' >"$WORKDIR/prov-setup.json"
     log_info "provisioner benchmark"
     "$VENV/bin/python" "$bench_dir/provbench.py" --setup "$WORKDIR/prov-setup.json" --out "$OUT/provisioner.json" \
         "${QUICK_FLAG[@]}" "${PHASE_ARGS[@]}" || log_die "provisioner benchmark failed"
@@ -248,7 +248,7 @@ peer_measure() {
         echo "$!" >"$pidfile"
     )
     jq --arg pid "$pidfile" --arg peer_label "$label" --arg args "$*" \
-        '.provisioner_pid_file = $pid | .subject = {name: "peer", label: $peer_label, args: $args, array_io: false}' \
+        '.provisioner_pid_file = $pid | del(.metrics_url) | .subject = {name: "peer", label: $peer_label, args: $args, array_io: false}' \
         "$WORKDIR/prov-setup.json" >"$WORKDIR/peer-setup.json"
     "$VENV/bin/python" "$bench_dir/provbench.py" --setup "$WORKDIR/peer-setup.json" --out "$OUT/peer-$label.json" \
         "${QUICK_FLAG[@]}" "${PHASE_ARGS[@]}" || log_die "Go peer benchmark ($label) failed (see $WORKDIR/logs/peer-$label.log)"

@@ -257,5 +257,42 @@ class SettledClusterTests(unittest.TestCase):
             "claim bench-burst-0/burst0-00003 being deleted", "PV pvc-1 Released", "PV pvc-2 being deleted"])
 
 
+class MemoryPhaseTests(unittest.TestCase):
+    def test_a_memory_pair_is_created_bound_so_the_controller_manager_has_nothing_to_write(self):
+        claim, volume, claim_status, pv_status = provbench.memory_pair(7)
+        self.assertEqual(claim["metadata"]["name"], "mem-00007")
+        self.assertEqual(claim["spec"]["volumeName"], "bench-pv-00007")
+        self.assertEqual(claim["metadata"]["annotations"], {"pv.kubernetes.io/bind-completed": "yes"})
+        self.assertNotIn("uid", volume["spec"]["claimRef"])
+        bound = provbench.memory_pv_claim_ref(volume, "1234-uid")
+        self.assertEqual(bound["spec"]["claimRef"], {
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": "bench-memory",
+            "name": "mem-00007", "uid": "1234-uid"})
+        self.assertEqual(pv_status, {"status": {"phase": "Bound"}})
+        # What the PV controller compares before it writes a bound claim's status.
+        self.assertEqual(claim_status["status"]["phase"], "Bound")
+        self.assertEqual(claim_status["status"]["accessModes"], volume["spec"]["accessModes"])
+        self.assertEqual(claim_status["status"]["capacity"], volume["spec"]["capacity"])
+        self.assertEqual(claim["spec"]["storageClassName"], volume["spec"]["storageClassName"])
+
+    def test_heap_bytes_are_read_by_kind_and_absent_for_a_subject_without_them(self):
+        page = ("# HELP flashvol_heap_bytes The allocator's bytes\n# TYPE flashvol_heap_bytes gauge\n"
+                'flashvol_heap_bytes{kind="allocated"} 1048576\nflashvol_heap_bytes{kind="resident"} 4194304\n'
+                'flashvol_leader 1\n')
+        self.assertEqual(provbench.heap_bytes(page), {"allocated": 1048576, "resident": 4194304})
+        self.assertEqual(provbench.heap_bytes("go_goroutines 12\n"), {})
+
+    def test_the_memory_table_splits_rss_into_binary_live_heap_held_and_other(self):
+        reading = {"VmRSS": 40960, "RssFile": 12288, "RssAnon": 28672,
+                   "heap_bytes": {"allocated": 16 << 20, "resident": 24 << 20}}
+        prov = {"runs": [{"label": "burst0", "provisioner_rss_kib": {"before": {"VmRSS": 10240, "RssAnon": 5000}}}],
+                "memory": {"objects": {"pvs": 10, "claims": 10}, "rss_before_kib": reading, "rss_after_kib": reading}}
+        table = "\n".join(report.memory_attribution(prov))
+        # The first run's reading has no allocator account (a peer, or an old file): no row.
+        self.assertNotIn("burst0: before", table)
+        self.assertIn("| memory phase: 10 PVs + 10 claims cached | 40.0 MiB | 12.0 MiB | 16.0 MiB | 8.0 MiB | 4.0 MiB |", table)
+        self.assertEqual(report.memory_attribution({"runs": []}), [])
+
+
 if __name__ == "__main__":
     unittest.main()

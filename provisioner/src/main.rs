@@ -13,7 +13,10 @@ use flashvol_provisioner::snapshot;
 
 /// jemalloc, not glibc's malloc: after three bursts of 1,000 claims the benchmark measured 40 MiB
 /// RSS with 10,000 claims and PVs cached under jemalloc and 53 MiB under glibc, whose per-thread
-/// arenas keep what a burst freed (bench/results/REPORT.md).
+/// arenas keep what a burst freed (bench/results/REPORT.md). Built with background threads on
+/// (the `background_threads` feature): they return an idle arena's freed pages to the kernel;
+/// without them only a thread that allocates again purges its arena, so the array workers'
+/// arenas kept a burst's garbage while the process sat idle. `flashvol_heap_bytes` shows it.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -1,5 +1,6 @@
-//! The HTTP endpoints: `/metrics` (Prometheus text), `/healthz` (the process serves) and
-//! `/readyz` (caches synced while leading, or a healthy standby).
+//! The HTTP endpoints: `/metrics` (Prometheus text; the allocator's counters are read at each
+//! scrape), `/healthz` (the process serves) and `/readyz` (caches synced while leading, or a
+//! healthy standby).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::controller::CacheState;
 use crate::k8s::leader::LeaderState;
+use crate::serve::heap;
 use crate::serve::metrics::Metrics;
 
 /// What the endpoints read.
@@ -39,6 +41,10 @@ pub fn readiness(
 }
 
 async fn metrics(State(h): State<Health>) -> impl IntoResponse {
+    match heap::read() {
+        Ok(stats) => h.metrics.heap_read(&stats),
+        Err(e) => log::debug!("jemalloc stats unavailable: {e}"),
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -108,5 +114,7 @@ mod tests {
             m.contains("flashvol_provisions_total{outcome=\"success\",reason=\"created\"} 1"),
             "{m}"
         );
+        // Read from the allocator at each scrape.
+        assert!(m.contains("flashvol_heap_bytes{kind=\"resident\"} "), "{m}");
     }
 }

@@ -20,6 +20,7 @@ use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::{Metric, Registry};
 
 use crate::arrays::SpaceReport;
+use crate::serve::heap::HeapStats;
 use crate::serve::monitor::pending::PendingCount;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -72,6 +73,13 @@ pub struct PendingLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HeapLabels {
+    /// One of [`crate::serve::heap::HeapStats::by_kind`]: `allocated`, `active`, `resident`,
+    /// `mapped`, `retained`.
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueueLabels {
     /// `claims` or `volumes`.
     pub queue: String,
@@ -109,6 +117,7 @@ pub struct Metrics {
     pub volumes: IntGauges<EndpointLabels>,
     pub claims_pending: IntGauges<PendingLabels>,
     pub claims_pending_oldest: FloatGauges<PendingLabels>,
+    pub heap: IntGauges<HeapLabels>,
     /// The label sets of the last [`Metrics::pending_claims`], to drop those of deleted classes.
     pending_shown: Mutex<HashSet<PendingLabels>>,
 }
@@ -242,6 +251,11 @@ impl Metrics {
             "Age of the oldest pending claim, by StorageClass and reason (0 when there is none)",
             FloatGauges::<PendingLabels>::default(),
         );
+        let heap = r.add(
+            "heap_bytes",
+            "The allocator's bytes by kind: allocated (live data), active, resident, mapped, retained",
+            IntGauges::<HeapLabels>::default(),
+        );
         Self {
             registry: r.registry,
             names: r.names,
@@ -264,6 +278,7 @@ impl Metrics {
             volumes,
             claims_pending,
             claims_pending_oldest,
+            heap,
             pending_shown: Mutex::default(),
         }
     }
@@ -420,6 +435,17 @@ impl Metrics {
                 self.claims_pending_oldest.remove(gone);
             }
             *shown = given;
+        }
+    }
+
+    /// The allocator's counters as read just now (taken at each scrape).
+    pub fn heap_read(&self, stats: &HeapStats) {
+        for (kind, bytes) in stats.by_kind() {
+            self.heap
+                .get_or_create(&HeapLabels {
+                    kind: kind.to_owned(),
+                })
+                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
         }
     }
 

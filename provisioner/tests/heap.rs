@@ -1,0 +1,33 @@
+//! `flashvol_heap_bytes` reads jemalloc as the binary runs it: this test binary makes jemalloc
+//! its global allocator, as `main.rs` does, so what it allocates must show in the counters.
+
+use flashvol_provisioner::serve::heap;
+
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+const BLOCK: usize = 8 << 20;
+/// The test harness's own threads allocate and free a little meanwhile.
+const BLOCK_SEEN: u64 = 7 << 20;
+
+#[test]
+fn live_data_shows_as_allocated_and_leaves_it_when_freed() {
+    let before = heap::read().expect("jemalloc stats");
+    let block = std::hint::black_box(vec![7u8; BLOCK]);
+    let held = heap::read().expect("jemalloc stats");
+    assert!(
+        held.allocated >= before.allocated + BLOCK_SEEN,
+        "{before:?} then {held:?}"
+    );
+    // What each counter means orders them: live bytes sit in active pages, which are resident
+    // and inside the mapped extents.
+    assert!(held.allocated <= held.active, "{held:?}");
+    assert!(held.active <= held.resident, "{held:?}");
+    assert!(held.active <= held.mapped, "{held:?}");
+    drop(block);
+    let freed = heap::read().expect("jemalloc stats");
+    assert!(
+        freed.allocated + BLOCK_SEEN <= held.allocated,
+        "{held:?} then {freed:?}"
+    );
+}
