@@ -274,6 +274,7 @@ class MemoryPhaseTests(unittest.TestCase):
         self.assertEqual(claim_status["status"]["accessModes"], volume["spec"]["accessModes"])
         self.assertEqual(claim_status["status"]["capacity"], volume["spec"]["capacity"])
         self.assertEqual(claim["spec"]["storageClassName"], volume["spec"]["storageClassName"])
+        self.assertEqual([(c["type"], c["status"]) for c in claim_status["status"]["conditions"]], [("Unused", "True")])
 
     def test_heap_bytes_are_read_by_kind_and_absent_for_a_subject_without_them(self):
         page = ("# HELP flashvol_heap_bytes The allocator's bytes\n# TYPE flashvol_heap_bytes gauge\n"

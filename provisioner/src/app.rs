@@ -91,6 +91,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if config.arrays.flash_arrays.is_empty() && config.arrays.flash_blades.is_empty() {
         log::warn!("no arrays configured: every claim will fail with ProvisioningFailed");
     }
+    match crate::serve::heap::settings() {
+        Ok((conf, running)) => {
+            log::info!("allocator: jemalloc {conf:?}, background threads running: {running}")
+        }
+        Err(e) => log::info!("allocator: jemalloc settings unreadable: {e}"),
+    }
     let kube_config = kube::Config::infer()
         .await
         .context("Kubernetes client configuration")?;

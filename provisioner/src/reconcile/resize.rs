@@ -48,7 +48,15 @@ pub struct ResizeError {
     pub message: String,
 }
 
+/// Every [`ResizeError::reason`] counted as a failure (all but `conflict`, a lost race that is
+/// retried): the failure series start at zero ([`crate::serve::metrics`]).
+pub const FAILURE_REASONS: [&str; 4] = ["refused", "array", "options", "kubernetes"];
+
 fn fail(reason: &'static str, message: impl Into<String>) -> ResizeError {
+    debug_assert!(
+        reason == "conflict" || FAILURE_REASONS.contains(&reason),
+        "{reason} is missing from FAILURE_REASONS"
+    );
     ResizeError {
         reason,
         message: message.into(),

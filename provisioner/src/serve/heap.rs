@@ -6,7 +6,7 @@
 //! the process's RSS minus `resident` is the binary's pages and the thread stacks. The benchmark
 //! reads it across its phases (bench/README.md), and an operator can read it without a profiler.
 
-use tikv_jemalloc_ctl::{epoch, stats};
+use tikv_jemalloc_ctl::{background_thread, config, epoch, stats};
 
 /// One reading of jemalloc's counters, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,4 +47,11 @@ pub fn read() -> Result<HeapStats, tikv_jemalloc_ctl::Error> {
         mapped: bytes(stats::mapped::read()?),
         retained: bytes(stats::retained::read()?),
     })
+}
+
+/// jemalloc's compiled-in settings (`.cargo/config.toml` and the crate features choose them) and
+/// whether its background threads run, for the start-up log: what returns freed pages to the
+/// kernel is part of how much memory the process keeps.
+pub fn settings() -> Result<(&'static str, bool), tikv_jemalloc_ctl::Error> {
+    Ok((config::malloc_conf::read()?, background_thread::read()?))
 }

@@ -349,6 +349,11 @@ impl Metrics {
                 .get_or_create(&outcome(false, reason))
                 .inc_by(0);
         }
+        for reason in crate::reconcile::resize::FAILURE_REASONS {
+            self.resizes
+                .get_or_create(&outcome(false, reason))
+                .inc_by(0);
+        }
         for array in arrays {
             self.orphans_destroyed
                 .get_or_create(&EndpointLabels {
@@ -571,6 +576,7 @@ mod tests {
         for line in [
             r#"flashvol_provisions_total{outcome="failure",reason="placement"} 0"#,
             r#"flashvol_deletes_total{outcome="failure",reason="array"} 0"#,
+            r#"flashvol_resizes_total{outcome="failure",reason="refused"} 0"#,
             r#"flashvol_orphans_destroyed_total{array="fa1"} 0"#,
         ] {
             assert!(text.contains(line), "{line} in {text}");
