@@ -16,9 +16,8 @@ use flashvol_provisioner::snapshot;
 /// arenas keep what a burst freed (bench/results/REPORT.md). Built with background threads on
 /// (the `background_threads` feature): they return an idle arena's freed pages to the kernel;
 /// without them only a thread that allocates again purges its arena, so the array workers'
-/// arenas kept a burst's garbage while the process sat idle; and freed pages go back after about
-/// 1 s instead of 10 (`.cargo/config.toml`). `flashvol_heap_bytes` shows the effect, the start-up
-/// log the settings.
+/// arenas kept a burst's garbage while the process sat idle. `flashvol_heap_bytes` shows the
+/// effect, the start-up log the settings.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

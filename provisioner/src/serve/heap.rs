@@ -49,7 +49,7 @@ pub fn read() -> Result<HeapStats, tikv_jemalloc_ctl::Error> {
     })
 }
 
-/// jemalloc's compiled-in settings (`.cargo/config.toml` and the crate features choose them) and
+/// jemalloc's compiled-in settings (the crate features in `Cargo.toml` choose them) and
 /// whether its background threads run, for the start-up log: what returns freed pages to the
 /// kernel is part of how much memory the process keeps.
 pub fn settings() -> Result<(&'static str, bool), tikv_jemalloc_ctl::Error> {
