@@ -15,7 +15,8 @@
 #               --kcm-args "--kube-api-qps=100 --kube-api-burst=200"; default: none (upstream
 #               defaults, client 20 QPS / burst 30). The report states the flags used.
 # Environment: BENCH_PHASES=burst,paced,memory (a subset of the provisioner phases, for flashvol
-# and the peer alike); BENCH_KEEP=1 keeps the work dir (provisioner, peer and driver logs,
+# and the peer alike); BENCH_PEERS=defaults,tuned (which Go peer runs to take; an empty value
+# takes none); BENCH_KEEP=1 keeps the work dir (provisioner, peer and driver logs,
 # simulator state, and the cluster's component logs in logs/cluster/).
 # Needs root (loop devices, mounts), like tests/e2e. Builds the release binaries (the flex
 # driver statically linked, as shipped), the Go peer (through the Go module proxy), a Python
@@ -82,6 +83,14 @@ parse_args() {
         [[ "$phase" == burst || "$phase" == paced || "$phase" == memory ]] ||
             log_die "BENCH_PHASES: unknown phase '$phase' (burst, paced, memory)"
         PHASE_ARGS+=(--only "$phase")
+    done
+    # BENCH_PEERS picks the Go peer's runs: at the library's defaults, tuned to flashvol's limits.
+    PEERS=()
+    local peers="${BENCH_PEERS-defaults,tuned}" peer
+    for peer in ${peers//,/ }; do
+        [[ "$peer" == defaults || "$peer" == tuned ]] ||
+            log_die "BENCH_PEERS: unknown peer run '$peer' (defaults, tuned)"
+        PEERS+=("$peer")
     done
     # Checked now, not minutes later when the cluster starts after the builds.
     parse_kcm_extra_args "$KCM_ARGS" --kcm-args
@@ -221,8 +230,10 @@ bench_peer() {
     burst="$(provisioner_setting kube-api-burst)"
     workers="$(provisioner_setting workers)"
     prov_stop main
-    peer_measure defaults
-    peer_measure tuned --kube-api-qps "$qps" --kube-api-burst "$burst" --threadiness "$workers"
+    if [[ " ${PEERS[*]} " == *" defaults "* ]]; then peer_measure defaults; fi
+    if [[ " ${PEERS[*]} " == *" tuned "* ]]; then
+        peer_measure tuned --kube-api-qps "$qps" --kube-api-burst "$burst" --threadiness "$workers"
+    fi
 }
 
 # provisioner_setting FLAG: the number the benchmarked provisioner ran with for --FLAG.
