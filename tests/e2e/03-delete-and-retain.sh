@@ -9,21 +9,8 @@ scenario_begin "delete destroys the array volume; Retain keeps PV and volume"
 
 ns=e2e-delete
 kube_make_namespace "$ns"
-kubectl apply -f - >/dev/null <<'EOF'
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata: {name: e2e-retain-block}
-provisioner: pure-provisioner
-reclaimPolicy: Retain
-parameters: {backend: block}
----
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata: {name: e2e-retain-file}
-provisioner: pure-provisioner
-reclaimPolicy: Retain
-parameters: {backend: file}
-EOF
+kube_create_class e2e-retain-block '{"backend": "block"}' '{"reclaimPolicy": "Retain"}'
+kube_create_class e2e-retain-file '{"backend": "file"}' '{"reclaimPolicy": "Retain"}'
 
 pv_phase_is() { [[ "$(kubectl get pv "$1" -o 'jsonpath={.status.phase}' 2>/dev/null)" == "$2" ]]; }
 

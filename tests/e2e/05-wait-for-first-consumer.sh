@@ -9,14 +9,7 @@ scenario_begin "WaitForFirstConsumer: provisioned only once a node is selected"
 
 ns=e2e-wffc
 kube_make_namespace "$ns"
-kubectl apply -f - >/dev/null <<'YAML'
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata: {name: e2e-wffc-block}
-provisioner: pure-provisioner
-volumeBindingMode: WaitForFirstConsumer
-parameters: {backend: block}
-YAML
+kube_create_class e2e-wffc-block '{"backend": "block"}' '{"volumeBindingMode": "WaitForFirstConsumer"}'
 # The node the scheduler would pick (no kubelet runs it; the object is what the scheduler names).
 kubectl apply -f - >/dev/null <<YAML
 apiVersion: v1

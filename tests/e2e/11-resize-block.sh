@@ -13,14 +13,7 @@ scenario_begin "block claims grow: array volume, device and file system, online 
 
 ns=e2e-resize-block
 kube_make_namespace "$ns"
-kubectl apply -f - >/dev/null <<YAML
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata: {name: e2e-ext4}
-provisioner: pure-provisioner
-allowVolumeExpansion: true
-parameters: {backend: block, fsType: ext4}
-YAML
+kube_create_class e2e-ext4 '{"backend": "block", "fsType": "ext4"}' '{"allowVolumeExpansion": true}'
 check_eq "allowVolumeExpansion of the shipped pure-block class" \
     "$(kubectl get storageclass pure-block -o 'jsonpath={.allowVolumeExpansion}')" true
 

@@ -38,19 +38,8 @@ no_volume_for() {
 
 log_step "the array administrator makes protection group $group on fa-b only"
 sim_fa_rest fa-b POST "pgroup/$group" '{}' >/dev/null || check_fail "cannot create $group on fa-b"
-kubectl apply -f - >/dev/null <<YAML
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata: {name: e2e-replicated}
-provisioner: pure-provisioner
-parameters: {backend: block, protectionGroup: $group}
----
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata: {name: e2e-no-such-group}
-provisioner: pure-provisioner
-parameters: {backend: block, protectionGroup: e2e-nowhere}
-YAML
+kube_create_class e2e-replicated "$(jq -n --arg g "$group" '{backend: "block", protectionGroup: $g}')"
+kube_create_class e2e-no-such-group '{"backend": "block", "protectionGroup": "e2e-nowhere"}'
 
 log_step "a claim of class e2e-replicated lands on fa-b and joins $group"
 kube_create_pvc "$ns" data e2e-replicated 1Gi

@@ -127,13 +127,7 @@ log_step "every claim Bound to pvc-<its uid>, exactly one live array object each
 log_step "adoption: an administrator's volume e2e-legacy-db on $array (a copy of $snapshot, made through REST)"
 sim_fa_rest "$array" POST volume/e2e-legacy-db "$(jq -n --arg s "$snapshot" '{source: $s}')" >/dev/null ||
     check_fail "cannot create e2e-legacy-db on $array"
-kubectl apply -f - >/dev/null <<YAML
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata: {name: e2e-adopt}
-provisioner: pure-provisioner
-parameters: {backend: block, allowAdoption: "true"}
-YAML
+kube_create_class e2e-adopt '{"backend": "block", "allowAdoption": "true"}'
 kube_create_pvc "$ns" adopted e2e-adopt 1Gi ReadWriteOnce null '{"flashvol.io/adopt": "e2e-legacy-db"}'
 kube_wait_bound "$ns" adopted
 adopted_pv="$(kube_pv_of "$ns" adopted)"

@@ -54,6 +54,17 @@ kube_make_namespace() {
 }
 
 # --- claims and PVs ----------------------------------------------------------------
+# kube_create_class NAME PARAMETERS_JSON [FIELDS_JSON]: a StorageClass of pure-provisioner with
+# these parameters and extra top-level fields (reclaimPolicy, volumeBindingMode, ...).
+kube_create_class() {
+    local fields="${3:-}"
+    [[ -n "$fields" ]] || fields='{}'
+    jq -n --arg name "$1" --argjson params "$2" --argjson fields "$fields" \
+        '{apiVersion: "storage.k8s.io/v1", kind: "StorageClass", metadata: {name: $name},
+          provisioner: "pure-provisioner", parameters: $params} + $fields' |
+        kubectl apply -f - >/dev/null
+}
+
 # kube_create_pvc NS NAME CLASS SIZE [ACCESS_MODE] [SELECTOR_JSON] [ANNOTATIONS_JSON]
 kube_create_pvc() {
     local ns="$1" name="$2" class="$3" size="$4" mode="${5:-ReadWriteOnce}" selector="${6:-null}" annotations="${7:-null}"
