@@ -30,6 +30,10 @@ use crate::error::{ArrayError, Result};
 
 /// Replies larger than this are refused rather than buffered (a paged list is far smaller).
 const MAX_BODY: u64 = 64 * 1024 * 1024;
+/// Idle connections kept open to one array. The provisioner runs up to `--workers` claims at
+/// once (16 by default), each calling every array of its backend; with ureq's default of 3, a
+/// burst closed most connections after one call and paid a TLS handshake on the next.
+const IDLE_CONNECTIONS_PER_ARRAY: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Method {
@@ -131,6 +135,8 @@ impl Transport {
             .https_only(true)
             .http_status_as_error(false)
             .max_redirects(0)
+            .max_idle_connections(IDLE_CONNECTIONS_PER_ARRAY)
+            .max_idle_connections_per_host(IDLE_CONNECTIONS_PER_ARRAY)
             .timeout_connect(Some(settings.connect_timeout))
             .timeout_global(Some(settings.request_timeout))
             .user_agent(concat!("flashvol/", env!("CARGO_PKG_VERSION")))

@@ -1,5 +1,5 @@
 //! What goes over the wire: parameters where each array expects them, a token the array echoes
-//! back redacted, one connection for consecutive calls, and an array's self-signed certificate
+//! back redacted, one connection for consecutive calls (and one per concurrent caller), and an array's self-signed certificate
 //! as the CA file.
 
 use flashvol_common::ArrayError;
@@ -112,6 +112,39 @@ fn consecutive_calls_reuse_one_connection() {
     // version discovery, login and ten calls over one kept-alive TLS connection
     assert_eq!(fa.stats().calls, 12);
     assert_eq!(server.connections(), 1);
+}
+
+#[test]
+fn concurrent_calls_keep_their_connections_for_the_next_ones() {
+    const CALLERS: usize = 16;
+    let server = Scripted::start(|seen| {
+        fa_session(seen).unwrap_or_else(|| {
+            Canned::json(
+                200,
+                r#"{"array_name": "fa", "id": "i", "version": "6.1.0"}"#,
+            )
+        })
+    });
+    let fa = flasharray(&server);
+    fa.array_info().expect("first call logs in");
+    let round = std::sync::Barrier::new(CALLERS);
+    std::thread::scope(|scope| {
+        for _ in 0..CALLERS {
+            scope.spawn(|| {
+                for _ in 0..10 {
+                    round.wait();
+                    fa.array_info().expect("call");
+                }
+            });
+        }
+    });
+    // At most one connection per caller at once; after a round every one of them is idle and
+    // kept for the next round, so ten rounds cost no more connections than one.
+    let connections = server.connections();
+    assert!(
+        connections <= CALLERS + 1,
+        "{connections} connections for {CALLERS} callers"
+    );
 }
 
 #[test]

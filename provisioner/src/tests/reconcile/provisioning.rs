@@ -362,11 +362,19 @@ async fn an_unreachable_array_blocks_new_volumes_but_not_deletes_elsewhere() {
     let ctx = h.context();
 
     // Creating could duplicate a volume the silent array may hold: refuse, say which array.
+    let lookups = || {
+        let stats = h.sims[0].stats();
+        stats.calls.get("GET volume/{name}").copied().unwrap_or(0)
+    };
+    let asked_before = lookups();
     let waiting = pvc("waiting", "pure", "1Gi");
     let err = provision_claim(&waiting, &ctx)
         .await
         .expect_err("array 0 cannot answer");
     assert!(err.message.contains("cannot check"), "{}", err.message);
+    // Every array is asked at once (one round trip before each create, not one per array), so
+    // array 1 was asked although array 0, first in order, could not answer.
+    assert_eq!(lookups(), asked_before + 1);
     assert!(
         h.flash_array(1)
             .get_volume(&Harness::volume_name(&waiting))
