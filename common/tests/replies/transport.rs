@@ -115,6 +115,28 @@ fn consecutive_calls_reuse_one_connection() {
 }
 
 #[test]
+fn a_reply_many_times_the_connection_buffer_is_read_whole() {
+    const VOLUMES: usize = 4000;
+    let list: Vec<String> = (0..VOLUMES)
+        .map(|i| {
+            format!(r#"{{"name": "k8s-pvc-{i:05}", "size": 1073741824, "serial": "S{i:023}"}}"#)
+        })
+        .collect();
+    let body = format!("[{}]", list.join(","));
+    assert!(body.len() > 256 * 1024, "{} bytes", body.len());
+    let server =
+        Scripted::start(move |seen| fa_session(seen).unwrap_or_else(|| Canned::json(200, &body)));
+    let volumes = flasharray(&server)
+        .list_volumes("k8s-pvc-*", false)
+        .expect("list");
+    assert_eq!(volumes.len(), VOLUMES);
+    assert_eq!(
+        volumes[VOLUMES - 1].name,
+        format!("k8s-pvc-{:05}", VOLUMES - 1)
+    );
+}
+
+#[test]
 fn concurrent_calls_keep_their_connections_for_the_next_ones() {
     const CALLERS: usize = 16;
     let server = Scripted::start(|seen| {
