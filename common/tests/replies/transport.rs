@@ -95,16 +95,21 @@ fn a_token_the_array_echoes_back_is_redacted() {
     assert!(err.to_string().contains("<redacted>"), "{err}");
 }
 
-#[test]
-fn consecutive_calls_reuse_one_connection() {
-    let server = Scripted::start(|seen| {
+/// A FlashArray that answers every call after the login with its array info.
+fn array_info_server() -> Scripted {
+    Scripted::start(|seen| {
         fa_session(seen).unwrap_or_else(|| {
             Canned::json(
                 200,
                 r#"{"array_name": "fa", "id": "i", "version": "6.1.0"}"#,
             )
         })
-    });
+    })
+}
+
+#[test]
+fn consecutive_calls_reuse_one_connection() {
+    let server = array_info_server();
     let fa = flasharray(&server);
     for _ in 0..10 {
         fa.array_info().expect("call");
@@ -139,14 +144,7 @@ fn a_reply_many_times_the_connection_buffer_is_read_whole() {
 #[test]
 fn concurrent_calls_keep_their_connections_for_the_next_ones() {
     const CALLERS: usize = 16;
-    let server = Scripted::start(|seen| {
-        fa_session(seen).unwrap_or_else(|| {
-            Canned::json(
-                200,
-                r#"{"array_name": "fa", "id": "i", "version": "6.1.0"}"#,
-            )
-        })
-    });
+    let server = array_info_server();
     let fa = flasharray(&server);
     fa.array_info().expect("first call logs in");
     let round = std::sync::Barrier::new(CALLERS);
