@@ -273,18 +273,21 @@ def sim_reset_stats(arrays: list[SimArray]) -> None:
 
 
 def sim_stats(arrays: list[SimArray]) -> dict:
-    """Calls per "METHOD route" and authentications, summed over the arrays, plus per array."""
+    """Calls per "METHOD route", authentications and TLS connections, summed over the arrays, plus
+    per array."""
     calls: dict[str, int] = {}
-    total = auths = 0
+    total = auths = connections = 0
     per_array = {}
     for array in arrays:
         stats = array.admin.json("GET", "/stats")
         per_array[array.name] = stats
         total += stats["total_calls"]
         auths += stats["authentications"]
+        connections += stats["connections"]
         for route, count in stats["calls"].items():
             calls[route] = calls.get(route, 0) + count
-    return {"calls": dict(sorted(calls.items())), "total_calls": total, "authentications": auths, "per_array": per_array}
+    return {"calls": dict(sorted(calls.items())), "total_calls": total, "authentications": auths,
+            "connections": connections, "per_array": per_array}
 
 
 # --- machine and versions --------------------------------------------------------------------

@@ -344,7 +344,7 @@ def provisioner_section(prov: dict, out_dir: str, kcm_args: list[str] | None = N
                       + ", ".join(f"{k} {v:g}" for k, v in flows.items()),
                       f"  - by verb/resource (incl. the benchmark's {api['benchmark_own_requests']} own): {verbs}",
                       f"  - array calls per claim: {arr['total_calls'] / run['count']:.2f} ({routes}); "
-                      f"authentications: {arr['authentications']}"]
+                      f"authentications: {arr['authentications']}; TLS connections: {arr.get('connections', 'not counted')}"]
     lines.append("")
     if "memory" in prov:
         mem = prov["memory"]

@@ -16,7 +16,7 @@ use crate::controller::{self, CacheState, RunOptions};
 use crate::k8s::leader::{LeaderElector, LeaderState, LeaseTiming};
 use crate::k8s::ratelimit::RateLimitLayer;
 use crate::reconcile::context::{Context, Identity, SystemClock};
-use crate::reconcile::events::Recorder;
+use crate::reconcile::events::{self, Recorder};
 use crate::serve::http::{Health, router};
 use crate::serve::metrics::Metrics;
 
@@ -141,7 +141,12 @@ pub async fn run_with(
             driver: args.instance.driver.clone(),
         },
         clock: Arc::new(SystemClock),
-        events: Recorder::new(client.clone(), &args.instance.provisioner_name, &identity),
+        events: Recorder::new(
+            client.clone(),
+            &args.instance.provisioner_name,
+            &identity,
+            events::PROGRESS_GRACE,
+        ),
         metrics: Arc::clone(&metrics),
         claim_backoff: Context::default_backoff(),
         volume_backoff: Context::default_backoff(),

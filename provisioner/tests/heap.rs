@@ -42,3 +42,13 @@ fn jemalloc_is_built_with_background_threads_running() {
     let _warm = std::hint::black_box(vec![0u8; 1 << 16]);
     assert!(running, "background threads are not running ({conf})");
 }
+
+/// `.cargo/config.toml` builds jemalloc to return freed pages after 1 s, not 10 s, so the
+/// resident memory after a burst follows the live data: the compiled-in settings jemalloc
+/// reads at start say so.
+#[test]
+fn jemalloc_is_built_to_return_freed_pages_after_one_second() {
+    let (conf, _) = heap::settings().expect("jemalloc settings");
+    assert!(conf.contains("dirty_decay_ms:1000"), "{conf}");
+    assert!(conf.contains("muzzy_decay_ms:0"), "{conf}");
+}

@@ -30,6 +30,14 @@ use crate::error::{ArrayError, Result};
 
 /// Replies larger than this are refused rather than buffered (a paged list is far smaller).
 const MAX_BODY: u64 = 64 * 1024 * 1024;
+/// Idle connections kept open to one array. The provisioner runs up to `--workers` claims at
+/// once (16 by default), each calling every array of its backend; with ureq's default of 3, a
+/// burst closed most connections after one call and paid a TLS handshake on the next.
+const IDLE_CONNECTIONS_PER_ARRAY: usize = 64;
+/// Read and write buffers of one connection, kept while it is pooled. Headers must fit (an
+/// array's are well under 4 KiB); bodies stream through. ureq's default, 128 KiB each, made a
+/// burst's 25 kept connections hold 8 MiB of the provisioner's heap.
+const CONNECTION_BUFFER: usize = 16 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Method {
@@ -131,6 +139,10 @@ impl Transport {
             .https_only(true)
             .http_status_as_error(false)
             .max_redirects(0)
+            .max_idle_connections(IDLE_CONNECTIONS_PER_ARRAY)
+            .max_idle_connections_per_host(IDLE_CONNECTIONS_PER_ARRAY)
+            .input_buffer_size(CONNECTION_BUFFER)
+            .output_buffer_size(CONNECTION_BUFFER)
             .timeout_connect(Some(settings.connect_timeout))
             .timeout_global(Some(settings.request_timeout))
             .user_agent(concat!("flashvol/", env!("CARGO_PKG_VERSION")))

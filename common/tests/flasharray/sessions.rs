@@ -1,4 +1,4 @@
-//! One session for many calls and threads, re-established once when lost (by one thread for all),
+//! One session (and one connection per thread) for many calls and threads, re-established once when lost (by one thread for all),
 //! across a simulator restart; REST versions negotiated, compared numerically and renegotiated
 //! once when refused, arrays too old to page and arrays without a 1.x version.
 
@@ -26,6 +26,12 @@ fn one_session_serves_many_calls_and_threads() {
     });
     assert_eq!(fa.stats().authentications, 1);
     assert_eq!(sim.authentications(), 1);
+    // Each thread keeps its connection for its next call.
+    assert!(
+        sim.connections() <= 8 + 1,
+        "{} connections",
+        sim.connections()
+    );
     assert_eq!(fa.list_volumes("t*", false).expect("list").len(), 40);
     // version + login + 80 calls + the list
     assert!(fa.stats().calls >= 83, "{:?}", fa.stats());

@@ -1,5 +1,5 @@
 //! What goes over the wire: parameters where each array expects them, a token the array echoes
-//! back redacted, one connection for consecutive calls, and an array's self-signed certificate
+//! back redacted, one connection for consecutive calls (and one per concurrent caller), and an array's self-signed certificate
 //! as the CA file.
 
 use flashvol_common::ArrayError;
@@ -95,16 +95,21 @@ fn a_token_the_array_echoes_back_is_redacted() {
     assert!(err.to_string().contains("<redacted>"), "{err}");
 }
 
-#[test]
-fn consecutive_calls_reuse_one_connection() {
-    let server = Scripted::start(|seen| {
+/// A FlashArray that answers every call after the login with its array info.
+fn array_info_server() -> Scripted {
+    Scripted::start(|seen| {
         fa_session(seen).unwrap_or_else(|| {
             Canned::json(
                 200,
                 r#"{"array_name": "fa", "id": "i", "version": "6.1.0"}"#,
             )
         })
-    });
+    })
+}
+
+#[test]
+fn consecutive_calls_reuse_one_connection() {
+    let server = array_info_server();
     let fa = flasharray(&server);
     for _ in 0..10 {
         fa.array_info().expect("call");
@@ -112,6 +117,54 @@ fn consecutive_calls_reuse_one_connection() {
     // version discovery, login and ten calls over one kept-alive TLS connection
     assert_eq!(fa.stats().calls, 12);
     assert_eq!(server.connections(), 1);
+}
+
+#[test]
+fn a_reply_many_times_the_connection_buffer_is_read_whole() {
+    const VOLUMES: usize = 4000;
+    let list: Vec<String> = (0..VOLUMES)
+        .map(|i| {
+            format!(r#"{{"name": "k8s-pvc-{i:05}", "size": 1073741824, "serial": "S{i:023}"}}"#)
+        })
+        .collect();
+    let body = format!("[{}]", list.join(","));
+    assert!(body.len() > 256 * 1024, "{} bytes", body.len());
+    let server =
+        Scripted::start(move |seen| fa_session(seen).unwrap_or_else(|| Canned::json(200, &body)));
+    let volumes = flasharray(&server)
+        .list_volumes("k8s-pvc-*", false)
+        .expect("list");
+    assert_eq!(volumes.len(), VOLUMES);
+    assert_eq!(
+        volumes[VOLUMES - 1].name,
+        format!("k8s-pvc-{:05}", VOLUMES - 1)
+    );
+}
+
+#[test]
+fn concurrent_calls_keep_their_connections_for_the_next_ones() {
+    const CALLERS: usize = 16;
+    let server = array_info_server();
+    let fa = flasharray(&server);
+    fa.array_info().expect("first call logs in");
+    let round = std::sync::Barrier::new(CALLERS);
+    std::thread::scope(|scope| {
+        for _ in 0..CALLERS {
+            scope.spawn(|| {
+                for _ in 0..10 {
+                    round.wait();
+                    fa.array_info().expect("call");
+                }
+            });
+        }
+    });
+    // At most one connection per caller at once; after a round every one of them is idle and
+    // kept for the next round, so ten rounds cost no more connections than one.
+    let connections = server.connections();
+    assert!(
+        connections <= CALLERS + 1,
+        "{connections} connections for {CALLERS} callers"
+    );
 }
 
 #[test]

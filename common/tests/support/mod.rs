@@ -74,6 +74,11 @@ impl Sim {
         self.handle.stats().authentications
     }
 
+    /// TLS connections the simulator has accepted.
+    pub fn connections(&self) -> u64 {
+        self.handle.stats().connections
+    }
+
     /// An array administrator's FlashArray REST call (see `SimHandle::administer`).
     pub fn fa_call(&self, method: &str, path: &str, body: Value) -> Value {
         self.handle

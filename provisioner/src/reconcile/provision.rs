@@ -435,9 +435,11 @@ async fn find_existing<'a>(
     arrays: &[&'a Array],
     name: &str,
 ) -> Result<Option<(&'a Array, u64)>, ProvisionError> {
+    // Every array is asked at once: one round trip, not one per array, before each create.
+    let answers = futures::future::join_all(arrays.iter().map(|array| array.lookup(name))).await;
     let mut found: Option<(&Array, u64)> = None;
-    for array in arrays {
-        match array.lookup(name).await {
+    for (array, answer) in arrays.iter().zip(answers) {
+        match answer {
             Ok(Lookup::Absent) => {}
             Ok(Lookup::Live { size }) => {
                 if let Some((first, _)) = found {

@@ -58,7 +58,10 @@ pub async fn serve(
 async fn serve_connection(acceptor: TlsAcceptor, tcp: TcpStream, sim: Arc<Sim>) {
     let _ = tcp.set_nodelay(true);
     let stream = match acceptor.accept(tcp).await {
-        Ok(stream) => stream,
+        Ok(stream) => {
+            sim.controls.stats.count_connection();
+            stream
+        }
         Err(error) => {
             log::debug!("{}: TLS handshake failed: {error}", sim.spec.name);
             return;

@@ -104,7 +104,7 @@ impl Sim {
             state
         } else {
             let state = ArrayState::fresh(spec.kind);
-            write_atomic(&file, &serde_json::to_vec_pretty(&state)?)?;
+            write_atomic(&file, &serde_json::to_vec(&state)?)?;
             state
         };
         Ok(Sim {
@@ -120,8 +120,10 @@ impl Sim {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Writes the whole state after each change (compact: it is rewritten on every change, so a
+    /// burst of creates costs the array as little as the file allows).
     pub fn save(&self, state: &ArrayState) -> Result<()> {
-        write_atomic(&state_file(&self.spec), &serde_json::to_vec_pretty(state)?)
+        write_atomic(&state_file(&self.spec), &serde_json::to_vec(state)?)
     }
 
     pub fn versions(&self) -> Vec<String> {

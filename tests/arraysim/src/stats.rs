@@ -1,4 +1,5 @@
-//! Call counters for benchmarks and tests: calls per endpoint and successful authentications.
+//! Call counters for benchmarks and tests: calls per endpoint, successful authentications and
+//! TLS connections (a client that keeps its connections makes few).
 //! Kept in memory for the life of the `SimHandle`, so an in-process restart does not reset them.
 
 use std::collections::BTreeMap;
@@ -20,6 +21,8 @@ pub struct StatsSnapshot {
     pub total_calls: u64,
     /// Successful logins (`POST auth/session` on FlashArray, `POST /api/login` on FlashBlade).
     pub authentications: u64,
+    /// Connections whose TLS handshake completed.
+    pub connections: u64,
 }
 
 impl Stats {
@@ -31,6 +34,10 @@ impl Stats {
 
     pub fn count_authentication(&self) {
         self.lock().authentications += 1;
+    }
+
+    pub fn count_connection(&self) {
+        self.lock().connections += 1;
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {

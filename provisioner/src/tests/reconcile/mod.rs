@@ -138,7 +138,14 @@ impl Harness {
                 driver: "pure/flex".into(),
             },
             clock: self.clock.clone(),
-            events: Recorder::new(client.clone(), "pure-provisioner", "test"),
+            // Long enough that a test's `Provisioning` event always finds its outcome within the
+            // grace, however loaded the machine: the events a fast provisioning leaves.
+            events: Recorder::new(
+                client.clone(),
+                "pure-provisioner",
+                "test",
+                Duration::from_secs(600),
+            ),
             metrics,
             claim_backoff: Context::default_backoff(),
             volume_backoff: Context::default_backoff(),
