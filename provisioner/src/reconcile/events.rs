@@ -79,6 +79,17 @@ struct Pending {
     published: Instant,
 }
 
+impl Pending {
+    /// Whether `outcome` makes this unwritten event pointless: same object, an outcome of this
+    /// progress reason ([`supersedes`]), published within `grace` of this one.
+    fn superseded_by(&self, outcome: &Pending, grace: Duration) -> bool {
+        self.object.uid == outcome.object.uid
+            && self.object.name == outcome.object.name
+            && supersedes(&outcome.reason, &self.reason)
+            && outcome.published < self.published + grace
+    }
+}
+
 enum Message {
     Event(Box<Pending>),
     /// Answered once every message queued before it has been handled.
@@ -230,12 +241,7 @@ impl Sink {
             Message::Event(pending) => {
                 let grace = self.progress_grace;
                 self.backlog.retain(|queued| match queued {
-                    Queued::Event { pending: held, .. } => {
-                        !(held.object.uid == pending.object.uid
-                            && held.object.name == pending.object.name
-                            && supersedes(&pending.reason, &held.reason)
-                            && pending.published < held.published + grace)
-                    }
+                    Queued::Event { pending: held, .. } => !held.superseded_by(&pending, grace),
                     Queued::Flush(_) => true,
                 });
                 if self.backlog.len() >= QUEUE {
