@@ -109,6 +109,18 @@ struct Shared {
     ctx: Arc<Context>,
     claims: Depth,
     volumes: Depth,
+    claim_store: Store<CachedClaim>,
+    volume_store: Store<CachedVolume>,
+}
+
+/// The object as the cache holds it now. A pass that waited for its turn works on what changed
+/// meanwhile: a claim the controller-manager annotated while it waited is provisioned in this
+/// pass, not sent to the back of the line for the next one. `None`: deleted while it waited.
+fn latest<K>(store: &Store<K>, waited: &K) -> Option<Arc<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    store.get(&ObjectRef::from_obj(waited))
 }
 
 impl Shared {
@@ -140,7 +152,10 @@ async fn run_claim_pass(
 ) -> Result<Action, ClaimPassError> {
     // The semaphore is never closed; without a permit the pass still runs.
     let _turn = shared.claims.turns.acquire().await.ok();
-    Box::pin(claim_pass(pvc, Arc::clone(&shared))).await
+    match latest(&shared.claim_store, &pvc) {
+        Some(pvc) => Box::pin(claim_pass(pvc, Arc::clone(&shared))).await,
+        None => Ok(Action::await_change()),
+    }
 }
 
 /// One pass over a claim (an unbound claim is provisioned, a bound one resized), counted in the
@@ -199,7 +214,10 @@ async fn run_volume_pass(
     shared: Arc<Shared>,
 ) -> Result<Action, DeleteError> {
     let _turn = shared.volumes.turns.acquire().await.ok();
-    Box::pin(volume_pass(pv, Arc::clone(&shared))).await
+    match latest(&shared.volume_store, &pv) {
+        Some(pv) => Box::pin(volume_pass(pv, Arc::clone(&shared))).await,
+        None => Ok(Action::await_change()),
+    }
 }
 
 /// One [`reclaim_volume`] pass, counted in the queue depth.
@@ -243,11 +261,6 @@ pub async fn run(
         ..
     } = watches;
     let client = ctx.client.clone();
-    let shared = Arc::new(Shared {
-        ctx: Arc::clone(&ctx),
-        claims: Depth::new(options.workers),
-        volumes: Depth::new(options.workers),
-    });
     let config = ControllerConfig::default()
         .concurrency(options.workers.max(1).saturating_mul(DISPATCHED_PER_WORKER));
 
@@ -275,6 +288,13 @@ pub async fn run(
     let volumes = volume_controller.with_config(config);
     let volume_store = volumes.store();
     let class_store = ctx.classes.clone();
+    let shared = Arc::new(Shared {
+        ctx: Arc::clone(&ctx),
+        claims: Depth::new(options.workers),
+        volumes: Depth::new(options.workers),
+        claim_store: claim_store.clone(),
+        volume_store: volume_store.clone(),
+    });
 
     let claim_loop = claims
         .run(run_claim_pass, retry_claim, Arc::clone(&shared))
