@@ -170,7 +170,7 @@ fn expire_sessions(sim: &Sim) -> ApiReply {
         ArrayState::FlashArray(fa) => std::mem::take(&mut fa.sessions).len(),
         ArrayState::FlashBlade(fb) => std::mem::take(&mut fb.sessions).len(),
     };
-    if let Err(e) = sim.save(&state) {
+    if let Err(e) = sim.persist(state) {
         log::error!("{}: saving state: {e:#}", sim.spec.name);
         return error(500, crate::api::INTERNAL_ERROR);
     }
@@ -306,7 +306,7 @@ fn inject_replicated(sim: &Sim, request: &ApiRequest) -> ApiReply {
         Ok(row) => row,
         Err(e) => return error(e.status, format!("{} ({})", e.msg, e.ctx)),
     };
-    if let Err(e) = sim.save(&state) {
+    if let Err(e) = sim.persist(state) {
         return error(500, format!("saving state: {e:#}"));
     }
     ApiReply::json(200, &row)

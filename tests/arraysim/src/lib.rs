@@ -7,6 +7,7 @@ mod api;
 mod backing;
 pub mod cli;
 mod clock;
+mod commit;
 pub mod faults;
 mod flasharray;
 mod flashblade;

@@ -1,5 +1,6 @@
-//! One simulated array: its spec, its state (loaded from and saved to `<state dir>/state.json`
-//! after every change), and the controls shared across restarts (faults, stats, API versions).
+//! One simulated array: its spec, its state (loaded from and saved to `<state dir>/state.json`:
+//! a call that changed it returns once the file holds the change, see [`crate::commit`]), and the
+//! controls shared across restarts (faults, stats, API versions).
 //! Requests arrive here already read; this module decides, the server module does the I/O.
 
 use std::fs;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::{ApiReply, ApiRequest};
 use crate::clock::now_secs;
+use crate::commit::GroupCommit;
 use crate::faults::{Faults, Injected};
 use crate::flasharray::{self, FaState};
 use crate::flashblade::{self, FbState};
@@ -82,6 +84,7 @@ pub struct Sim {
     pub spec: SimSpec,
     pub controls: Arc<Controls>,
     state: Mutex<ArrayState>,
+    commits: GroupCommit,
 }
 
 impl Sim {
@@ -111,6 +114,7 @@ impl Sim {
             spec,
             controls,
             state: Mutex::new(state),
+            commits: GroupCommit::default(),
         })
     }
 
@@ -120,10 +124,20 @@ impl Sim {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Writes the whole state after each change (compact: it is rewritten on every change, so a
-    /// burst of creates costs the array as little as the file allows).
-    pub fn save(&self, state: &ArrayState) -> Result<()> {
-        write_atomic(&state_file(&self.spec), &serde_json::to_vec(state)?)
+    /// Records that the held `state` changed, lets go of it, and returns once the state file holds
+    /// the change (written by this call or by a concurrent one: [`GroupCommit`]). Compact JSON:
+    /// the whole state is written each time.
+    pub fn persist(&self, state: MutexGuard<'_, ArrayState>) -> Result<()> {
+        let change = self.commits.number();
+        drop(state);
+        self.commits.wait_saved(change, || {
+            let (bytes, covered) = {
+                let state = self.state();
+                (serde_json::to_vec(&*state)?, self.commits.latest())
+            };
+            write_atomic(&state_file(&self.spec), &bytes)?;
+            Ok(covered)
+        })
     }
 
     pub fn versions(&self) -> Vec<String> {
@@ -200,7 +214,7 @@ impl Sim {
             ArrayState::FlashBlade(fb) => flashblade::handle(&ctx, fb, request),
         };
         if outcome.changed {
-            if let Err(error) = self.save(&state) {
+            if let Err(error) = self.persist(state) {
                 log::error!("{}: saving state failed: {error:#}", self.spec.name);
                 return self.fault_reply(500, request);
             }
