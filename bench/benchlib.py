@@ -324,3 +324,61 @@ def machine_facts(repo_root: str) -> dict:
 
 def load_average() -> list[float]:
     return [float(x) for x in open("/proc/loadavg", encoding="utf-8").read().split()[:3]]
+
+
+# The processes whose CPU time a run accounts for, by the base name of their program: the
+# control plane, the provisioner under test (flashvol's or the Go peer), the simulated arrays,
+# and this benchmark process (it creates and watches the claims).
+BENCH_CLIENT = "bench-client"
+CPU_COMPONENTS = {
+    "kube-apiserver": "apiserver",
+    "etcd": "etcd",
+    "kube-controller-manager": "controller-manager",
+    "kube-scheduler": "scheduler",
+    "flashvol-provisioner": "provisioner",
+    "flashvol-bench-peer": "provisioner",
+    "flashvol-arraysim": "array simulator",
+    BENCH_CLIENT: "bench client",
+}
+
+
+def cpu_ticks_by_component(processes: list[tuple[str, str]]) -> dict[str, int]:
+    """Sums utime + stime (fields 14 and 15 of /proc/PID/stat, in clock ticks) by component,
+    from (program, stat line) pairs; processes of no component are left out."""
+    ticks: dict[str, int] = {}
+    for program, stat in processes:
+        component = CPU_COMPONENTS.get(os.path.basename(program))
+        if component is None:
+            continue
+        # The name field may hold spaces and parentheses: the fields after it follow the last ')'.
+        fields = stat[stat.rindex(")") + 2:].split()
+        ticks[component] = ticks.get(component, 0) + int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def cpu_ticks() -> dict[str, int]:
+    """CPU clock ticks each component's processes on this machine have used so far."""
+    processes = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                program = handle.read().split(b"\0", 1)[0].decode(errors="replace")
+            with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
+                stat = handle.read()
+        except OSError:
+            continue  # exited while we looked
+        processes.append((BENCH_CLIENT if int(pid) == os.getpid() else program, stat))
+    return cpu_ticks_by_component(processes)
+
+
+def cpu_seconds(before: dict[str, int], after: dict[str, int], hz: int | None = None) -> dict[str, float]:
+    """CPU seconds each component used between two `cpu_ticks` readings (one that restarted in
+    between counts from its start)."""
+    hz = hz or os.sysconf("SC_CLK_TCK")
+    used = {}
+    for name in sorted(after):
+        ticks = after[name] - before.get(name, 0)
+        used[name] = round((ticks if ticks >= 0 else after[name]) / hz, 2)
+    return used

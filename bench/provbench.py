@@ -209,6 +209,7 @@ def run_claims(ctx: dict, namespace: str, count: int, rate: float | None, latenc
     benchlib.sim_reset_stats(arrays)
     api.start()
     rss_before = provisioner_memory(ctx)
+    cpu_before = benchlib.cpu_ticks()
     t0 = time.monotonic()
 
     def create(index_name):
@@ -234,6 +235,7 @@ def run_claims(ctx: dict, namespace: str, count: int, rate: float | None, latenc
     bound_all = max(tracker.bound[n] for n in names)
     create_api = api.stop()
     create_sim = benchlib.sim_stats(arrays)
+    create_cpu = benchlib.cpu_seconds(cpu_before, benchlib.cpu_ticks())
     rss_bound = provisioner_memory(ctx)
 
     to_pv = [tracker.pv_added[f"pvc-{uid[n]}"] - sent[n] for n in names]
@@ -263,6 +265,7 @@ def run_claims(ctx: dict, namespace: str, count: int, rate: float | None, latenc
             "api_requests_per_claim_all_clients": sum(create_api["by_verb_resource"].values()) / count,
             "array": create_sim,
             "array_calls_per_claim": create_sim["total_calls"] / count,
+            "cpu_s": create_cpu,
             "samples_claim_to_pv_s": to_pv,
             "pv_arrival_offsets_s": sorted(tracker.pv_added[f"pvc-{uid[n]}"] - t0 for n in names),
         },
@@ -274,6 +277,7 @@ def run_claims(ctx: dict, namespace: str, count: int, rate: float | None, latenc
     benchlib.sim_reset_stats(arrays)
     api.start()
     deleted: dict[str, float] = {}
+    cpu_before = benchlib.cpu_ticks()
     d0 = time.monotonic()
 
     def delete(name):
@@ -287,6 +291,7 @@ def run_claims(ctx: dict, namespace: str, count: int, rate: float | None, latenc
     gone_all = max(tracker.pv_deleted[f"pvc-{uid[n]}"] for n in names)
     delete_api = api.stop()
     delete_sim = benchlib.sim_stats(arrays)
+    delete_cpu = benchlib.cpu_seconds(cpu_before, benchlib.cpu_ticks())
     for watch in watches:
         watch.stop()
     claim_to_gone = [tracker.pv_deleted[f"pvc-{uid[n]}"] - deleted[n] for n in names]
@@ -298,6 +303,7 @@ def run_claims(ctx: dict, namespace: str, count: int, rate: float | None, latenc
         "api_requests_per_claim_all_clients": sum(delete_api["by_verb_resource"].values()) / count,
         "array": delete_sim,
         "array_calls_per_delete": delete_sim["total_calls"] / count,
+        "cpu_s": delete_cpu,
     }
     result["provisioner_rss_kib"]["after_delete"] = provisioner_memory(ctx)
     result["load_after"] = benchlib.load_average()

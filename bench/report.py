@@ -476,6 +476,14 @@ def settled_sentence(prov: dict, peers: dict) -> list[str]:
             f"quiet for {window:.0f} s). Wait before each subject's first run: {detail}.", ""]
 
 
+def cpu_total(cpu_s):
+    """A getter summing the per-process CPU seconds `cpu_s` reads (None when not measured)."""
+    def get(result: dict):
+        by_process = cpu_s(result)
+        return sum(by_process.values()) if by_process else None
+    return get
+
+
 def side_by_side(prov: dict, peers: dict) -> list[str]:
     """The table REPORT.md opens with: flashvol against the Go peer (bench/peer) measured in the
     same bench/run.sh invocation, each peer setup in its own columns with the ratio flashvol/peer.
@@ -521,6 +529,12 @@ def side_by_side(prov: dict, peers: dict) -> list[str]:
         row(f"{kind}: Bound/s", create(kind, "throughput_pvc_per_s"), lambda v: f"{v:.1f}")
         row(f"{kind}: API requests per claim (all clients)", create(kind, "api_requests_per_claim_all_clients"),
             lambda v: f"{v:.2f}")
+        # CPU from the first claim created until every claim is Bound, per process (/proc).
+        row(f"{kind}: CPU seconds, the provisioner", create(kind, "cpu_s", "provisioner"), lambda v: f"{v:.2f}")
+        row(f"{kind}: CPU seconds, the array simulator (flashvol's arrays)", create(kind, "cpu_s", "array simulator"),
+            lambda v: f"{v:.2f}")
+        row(f"{kind}: CPU seconds, every process (control plane, provisioner, arrays, bench client)",
+            cpu_total(create(kind, "cpu_s")), lambda v: f"{v:.2f}")
     row("RSS idle (before the first run)",
         lambda r: r["runs"][0]["provisioner_rss_kib"]["before"]["VmRSS"] if r["runs"] else None, mib)
     row("RSS with the memory phase's PVs and claims cached",

@@ -196,6 +196,20 @@ def fake_result(pv_per_s: float, rss_kib: int, subject=None, settled=None) -> di
 
 
 class SideBySideTests(unittest.TestCase):
+    def test_cpu_rows_split_the_provisioner_the_arrays_and_every_process(self):
+        ours = fake_result(90.0, 20480)
+        ours["runs"][0]["create"]["cpu_s"] = {"apiserver": 6.0, "provisioner": 0.5, "array simulator": 1.0}
+        peer = fake_result(100.0, 40960, {"args": "--threadiness 16"})
+        peer["runs"][0]["create"]["cpu_s"] = {"apiserver": 6.5, "provisioner": 1.0}
+        table = "\n".join(report.side_by_side(ours, {"tuned": peer}))
+        self.assertIn("| burst: CPU seconds, the provisioner | 0.50 | 1.00 | 0.50× |", table)
+        self.assertIn("| burst: CPU seconds, the array simulator (flashvol's arrays) | 1.00 | — | — |", table)
+        self.assertIn("every process (control plane, provisioner, arrays, bench client) | 7.50 | 7.50 | 1.00× |", table)
+
+    def test_runs_measured_before_cpu_accounting_have_no_cpu_rows(self):
+        table = "\n".join(report.side_by_side(fake_result(90.0, 20480), {"tuned": fake_result(1.0, 1, {"args": ""})}))
+        self.assertNotIn("CPU seconds", table)
+
     def test_each_peer_gets_its_value_and_the_ratio_flashvol_over_peer(self):
         ours = fake_result(90.0, 20480)
         peers = {"defaults": fake_result(4.0, 40960, {"args": ""}),
@@ -293,6 +307,37 @@ class MemoryPhaseTests(unittest.TestCase):
         self.assertNotIn("burst0: before", table)
         self.assertIn("| memory phase: 10 PVs + 10 claims cached | 40.0 MiB | 12.0 MiB | 16.0 MiB | 8.0 MiB | 4.0 MiB |", table)
         self.assertEqual(report.memory_attribution({"runs": []}), [])
+
+class CpuAccountingTests(unittest.TestCase):
+    # /proc/PID/stat lines: pid (comm) state ppid ... utime is field 14, stime field 15.
+    @staticmethod
+    def stat(comm: str, utime: int, stime: int) -> str:
+        return f"42 ({comm}) S 1 42 42 0 -1 4194560 100 0 0 0 {utime} {stime} 0 0 20 0 7 0 1000 100000 500"
+
+    def test_ticks_are_summed_by_component_and_other_processes_left_out(self):
+        processes = [
+            ("/root/.cache/flashvol/k8s/v1.37.2/kube-apiserver", self.stat("kube-apiserver", 300, 50)),
+            ("/tmp/w/bin/flashvol-provisioner", self.stat("flashvol-provis", 20, 5)),
+            ("/tmp/w/bin/flashvol-arraysim", self.stat("flashvol-arrays", 7, 3)),
+            ("/tmp/w/bin/flashvol-arraysim", self.stat("flashvol-arrays", 1, 1)),
+            ("/usr/bin/bash", self.stat("bash", 1000, 1000)),
+            (benchlib.BENCH_CLIENT, self.stat("python (bench) x", 40, 2)),
+        ]
+        self.assertEqual(benchlib.cpu_ticks_by_component(processes),
+                         {"apiserver": 350, "provisioner": 25, "array simulator": 12, "bench client": 42})
+
+    def test_the_go_peer_counts_as_the_provisioner(self):
+        ticks = benchlib.cpu_ticks_by_component([("./flashvol-bench-peer", self.stat("flashvol-bench-", 9, 1))])
+        self.assertEqual(ticks, {"provisioner": 10})
+
+    def test_seconds_between_readings_and_a_restarted_process_counts_from_its_start(self):
+        before = {"apiserver": 1000, "array simulator": 500}
+        after = {"apiserver": 1250, "array simulator": 30, "provisioner": 50}
+        self.assertEqual(benchlib.cpu_seconds(before, after, hz=100),
+                         {"apiserver": 2.5, "array simulator": 0.3, "provisioner": 0.5})
+
+    def test_this_machine_reports_this_process(self):
+        self.assertIn("bench client", benchlib.cpu_ticks())
 
 
 if __name__ == "__main__":
