@@ -501,13 +501,13 @@ def side_by_side(prov: dict, peers: dict) -> list[str]:
         head, "|---|---|" + "---|---|" * len(labels)]
     kinds = [run_kind(r) for r in prov["runs"] if r["latency_ms"] == 0]
 
-    def row(name: str, value, fmt) -> None:
+    def row(name: str, value, fmt, peers_have_it: bool = True) -> None:
         ours = value(prov)
         if ours is None:
             return
         cells = []
         for label in labels:
-            theirs = value(peers[label])
+            theirs = value(peers[label]) if peers_have_it else None
             cells += ["—", "—"] if theirs is None else [fmt(theirs), ratio(ours, theirs)]
         lines.append(f"| {name} | {fmt(ours)} | " + " | ".join(cells) + " |")
 
@@ -531,8 +531,9 @@ def side_by_side(prov: dict, peers: dict) -> list[str]:
             lambda v: f"{v:.2f}")
         # CPU from the first claim created until every claim is Bound, per process (/proc).
         row(f"{kind}: CPU seconds, the provisioner", create(kind, "cpu_s", "provisioner"), lambda v: f"{v:.2f}")
+        # The peer makes no array calls: the simulator idles through its runs.
         row(f"{kind}: CPU seconds, the array simulator (flashvol's arrays)", create(kind, "cpu_s", "array simulator"),
-            lambda v: f"{v:.2f}")
+            lambda v: f"{v:.2f}", peers_have_it=False)
         row(f"{kind}: CPU seconds, every process (control plane, provisioner, arrays, bench client)",
             cpu_total(create(kind, "cpu_s")), lambda v: f"{v:.2f}")
     row("RSS idle (before the first run)",
