@@ -1,8 +1,7 @@
 //! Wiring: watches on claims (unbound ones provisioned, bound ones resized), PVs and
 //! StorageClasses feeding the reconcilers with a worker limit (turns taken in arrival order) and
-//! per-object backoff, the timers
-//! of the orphan collector, the array poller and the cache gauges ([`crate::serve::monitor`]),
-//! and readiness.
+//! per-object backoff, the timers of the orphan collector, the array poller and the cache gauges
+//! ([`crate::serve::monitor`]), and readiness.
 //!
 //! Owns no decisions: it maps reconcile outcomes to requeue actions and keeps the queue-depth
 //! gauge (objects being reconciled plus objects waiting for a retry).
