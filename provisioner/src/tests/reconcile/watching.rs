@@ -29,6 +29,18 @@ async fn run_synced_controllers(h: &Harness, workers: u16) -> tokio::task::JoinH
     task
 }
 
+/// Class `pure` and the controllers with one worker, the array answering after `latency_ms`:
+/// every claim that comes while a pass runs waits for its turn.
+async fn one_worker_on_a_slow_array(h: &Harness, latency_ms: u64) -> tokio::task::JoinHandle<()> {
+    h.add_class(class("pure", "pure-provisioner", &[]));
+    let task = run_synced_controllers(h, 1).await;
+    h.sims[0].set_faults(flashvol_arraysim::Faults {
+        latency_ms,
+        ..Default::default()
+    });
+    task
+}
+
 /// Which of `claims` have a PV, in the order they got one, polled until all have or `within`.
 async fn pv_order(h: &Harness, claims: &[PersistentVolumeClaim], within: Duration) -> Vec<usize> {
     let mut order: Vec<usize> = Vec::new();
@@ -148,14 +160,8 @@ async fn controllers_act_on_watched_claims_classes_grown_claims_and_released_vol
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_claims_gets_its_pvs_in_the_order_the_claims_came() {
     let h = Harness::start(&[fa(TIB, &[])], "");
-    h.add_class(class("pure", "pure-provisioner", &[]));
-    // One worker: every claim but the first waits for its turn.
-    let task = run_synced_controllers(&h, 1).await;
     // Slow enough that the claims pile up behind the first one.
-    h.sims[0].set_faults(flashvol_arraysim::Faults {
-        latency_ms: 20,
-        ..Default::default()
-    });
+    let task = one_worker_on_a_slow_array(&h, 20).await;
     let claims: Vec<_> = (0..12)
         .map(|i| pvc(&format!("burst-{i:02}"), "pure", "1Gi"))
         .collect();
@@ -179,15 +185,10 @@ async fn a_burst_of_claims_gets_its_pvs_in_the_order_the_claims_came() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_annotated_while_it_waits_for_its_turn_is_provisioned_in_that_turn() {
     let h = Harness::start(&[fa(TIB, &[])], "");
-    h.add_class(class("pure", "pure-provisioner", &[]));
-    let task = run_synced_controllers(&h, 1).await;
     // The one worker is busy with `first` (three array calls at 200 ms each) while the others
     // come: `late` before the controller-manager has handed it to us, then `next`, then the
     // controller-manager's annotation on `late`.
-    h.sims[0].set_faults(flashvol_arraysim::Faults {
-        latency_ms: 200,
-        ..Default::default()
-    });
+    let task = one_worker_on_a_slow_array(&h, 200).await;
     let first = pvc("first", "pure", "1Gi");
     h.add_claim(&first);
     tokio::time::sleep(Duration::from_millis(100)).await;
