@@ -155,6 +155,7 @@ pub async fn run_with(
         retained: Default::default(),
         finished: Default::default(),
         last_failures: Default::default(),
+        attempts: Default::default(),
         client,
     });
 

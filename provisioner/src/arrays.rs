@@ -369,6 +369,25 @@ impl Array {
         Ok(destroyed_now)
     }
 
+    /// The names of every volume or file system matching `glob`, destroyed ones included: the
+    /// names the array will not take for a new object until they are eradicated.
+    pub async fn names_taken(&self, glob: &str) -> Result<Vec<String>, ArrayError> {
+        let glob = glob.to_owned();
+        self.call("list", move |c| match c {
+            Client::FlashArray(fa) => Ok(fa
+                .list_volumes(&glob, true)?
+                .into_iter()
+                .map(|v| v.name)
+                .collect()),
+            Client::FlashBlade(fb) => Ok(fb
+                .list_file_systems(&glob)?
+                .into_iter()
+                .map(|f| f.name)
+                .collect()),
+        })
+        .await
+    }
+
     /// Live volumes or file systems matching `glob`, with their creation time when the array
     /// reports it.
     pub async fn list_live(&self, glob: &str) -> Result<Vec<Listed>, ArrayError> {

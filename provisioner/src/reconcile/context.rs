@@ -15,6 +15,7 @@ use flashvol_common::config::Settings;
 use crate::arrays::ArraySet;
 use crate::decide::backoff::Backoff;
 use crate::k8s::cache::CachedVolume;
+use crate::reconcile::attempts::Attempts;
 use crate::reconcile::events::Recorder;
 use crate::reconcile::finished::Finished;
 use crate::serve::metrics::Metrics;
@@ -85,6 +86,8 @@ pub struct Context {
     pub finished: Finished,
     /// Why each claim's last provisioning pass failed, for `flashvol_claims_pending{reason}`.
     pub last_failures: LastFailures,
+    /// Which claims may have an array object from an earlier attempt.
+    pub attempts: Attempts,
 }
 
 impl Context {
@@ -100,16 +103,24 @@ impl Context {
             .await
     }
 
-    /// Whether the PV exists. A cache miss is trusted: if the cache lags, the next steps find the
-    /// array volume by name and the PV create answers AlreadyExists, which also means done.
+    /// Whether the PV exists. A cache miss is trusted: if the cache lags, the claim's attempt is
+    /// still recorded ([`Attempts`]), so the next steps find the array volume by name and the PV
+    /// create answers AlreadyExists, which also means done.
     pub async fn pv_exists(&self, name: &str) -> Result<bool, kube::Error> {
-        if let Some(store) = &self.volumes {
-            return Ok(store.get(&ObjectRef::new(name)).is_some());
+        if self.volumes.is_some() {
+            return Ok(self.pv_cached(name));
         }
         Ok(Api::<PersistentVolume>::all(self.client.clone())
             .get_opt(name)
             .await?
             .is_some())
+    }
+
+    /// Whether the PV is in the watch cache (never, without one).
+    pub fn pv_cached(&self, name: &str) -> bool {
+        self.volumes
+            .as_ref()
+            .is_some_and(|store| store.get(&ObjectRef::new(name)).is_some())
     }
 
     /// Retry delays with the defaults of the issue: 1 s doubling to 5 min.

@@ -3,6 +3,7 @@
 //! metrics), plus the orphan collector's rounds. An unbound claim is provisioned, a bound one
 //! resized; a released PV is deleted.
 
+pub mod attempts;
 pub mod context;
 pub mod copy;
 pub mod delete;

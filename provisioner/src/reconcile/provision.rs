@@ -4,11 +4,13 @@
 //! create the PV.
 //!
 //! Idempotent across crashes and restarts: the array name is derived from the claim uid, and
-//! before creating anything every array of the backend is asked for that name, so a crash between
-//! the array create and the PV create is completed on the next pass instead of leaving a second
-//! volume elsewhere. Copies get the same deterministic name, so a crash between the array copy and
-//! the PV create also leaves exactly one volume, which the next pass finds and finishes
-//! ([`crate::reconcile::copy`]). A PV that already exists means the claim is done.
+//! before creating anything every array of the backend is asked for that name whenever an earlier
+//! attempt may have made it ([`crate::reconcile::attempts`]), so a crash between the array create
+//! and the PV create is completed on the next pass instead of leaving a second volume elsewhere.
+//! A claim no attempt has touched is created at once: one array round trip. Copies get the same
+//! deterministic name, so a crash between the array copy and the PV create also leaves exactly
+//! one volume, which the next pass finds and finishes ([`crate::reconcile::copy`]). A PV that
+//! already exists means the claim is done.
 
 use std::time::Instant;
 
@@ -240,7 +242,7 @@ async fn provision(
             adopted: Some(found.object),
         }
     } else {
-        match find_existing(&arrays, array_name).await? {
+        match find_existing(ctx, &arrays, array_name, pv_name).await? {
             Some((array, size)) => {
                 log::info!(
                     "claim {}: {array_name} already exists on {} (earlier attempt); reusing it",
@@ -267,6 +269,7 @@ async fn provision(
                 }
             }
             None => {
+                ctx.attempts.begin(pv_name, |pv| ctx.pv_cached(pv));
                 let (array, capacity) = match &source {
                     Source::Snapshot(snapshot) => {
                         let found =
@@ -429,12 +432,27 @@ pub(crate) async fn read_back(array: &Array, array_name: &str) -> Result<u64, Pr
     }
 }
 
-/// Looks the name up on every array of the backend. Any array that cannot answer stops the
-/// pass: creating elsewhere could duplicate a volume that array holds from an earlier attempt.
+/// The array holding `name` from an earlier attempt, if one may have made it: then the name is
+/// looked up on every array of the backend, and any array that cannot answer stops the pass
+/// (creating elsewhere could duplicate a volume that array holds).
 async fn find_existing<'a>(
+    ctx: &Context,
     arrays: &[&'a Array],
     name: &str,
+    pv_name: &str,
 ) -> Result<Option<(&'a Array, u64)>, ProvisionError> {
+    if !ctx.attempts.begun(pv_name) {
+        let glob = names::array_glob(&ctx.settings.name_prefix);
+        let held = futures::future::join_all(
+            arrays
+                .iter()
+                .map(|array| ctx.attempts.held_before(array, &glob, name)),
+        )
+        .await;
+        if !held.contains(&true) {
+            return Ok(None);
+        }
+    }
     // Every array is asked at once: one round trip, not one per array, before each create.
     let answers = futures::future::join_all(arrays.iter().map(|array| array.lookup(name))).await;
     let mut found: Option<(&Array, u64)> = None;

@@ -154,6 +154,7 @@ impl Harness {
             retained: Mutex::new(Default::default()),
             finished: Default::default(),
             last_failures: Default::default(),
+            attempts: Default::default(),
             client,
         }
     }

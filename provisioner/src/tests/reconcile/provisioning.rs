@@ -321,6 +321,70 @@ async fn crash_between_array_create_and_pv_create_leaves_one_volume_and_finishes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_no_attempt_has_touched_is_created_without_asking_every_array_first() {
+    let h = Harness::start(&[fa(TIB, &[]), fa(2 * TIB, &[])], "");
+    let ctx = h.context();
+    h.add_class(class("pure", "pure-provisioner", &[]));
+    let calls = |route: &str| -> u64 {
+        h.sims
+            .iter()
+            .map(|sim| sim.stats().calls.get(route).copied().unwrap_or(0))
+            .sum()
+    };
+
+    for i in 0..3 {
+        let claim = pvc(&format!("data-{i}"), "pure", "1Gi");
+        h.add_claim(&claim);
+        let outcome = provision_claim(&claim, &ctx).await.expect("provisions");
+        assert!(
+            matches!(outcome, ClaimOutcome::Provisioned { reused: false, .. }),
+            "{outcome:?}"
+        );
+    }
+    // Each array was listed once, on the first pass, and no name was looked up: each claim
+    // cost its create alone.
+    assert_eq!(calls("GET volume"), 2, "one listing per array");
+    assert_eq!(calls("GET volume/{name}"), 0, "no lookup before a create");
+    assert_eq!(calls("POST volume/{name}"), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volume_this_process_made_is_reused_when_its_pv_failed_and_placement_moved() {
+    let h = Harness::start(&[fa(TIB, &[]), fa(2 * TIB, &[])], "");
+    let ctx = h.context();
+    h.add_class(class("pure", "pure-provisioner", &[]));
+    // Large enough that, once charged to the freer array 1, array 0 becomes the freer one.
+    let claim = pvc("big", "pure", "1536Gi");
+    h.add_claim(&claim);
+    let name = Harness::volume_name(&claim);
+
+    h.fake.fail_next(Method::POST, "/persistentvolumes", 500);
+    provision_claim(&claim, &ctx)
+        .await
+        .expect_err("PV create fails");
+    assert!(h.flash_array(1).get_volume(&name).is_ok());
+
+    // Same process: its own attempt is remembered, so the name is looked up before placement
+    // (which now prefers array 0) could create a second volume.
+    let outcome = provision_claim(&claim, &ctx).await.expect("completes");
+    assert!(
+        matches!(outcome, ClaimOutcome::Provisioned { reused: true, .. }),
+        "{outcome:?}"
+    );
+    assert!(
+        h.flash_array(0).get_volume(&name).is_err(),
+        "no second volume on array 0"
+    );
+    let pv = h.pv_of(&claim).expect("PV");
+    let opts = pv
+        .spec
+        .and_then(|s| s.flex_volume)
+        .and_then(|f| f.options)
+        .expect("options");
+    assert_eq!(opts[options::ARRAY_ENDPOINT], h.sims[1].endpoint());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_volume_left_on_a_less_free_array_is_adopted_not_duplicated() {
     let h = Harness::start(&[fa(TIB, &[]), fa(5 * TIB, &[])], "");
     let ctx = h.context();
@@ -372,8 +436,9 @@ async fn an_unreachable_array_blocks_new_volumes_but_not_deletes_elsewhere() {
         .await
         .expect_err("array 0 cannot answer");
     assert!(err.message.contains("cannot check"), "{}", err.message);
-    // Every array is asked at once (one round trip before each create, not one per array), so
-    // array 1 was asked although array 0, first in order, could not answer.
+    // Array 0 cannot be listed, so it may hold the name from an earlier process: the name is
+    // looked up on every array at once (one round trip, not one per array), so array 1 was asked
+    // although array 0, first in order, could not answer.
     assert_eq!(lookups(), asked_before + 1);
     assert!(
         h.flash_array(1)
