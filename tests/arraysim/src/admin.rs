@@ -14,6 +14,7 @@ use crate::flasharray::replication::{self, Replicated};
 use crate::sim::{ArrayState, Sim};
 use crate::space::SpaceOverride;
 use crate::spec::Kind;
+use crate::{flasharray, flashblade};
 
 fn error(status: u16, message: impl Into<String>) -> ApiReply {
     ApiReply::json(status, &json!({"error": message.into()}))
@@ -67,6 +68,7 @@ pub fn handle(sim: &Sim, request: &ApiRequest) -> ApiReply {
         ("GET", ["connections"]) => connections(sim, request),
         ("GET", ["filesystems", name]) => filesystem(sim, name),
         ("POST", ["replicated-snapshots"]) => inject_replicated(sim, request),
+        ("POST", ["eradicate"]) => eradicate_destroyed(sim),
         _ => error(
             404,
             format!("no admin route {} {}", request.method, request.path),
@@ -283,6 +285,25 @@ fn filesystem(sim: &Sim, name: &str) -> ApiReply {
             &json!({"name": fs.name, "path": filesystem_path(&sim.spec.state_dir, &fs.id), "destroyed": fs.is_destroyed()}),
         ),
     }
+}
+
+/// As if every destroyed object's eradication delay had passed: all of them are eradicated now.
+/// Benchmarks call it between runs, so each run starts with the array's state (and the state file
+/// rewritten on every change) the size it had before, not grown by every earlier run.
+fn eradicate_destroyed(sim: &Sim) -> ApiReply {
+    let versions = sim.versions();
+    let ctx = sim.ctx(&versions);
+    let mut state = sim.state();
+    let eradicated = match &mut *state {
+        ArrayState::FlashArray(fa) => flasharray::expire_destroyed(&ctx, fa, u64::MAX),
+        ArrayState::FlashBlade(fb) => flashblade::expire_destroyed(&ctx, fb, u64::MAX),
+    };
+    if eradicated > 0
+        && let Err(e) = sim.persist(state)
+    {
+        return error(500, format!("saving state: {e:#}"));
+    }
+    ApiReply::json(200, &json!({ "eradicated": eradicated }))
 }
 
 /// Delivers a replicated protection group snapshot (see `flasharray::replication`).

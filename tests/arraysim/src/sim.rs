@@ -193,21 +193,26 @@ impl Sim {
         }
     }
 
-    /// Serves one array API call and persists the state when it changed.
-    pub fn handle_api(&self, request: &ApiRequest) -> ApiReply {
-        let versions = self.versions();
-        let ctx = Ctx {
+    /// What a handler sees of the array, now.
+    pub fn ctx<'a>(&'a self, versions: &'a [String]) -> Ctx<'a> {
+        Ctx {
             spec: &self.spec,
             stats: &self.controls.stats,
             capacity: self.capacity(),
             now: now_secs(),
-            versions: &versions,
+            versions,
             space: *self
                 .controls
                 .space
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()),
-        };
+        }
+    }
+
+    /// Serves one array API call and persists the state when it changed.
+    pub fn handle_api(&self, request: &ApiRequest) -> ApiReply {
+        let versions = self.versions();
+        let ctx = self.ctx(&versions);
         let mut state = self.state();
         let outcome = match &mut *state {
             ArrayState::FlashArray(fa) => flasharray::handle(&ctx, fa, request),

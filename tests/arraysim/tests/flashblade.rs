@@ -400,3 +400,29 @@ fn a_failure_inside_the_simulator_is_answered_without_an_internal_path() {
     let failed = client.call("POST", "/api/1.12/file-systems", Some(&body));
     assert_internal_error_without_path(dir.path(), &failed, &fb_msg(&failed));
 }
+
+#[test]
+fn the_admin_eradicate_removes_every_destroyed_file_system_and_nothing_live() {
+    let (_dir, _sim, client) = start();
+    create_fs(&client, "pvc-gone");
+    create_fs(&client, "pvc-kept");
+    let destroy = json!({"destroyed": true, "nfs": {"v3_enabled": false, "v4_1_enabled": false}});
+    let destroyed = client.call(
+        "PATCH",
+        "/api/1.12/file-systems?name=pvc-gone",
+        Some(&destroy),
+    );
+    assert_eq!(destroyed.status, 200, "{}", destroyed.text);
+
+    let reply = client.admin("POST", "eradicate", None);
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json(), json!({"eradicated": 1}));
+    assert_eq!(
+        client.admin("GET", "filesystems/pvc-gone", None).status,
+        404
+    );
+    assert_eq!(
+        client.admin("GET", "filesystems/pvc-kept", None).json()["destroyed"],
+        false
+    );
+}

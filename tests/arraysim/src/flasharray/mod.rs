@@ -158,7 +158,7 @@ pub fn handle(ctx: &Ctx<'_>, state: &mut FaState, request: &ApiRequest) -> Outco
             changed: true,
         };
     }
-    expire_destroyed(ctx, state);
+    expire_destroyed(ctx, state, ctx.now);
     let mutating = request.method != "GET";
     match dispatch(ctx, state, &request.method, &rest, &params) {
         Ok(answer) => {
@@ -253,12 +253,16 @@ fn api_token(ctx: &Ctx<'_>, params: &Params) -> ApiReply {
     }
 }
 
-/// Destroyed objects whose 24 h ran out disappear, as on a real array.
-fn expire_destroyed(ctx: &Ctx<'_>, state: &mut FaState) {
-    for name in state.expired(ctx.now) {
+/// Destroyed objects whose 24 h ran out by `now` (epoch seconds) disappear, as on a real array;
+/// returns how many. `u64::MAX` eradicates every destroyed object (the admin API's
+/// `POST /_sim/eradicate`).
+pub fn expire_destroyed(ctx: &Ctx<'_>, state: &mut FaState, now: u64) -> usize {
+    let expired = state.expired(now);
+    for name in &expired {
         // A failed removal only leaves an orphan file in the state dir; the object is gone anyway.
-        let _ = volumes::eradicate_now(ctx, state, &name);
+        let _ = volumes::eradicate_now(ctx, state, name);
     }
+    expired.len()
 }
 
 pub fn random_hex(len: usize) -> String {

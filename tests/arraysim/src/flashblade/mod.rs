@@ -170,7 +170,7 @@ pub fn handle(ctx: &Ctx<'_>, state: &mut FbState, request: &ApiRequest) -> Outco
         }
         Some(_) => {}
     }
-    expire_destroyed(ctx, state);
+    expire_destroyed(ctx, state, now_millis());
     let call = Call {
         ctx,
         request,
@@ -235,9 +235,13 @@ fn logout(state: &mut FbState, request: &ApiRequest) -> Outcome {
     }
 }
 
-fn expire_destroyed(ctx: &Ctx<'_>, state: &mut FbState) {
-    let now = now_millis();
-    let expired = |at: Option<u64>| at.is_some_and(|at| now >= at + model::ERADICATION_DELAY_MS);
+/// Destroyed file systems and snapshots whose 24 h ran out by `now_ms` disappear, as on a real
+/// array; returns how many. `u64::MAX` eradicates every destroyed object (`POST /_sim/eradicate`).
+pub fn expire_destroyed(ctx: &Ctx<'_>, state: &mut FbState, now_ms: u64) -> usize {
+    let expired = |at: Option<u64>| {
+        at.is_some_and(|at| now_ms >= at.saturating_add(model::ERADICATION_DELAY_MS))
+    };
+    let snapshots = state.snapshots.len();
     state.snapshots.retain(|_, s| !expired(s.destroyed_at));
     let doomed: Vec<String> = state
         .file_systems
@@ -245,9 +249,10 @@ fn expire_destroyed(ctx: &Ctx<'_>, state: &mut FbState) {
         .filter(|f| expired(f.destroyed_at))
         .map(|f| f.name.clone())
         .collect();
-    for name in doomed {
-        let _ = filesystems::eradicate_now(ctx, state, &name);
+    for name in &doomed {
+        let _ = filesystems::eradicate_now(ctx, state, name);
     }
+    snapshots - state.snapshots.len() + doomed.len()
 }
 
 /// `{pagination_info, items}` with `filter`, `sort`, `start`, `limit` and `token` applied.

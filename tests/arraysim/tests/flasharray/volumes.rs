@@ -394,3 +394,52 @@ fn a_failure_inside_the_simulator_is_answered_without_an_internal_path() {
         "nothing was created"
     );
 }
+
+#[test]
+fn the_admin_eradicate_removes_every_destroyed_volume_and_its_data_and_nothing_live() {
+    let (_dir, _sim, client) = start();
+    for name in ["pvc-gone-1", "pvc-gone-2", "pvc-kept"] {
+        let created = client.call(
+            "POST",
+            &format!("/api/1.19/volume/{name}"),
+            Some(&json!({"size": "1G"})),
+        );
+        assert_eq!(created.status, 200, "{}", created.text);
+    }
+    for name in ["pvc-gone-1", "pvc-gone-2"] {
+        let destroyed = client.call("DELETE", &format!("/api/1.19/volume/{name}"), None);
+        assert_eq!(destroyed.status, 200, "{}", destroyed.text);
+    }
+    let backing = |name: &str| -> std::path::PathBuf {
+        state(&client)["volumes"][name]["path"]
+            .as_str()
+            .expect("backing path")
+            .into()
+    };
+    let gone_file = backing("pvc-gone-1");
+    assert!(gone_file.exists());
+
+    let reply = client.admin("POST", "eradicate", None);
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json(), json!({"eradicated": 2}));
+    let pending = client
+        .call("GET", "/api/1.19/volume?pending_only=true", None)
+        .json();
+    assert_eq!(pending, json!([]), "no destroyed volume left");
+    assert!(!gone_file.exists(), "the data went with it");
+    assert!(backing("pvc-kept").exists(), "the live volume stays");
+    let reused = client.call(
+        "POST",
+        "/api/1.19/volume/pvc-gone-1",
+        Some(&json!({"size": "1G"})),
+    );
+    assert_eq!(
+        reused.status, 200,
+        "the name is free again: {}",
+        reused.text
+    );
+    assert_eq!(
+        client.admin("POST", "eradicate", None).json(),
+        json!({"eradicated": 0})
+    );
+}
