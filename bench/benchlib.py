@@ -267,6 +267,12 @@ def sim_set_latency(arrays: list[SimArray], latency_ms: int) -> None:
         array.admin.json("PUT", "/faults", {"latency_ms": latency_ms})
 
 
+def sim_eradicate_destroyed(arrays: list[SimArray]) -> int:
+    """Eradicates every destroyed object on the arrays, as their eradication delay would; returns
+    how many."""
+    return sum(array.admin.json("POST", "/eradicate")["eradicated"] for array in arrays)
+
+
 def sim_reset_stats(arrays: list[SimArray]) -> None:
     for array in arrays:
         array.admin.request("DELETE", "/stats", ok=(200, 204))

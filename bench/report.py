@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import statistics
 import sys
 
 TARGETS = {
@@ -484,32 +486,76 @@ def cpu_total(cpu_s):
     return get
 
 
-def side_by_side(prov: dict, peers: dict) -> list[str]:
+def rounds_of(result) -> list:
+    """A subject's results, one per round (BENCH_ROUNDS): a list as given, or one result alone."""
+    return result if isinstance(result, list) else [result]
+
+
+def over_rounds(values: list, fmt) -> str:
+    """One cell: the value of a single round, or the median round's value and the range."""
+    if len(values) == 1:
+        return fmt(values[0])
+    return f"{fmt(statistics.median_low(values))} ({fmt(min(values))}–{fmt(max(values))})"
+
+
+def ratio_over_rounds(ours: list, theirs: list, pairs: list) -> str:
+    """The ratio of the medians, and with several rounds the range of the per-round ratios
+    (each of flashvol's rounds against the peer's round that followed it)."""
+    text = ratio(statistics.median_low(ours), statistics.median_low(theirs))
+    per_round = [a / b for a, b in pairs if b]
+    if len(per_round) > 1:
+        text += f" ({min(per_round):.2f}–{max(per_round):.2f})"
+    return text
+
+
+def rounds_sentence(prov: list, peers: dict) -> list[str]:
+    counts = {len(prov)} | {len(rounds) for rounds in peers.values()}
+    if counts == {1}:
+        return []
+    return [f"The burst and paced phases ran in {len(prov)} rounds (`BENCH_ROUNDS`): flashvol, then each peer, "
+            "then again. A cell with several rounds gives the median round's value (the lower middle one "
+            "for an even count) and the range in brackets; its ratio is that of the medians, with the "
+            "range of the per-round ratios (each flashvol round against the peer round that followed it) "
+            "in brackets. The memory phase ran once, in the first round: its rows, and the RSS rows, are "
+            "of the first round.", ""]
+
+
+def side_by_side(prov, peers: dict) -> list[str]:
     """The table REPORT.md opens with: flashvol against the Go peer (bench/peer) measured in the
     same bench/run.sh invocation, each peer setup in its own columns with the ratio flashvol/peer.
+    `prov` and each of `peers` are one result or a list of them, one per round (BENCH_ROUNDS).
     Ratios over 1 favour flashvol for rates, under 1 for times, requests and memory."""
+    prov = rounds_of(prov)
+    peers = {label: rounds_of(result) for label, result in peers.items()}
     labels = sorted(peers)
     head = "| measure | flashvol | " + " | ".join(
-        f"peer {label} ({peers[label]['subject'].get('args') or 'library defaults'}) | flashvol/peer" for label in labels) + " |"
+        f"peer {label} ({peers[label][0]['subject'].get('args') or 'library defaults'}) | flashvol/peer"
+        for label in labels) + " |"
     lines = [
         "## flashvol against a Go provisioner, side by side", "",
         "The Go peer is `bench/peer`: an external provisioner on sig-storage-lib-external-provisioner v13 "
         "(the library most Go provisioners use) returning PVs of flashvol's shape without array I/O; flashvol "
         "ran against the simulated arrays at 0 ms. Both ran on the same control plane in this one "
         "`bench/run.sh` invocation, one after the other, with the provisioner ServiceAccount's token.", "",
-        *settled_sentence(prov, peers),
+        *rounds_sentence(prov, peers),
+        *settled_sentence(prov[0], {label: rounds[0] for label, rounds in peers.items()}),
         head, "|---|---|" + "---|---|" * len(labels)]
-    kinds = [run_kind(r) for r in prov["runs"] if r["latency_ms"] == 0]
+    kinds = [run_kind(r) for r in prov[0]["runs"] if r["latency_ms"] == 0]
 
-    def row(name: str, value, fmt, peers_have_it: bool = True) -> None:
-        ours = value(prov)
-        if ours is None:
+    def row(name: str, value, fmt, peers_have_it: bool = True, first_round_only: bool = False) -> None:
+        def values(rounds: list) -> list:
+            return [value(result) for result in (rounds[:1] if first_round_only else rounds)]
+        ours = values(prov)
+        if ours[0] is None:
             return
         cells = []
         for label in labels:
-            theirs = value(peers[label]) if peers_have_it else None
-            cells += ["—", "—"] if theirs is None else [fmt(theirs), ratio(ours, theirs)]
-        lines.append(f"| {name} | {fmt(ours)} | " + " | ".join(cells) + " |")
+            theirs = values(peers[label]) if peers_have_it else [None]
+            pairs = [(a, b) for a, b in zip(ours, theirs) if a is not None and b is not None]
+            theirs = [v for v in theirs if v is not None]
+            cells += ["—", "—"] if not theirs else [
+                over_rounds(theirs, fmt), ratio_over_rounds([v for v in ours if v is not None], theirs, pairs)]
+        lines.append(f"| {name} | {over_rounds([v for v in ours if v is not None], fmt)} | " + " | ".join(cells) + " |")
 
     def create(kind: str, *keys):
         def get(result: dict):
@@ -537,11 +583,24 @@ def side_by_side(prov: dict, peers: dict) -> list[str]:
         row(f"{kind}: CPU seconds, every process (control plane, provisioner, arrays, bench client)",
             cpu_total(create(kind, "cpu_s")), lambda v: f"{v:.2f}")
     row("RSS idle (before the first run)",
-        lambda r: r["runs"][0]["provisioner_rss_kib"]["before"]["VmRSS"] if r["runs"] else None, mib)
+        lambda r: r["runs"][0]["provisioner_rss_kib"]["before"]["VmRSS"] if r["runs"] else None, mib,
+        first_round_only=True)
     row("RSS with the memory phase's PVs and claims cached",
-        lambda r: r["memory"]["rss_after_kib"]["VmRSS"] if r.get("memory") else None, mib)
-    row("peak RSS (VmHWM) over the whole run", lambda r: r["provisioner_final_rss_kib"]["VmHWM"], mib)
+        lambda r: r["memory"]["rss_after_kib"]["VmRSS"] if r.get("memory") else None, mib, first_round_only=True)
+    row("peak RSS (VmHWM) over the whole run", lambda r: r["provisioner_final_rss_kib"]["VmHWM"], mib,
+        first_round_only=True)
     return lines + [""]
+
+
+def round_files(names: list[str], prefix: str) -> dict[str, list[str]]:
+    """The result files `<prefix><label>.json` and `<prefix><label>.round-<n>.json` by label, each
+    label's files in round order (the first round has no suffix)."""
+    found: dict[str, dict[int, str]] = {}
+    for name in names:
+        match = re.fullmatch(re.escape(prefix) + r"(.*?)(?:\.round-([1-9][0-9]*))?\.json", name)
+        if match:
+            found.setdefault(match.group(1), {})[int(match.group(2) or 1)] = name
+    return {label: [rounds[n] for n in sorted(rounds)] for label, rounds in found.items()}
 
 
 def main() -> int:
@@ -557,11 +616,12 @@ def main() -> int:
     if flex is None and prov is None:
         raise SystemExit(f"{out} holds neither flex.json nor provisioner.json")
     kcm_args = kcm_extra_args(meta)
-    peers = {name[len("peer-"):-len(".json")]: load(os.path.join(out, name))
-             for name in sorted(os.listdir(out)) if name.startswith("peer-") and name.endswith(".json")}
+    peers = {label: [load(os.path.join(out, name)) for name in names]
+             for label, names in round_files(os.listdir(out), "peer-").items()}
+    prov_rounds = round_files(os.listdir(out), "provisioner").get("", [])
     lines = header(meta)
     if prov and peers:
-        lines += side_by_side(prov, peers)
+        lines += side_by_side([load(os.path.join(out, name)) for name in prov_rounds], peers)
     lines += targets_table(flex, prov, kcm_args)
     analysis = os.path.join(out, "analysis.md")
     if os.path.exists(analysis):

@@ -16,7 +16,10 @@
 #               defaults, client 20 QPS / burst 30). The report states the flags used.
 # Environment: BENCH_PHASES=burst,paced,memory (a subset of the provisioner phases, for flashvol
 # and the peer alike); BENCH_PEERS=defaults,tuned (which Go peer runs to take; an empty value
-# takes none); BENCH_KEEP=1 keeps the work dir (provisioner, peer and driver logs,
+# takes none); BENCH_ROUNDS=N (default 1) adds N-1 rounds of the burst and paced phases after the
+# first, flashvol then each peer again, into provisioner.round-R.json and peer-LABEL.round-R.json
+# (the side-by-side table gives each row's median over the rounds, its range, and the range of the
+# per-round ratios); BENCH_KEEP=1 keeps the work dir (provisioner, peer and driver logs,
 # simulator state, and the cluster's component logs in logs/cluster/).
 # Needs root (loop devices, mounts), like tests/e2e. Builds the release binaries (the flex
 # driver statically linked, as shipped), the Go peer (through the Go module proxy), a Python
@@ -84,6 +87,18 @@ parse_args() {
             log_die "BENCH_PHASES: unknown phase '$phase' (burst, paced, memory)"
         PHASE_ARGS+=(--only "$phase")
     done
+    # BENCH_ROUNDS repeats the burst and paced phases of every subject, alternating subjects, so
+    # a ratio rests on several runs of each taken in turn, not on one run of each.
+    ROUNDS="${BENCH_ROUNDS:-1}"
+    [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || log_die "BENCH_ROUNDS must be a whole number of rounds, 1 or more, got '$ROUNDS'"
+    ROUND_PHASE_ARGS=()
+    local round_phases="${BENCH_PHASES:-burst,paced}"
+    for phase in ${round_phases//,/ }; do
+        if [[ "$phase" == burst || "$phase" == paced ]]; then ROUND_PHASE_ARGS+=(--only "$phase"); fi
+    done
+    if ((ROUNDS > 1 && ${#ROUND_PHASE_ARGS[@]} == 0)); then
+        log_die "BENCH_ROUNDS repeats the burst and paced phases, and BENCH_PHASES=${BENCH_PHASES:-} has neither"
+    fi
     # BENCH_PEERS picks the Go peer's runs: at the library's defaults, tuned to flashvol's limits.
     PEERS=()
     local peers="${BENCH_PEERS-defaults,tuned}" peer
@@ -144,6 +159,7 @@ inside() {
     if [[ "$ONLY" != flex ]]; then
         bench_provisioner
         bench_peer
+        bench_rounds
     fi
 }
 
@@ -211,29 +227,50 @@ bench_flex() {
     kubectl -n "$ns" delete pvc --all --wait=false >/dev/null
 }
 
+# bench_provisioner [SUFFIX PHASE_ARG...]: provbench against flashvol's provisioner into
+# provisioner${SUFFIX}.json, with the given phases (default: those BENCH_PHASES picks).
 bench_provisioner() {
+    local suffix="${1:-}" phases=("${PHASE_ARGS[@]}")
+    if (($# > 1)); then phases=("${@:2}"); fi
     jq -n --arg state "$FLASHVOL_CLUSTER_STATE" --arg arrays "$WORKDIR/sim/arrays.jsonl" --arg ca "$SIM_CA" \
         --arg pid "$WORKDIR/pids/provisioner-main" --arg metrics "http://$(prov_http main)/metrics" \
         '{cluster_state: $state, arrays_jsonl: $arrays, ca: $ca, provisioner_pid_file: $pid, metrics_url: $metrics}' >"$WORKDIR/prov-setup.json"
     log_info "provisioner benchmark"
-    "$VENV/bin/python" "$bench_dir/provbench.py" --setup "$WORKDIR/prov-setup.json" --out "$OUT/provisioner.json" \
-        "${QUICK_FLAG[@]}" "${PHASE_ARGS[@]}" || log_die "provisioner benchmark failed"
+    "$VENV/bin/python" "$bench_dir/provbench.py" --setup "$WORKDIR/prov-setup.json" --out "$OUT/provisioner$suffix.json" \
+        "${QUICK_FLAG[@]}" "${phases[@]}" || log_die "provisioner benchmark failed"
 }
 
 # The same runs for the Go peer (bench/peer), once at the library's defaults and once with
 # flashvol's own client limits and workers (as the harness started it: the flag on its command
 # line, else the default its --help states), after flashvol's provisioner is stopped: both answer
 # claims of pure-provisioner.
+# bench_peer [SUFFIX PHASE_ARG...]: as bench_provisioner, into peer-LABEL${SUFFIX}.json.
 bench_peer() {
     local qps burst workers
     qps="$(provisioner_setting kube-api-qps)"
     burst="$(provisioner_setting kube-api-burst)"
     workers="$(provisioner_setting workers)"
     prov_stop main
-    if [[ " ${PEERS[*]} " == *" defaults "* ]]; then peer_measure defaults; fi
-    if [[ " ${PEERS[*]} " == *" tuned "* ]]; then
-        peer_measure tuned --kube-api-qps "$qps" --kube-api-burst "$burst" --threadiness "$workers"
+    if [[ " ${PEERS[*]} " == *" defaults "* ]]; then
+        PEER_ARGS=()
+        peer_measure defaults "$@"
     fi
+    if [[ " ${PEERS[*]} " == *" tuned "* ]]; then
+        PEER_ARGS=(--kube-api-qps "$qps" --kube-api-burst "$burst" --threadiness "$workers")
+        peer_measure tuned "$@"
+    fi
+}
+
+# bench_rounds: rounds 2..BENCH_ROUNDS of the burst and paced phases, each subject in the same
+# order as the first round; flashvol's provisioner is started again (the peer stopped it).
+bench_rounds() {
+    local round
+    for ((round = 2; round <= ROUNDS; round++)); do
+        log_info "round $round of $ROUNDS"
+        (prov_ensure_main) || log_die "the provisioner did not start again (see $WORKDIR/logs/provisioner-main.log)"
+        bench_provisioner ".round-$round" "${ROUND_PHASE_ARGS[@]}"
+        bench_peer ".round-$round" "${ROUND_PHASE_ARGS[@]}"
+    done
 }
 
 # provisioner_setting FLAG: the number the benchmarked provisioner ran with for --FLAG.
@@ -247,22 +284,23 @@ provisioner_setting() {
     printf '%s\n' "$value"
 }
 
-# peer_measure LABEL [PEER_FLAG...]: starts the peer with the provisioner's ServiceAccount, runs
-# provbench against it into peer-LABEL.json, stops it.
+# peer_measure LABEL [SUFFIX PHASE_ARG...]: starts the peer (flags from PEER_ARGS) with the
+# provisioner's ServiceAccount, runs provbench against it into peer-LABEL${SUFFIX}.json, stops it.
 peer_measure() {
-    local label="$1" pidfile="$WORKDIR/pids/peer-$1"
-    shift
-    log_info "Go peer benchmark ($label: ${*:-library defaults})"
+    local label="$1" suffix="${2:-}" pidfile="$WORKDIR/pids/peer-$1" phases=("${PHASE_ARGS[@]}")
+    local args=("${PEER_ARGS[@]}")
+    if (($# > 2)); then phases=("${@:3}"); fi
+    log_info "Go peer benchmark ($label${suffix:+, $suffix}: ${args[*]:-library defaults})"
     (
         env -i PATH="$PATH" HOME="$WORKDIR" setsid "$BENCH_BIN/flashvol-bench-peer" \
-            --kubeconfig "$KUBE_SA_KUBECONFIG" "$@" </dev/null >>"$WORKDIR/logs/peer-$label.log" 2>&1 &
+            --kubeconfig "$KUBE_SA_KUBECONFIG" "${args[@]}" </dev/null >>"$WORKDIR/logs/peer-$label.log" 2>&1 &
         echo "$!" >"$pidfile"
     )
-    jq --arg pid "$pidfile" --arg peer_label "$label" --arg args "$*" \
+    jq --arg pid "$pidfile" --arg peer_label "$label" --arg args "${args[*]}" \
         '.provisioner_pid_file = $pid | del(.metrics_url) | .subject = {name: "peer", label: $peer_label, args: $args, array_io: false}' \
         "$WORKDIR/prov-setup.json" >"$WORKDIR/peer-setup.json"
-    "$VENV/bin/python" "$bench_dir/provbench.py" --setup "$WORKDIR/peer-setup.json" --out "$OUT/peer-$label.json" \
-        "${QUICK_FLAG[@]}" "${PHASE_ARGS[@]}" || log_die "Go peer benchmark ($label) failed (see $WORKDIR/logs/peer-$label.log)"
+    "$VENV/bin/python" "$bench_dir/provbench.py" --setup "$WORKDIR/peer-setup.json" --out "$OUT/peer-$label$suffix.json" \
+        "${QUICK_FLAG[@]}" "${phases[@]}" || log_die "Go peer benchmark ($label) failed (see $WORKDIR/logs/peer-$label.log)"
     workdir_signal "$pidfile" "$BENCH_BIN/flashvol-bench-peer" TERM || log_die "the Go peer ($label) did not stop"
 }
 
@@ -278,8 +316,8 @@ outer() {
     if [[ -n "$ONLY" ]]; then only_arg=(--only "$ONLY"); fi
     case "$ONLY" in
     flex) rm -f "$OUT/flex.json" ;;
-    provisioner) rm -f "$OUT/provisioner.json" "$OUT"/peer-*.json ;;
-    *) rm -f "$OUT/flex.json" "$OUT/provisioner.json" "$OUT"/peer-*.json ;;
+    provisioner) rm -f "$OUT"/provisioner.json "$OUT"/provisioner.round-*.json "$OUT"/peer-*.json ;;
+    *) rm -f "$OUT/flex.json" "$OUT"/provisioner.json "$OUT"/provisioner.round-*.json "$OUT"/peer-*.json ;;
     esac
     # Only --kcm-args sets the controller-manager's flags, so the command in the report says it all.
     if [[ -n "${FLASHVOL_KCM_EXTRA_ARGS:-}" && $KCM_ARGS_GIVEN == 0 ]]; then
@@ -290,7 +328,7 @@ outer() {
     else
         log_info "kube-controller-manager at upstream defaults (no --kcm-args)"
     fi
-    BENCH_COMMAND="${BENCH_PHASES:+BENCH_PHASES=$BENCH_PHASES }$(shell_words bench/run.sh "$@")" \
+    BENCH_COMMAND="${BENCH_PHASES:+BENCH_PHASES=${BENCH_PHASES// /,} }${BENCH_ROUNDS:+BENCH_ROUNDS=$BENCH_ROUNDS }$(shell_words bench/run.sh "$@")" \
         FLASHVOL_KCM_EXTRA_ARGS="${KCM_EXTRA_ARGS[*]}" "$REPO_ROOT/tests/cluster/with-cluster.sh" \
         bash "$bench_dir/run.sh" --inside "${QUICK_FLAG[@]}" "${only_arg[@]}" --out "$OUT" ||
         log_die "the benchmark failed (see above)"

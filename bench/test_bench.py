@@ -238,6 +238,38 @@ class SideBySideTests(unittest.TestCase):
         self.assertIn("peer tuned 7.5 s", table)
         self.assertNotIn("Not comparable", table)
 
+    def test_rounds_give_the_median_its_range_and_the_range_of_the_per_round_ratios(self):
+        ours = [fake_result(pv, 20480) for pv in (90.0, 110.0, 100.0)]
+        peer = [fake_result(pv, 40960, {"args": "--threadiness 16"}) for pv in (100.0, 95.0, 120.0)]
+        table = "\n".join(report.side_by_side(ours, {"tuned": peer}))
+        self.assertIn("ran in 3 rounds", table)
+        # Medians 100 and 100; per round 0.90, 1.16, 0.83.
+        self.assertIn("| burst: PV/s | 100.0 (90.0–110.0) | 100.0 (95.0–120.0) | 1.00× (0.83–1.16) |", table)
+
+    def test_memory_and_rss_rows_are_of_the_first_round_only(self):
+        ours = [fake_result(90.0, 20480), fake_result(90.0, 10240)]
+        peer = [fake_result(90.0, 40960, {"args": ""}), fake_result(90.0, 81920, {"args": ""})]
+        for later in (ours[1], peer[1]):
+            del later["memory"]
+        table = "\n".join(report.side_by_side(ours, {"tuned": peer}))
+        self.assertIn("| RSS idle (before the first run) | 20.0 MiB | 40.0 MiB | 0.50× |", table)
+        self.assertIn("| RSS with the memory phase's PVs and claims cached | 60.0 MiB | 120.0 MiB | 0.50× |", table)
+        self.assertIn("| peak RSS (VmHWM) over the whole run | 40.0 MiB | 80.0 MiB | 0.50× |", table)
+
+    def test_one_round_reads_as_before_without_ranges(self):
+        table = "\n".join(report.side_by_side([fake_result(90.0, 20480)],
+                                              {"tuned": [fake_result(180.0, 40960, {"args": ""})]}))
+        self.assertIn("| burst: PV/s | 90.0 | 180.0 | 0.50× |", table)
+        self.assertNotIn("rounds", table)
+
+    def test_round_files_are_grouped_by_subject_in_round_order(self):
+        names = ["provisioner.round-10.json", "provisioner.json", "provisioner.round-2.json", "meta.json",
+                 "peer-tuned.round-2.json", "peer-tuned.json", "peer-defaults.json", "provisioner_latency.png"]
+        self.assertEqual(report.round_files(names, "provisioner"),
+                         {"": ["provisioner.json", "provisioner.round-2.json", "provisioner.round-10.json"]})
+        self.assertEqual(report.round_files(names, "peer-"),
+                         {"tuned": ["peer-tuned.json", "peer-tuned.round-2.json"], "defaults": ["peer-defaults.json"]})
+
     def test_a_subject_that_did_not_wait_is_flagged_as_not_comparable(self):
         ours = fake_result(90.0, 20480, settled=fake_settle(6.2))
         peers = {"tuned": fake_result(0.5, 40960, {"args": "--threadiness 16"})}
