@@ -14,28 +14,54 @@
 //!
 //! A name in neither cannot exist: the pass creates at once, one array round trip instead of a
 //! lookup on every array and then the create. A name in either is looked up on every array, as
-//! before. An array that cannot be listed may hold anything; it is listed again on the next pass.
+//! before. An array that cannot be listed may hold anything: passes look names up on it (and
+//! fail while it cannot answer) and one listing is tried again after [`LISTING_RETRY`], so an
+//! outage never queues passes behind listings that time out one after another.
 //!
 //! Listings are kept as 64-bit hashes of the names (8 bytes per object even on an array with
 //! thousands): a collision only costs a lookup.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::{Arc, Mutex};
-
-use tokio::sync::OnceCell;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::arrays::Array;
 
 /// Entries kept before the first pruning of attempts whose PVs are cached.
 const PRUNE_FLOOR: usize = 256;
+/// How long after a failed listing of an array the next one is tried.
+pub const LISTING_RETRY: Duration = Duration::from_secs(10);
 
 /// The attempts of this process and the arrays' listings; one per process, in the
 /// [`crate::reconcile::context::Context`].
 pub struct Attempts {
     begun: Mutex<Begun>,
-    /// Per array endpoint: the sorted name hashes of our objects it held when first listed.
-    listings: Mutex<HashMap<String, Arc<OnceCell<Vec<u64>>>>>,
+    /// Per array endpoint.
+    listings: Mutex<HashMap<String, Arc<Listing>>>,
+}
+
+/// One array's listing: the sorted name hashes of our objects it held when first listed.
+#[derive(Default)]
+struct Listing {
+    hashes: OnceLock<Vec<u64>>,
+    failed_at: Mutex<Option<Instant>>,
+    /// Held while a listing is in flight, so concurrent passes wait for one listing.
+    loading: tokio::sync::Mutex<()>,
+}
+
+impl Listing {
+    /// Whether the array held the name hashed `hash` when listed; `Some(true)` (it may) while a
+    /// failed listing waits for its retry; `None` when a listing is to be taken.
+    fn known(&self, hash: u64) -> Option<bool> {
+        if let Some(hashes) = self.hashes.get() {
+            return Some(hashes.binary_search(&hash).is_ok());
+        }
+        let failed_at = self.failed_at.lock().unwrap_or_else(|p| p.into_inner());
+        failed_at
+            .is_some_and(|at| at.elapsed() < LISTING_RETRY)
+            .then_some(true)
+    }
 }
 
 struct Begun {
@@ -84,20 +110,27 @@ impl Attempts {
             let mut listings = self.listings.lock().unwrap_or_else(|p| p.into_inner());
             Arc::clone(listings.entry(array.endpoint.clone()).or_default())
         };
-        let listed = listing
-            .get_or_try_init(|| async {
-                let names = array.names_taken(glob).await?;
-                Ok::<_, flashvol_common::ArrayError>(hash_sorted(&names))
-            })
-            .await;
-        match listed {
-            Ok(hashes) => hashes.binary_search(&name_hash(name)).is_ok(),
+        let hash = name_hash(name);
+        if let Some(held) = listing.known(hash) {
+            return held;
+        }
+        let _loading = listing.loading.lock().await;
+        // Listed, or failed, while this pass waited.
+        if let Some(held) = listing.known(hash) {
+            return held;
+        }
+        match array.names_taken(glob).await {
+            Ok(names) => {
+                let hashes = listing.hashes.get_or_init(|| hash_sorted(&names));
+                hashes.binary_search(&hash).is_ok()
+            }
             Err(e) => {
-                // The pass's lookup on this array fails too, and says so.
+                // The lookups by name that follow say whether the array can answer at all.
                 log::debug!(
                     "cannot list {}: {e}; asking it for each new volume",
                     array.describe()
                 );
+                *listing.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
                 true
             }
         }

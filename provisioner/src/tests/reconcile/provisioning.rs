@@ -349,6 +349,45 @@ async fn a_claim_no_attempt_has_touched_is_created_without_asking_every_array_fi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_array_that_cannot_be_listed_is_asked_by_name_and_listed_again_only_later() {
+    let h = Harness::start(&[fa(TIB, &[]), fa(2 * TIB, &[])], "");
+    let ctx = h.context();
+    h.add_class(class("pure", "pure-provisioner", &[]));
+    h.sims[0].set_faults(unavailable("GET", "/api/*/volume"));
+    let calls = |array: usize, route: &str| -> u64 {
+        h.sims[array].stats().calls.get(route).copied().unwrap_or(0)
+    };
+
+    let first = pvc("first", "pure", "1Gi");
+    h.add_claim(&first);
+    provision_claim(&first, &ctx)
+        .await
+        .expect("array 0 answers lookups by name: the claim goes ahead");
+    let listings_tried = calls(0, "GET volume");
+    assert!(listings_tried >= 1);
+    assert_eq!(calls(0, "GET volume/{name}"), 1);
+
+    // Within the retry delay the failed listing is not tried again: every pass looks the name up.
+    for name in ["second", "third"] {
+        let claim = pvc(name, "pure", "1Gi");
+        h.add_claim(&claim);
+        provision_claim(&claim, &ctx).await.expect("provisions");
+    }
+    assert_eq!(
+        calls(0, "GET volume"),
+        listings_tried,
+        "no second listing yet"
+    );
+    assert_eq!(
+        calls(0, "GET volume/{name}"),
+        3,
+        "each claim looked up by name"
+    );
+    assert_eq!(calls(1, "GET volume/{name}"), 3, "on every array");
+    assert_eq!(calls(1, "GET volume"), 1, "array 1 was listed once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_volume_this_process_made_is_reused_when_its_pv_failed_and_placement_moved() {
     let h = Harness::start(&[fa(TIB, &[]), fa(2 * TIB, &[])], "");
     let ctx = h.context();
