@@ -19,8 +19,8 @@
 # takes none); BENCH_ROUNDS=N (default 1) adds N-1 rounds of the burst and paced phases after the
 # first, flashvol then each peer again, into provisioner.round-R.json and peer-LABEL.round-R.json
 # (the side-by-side table gives each row's median over the rounds, its range, and the range of the
-# per-round ratios); BENCH_KEEP=1 keeps the work dir (provisioner, peer and driver logs,
-# simulator state, and the cluster's component logs in logs/cluster/).
+# per-round ratios); BENCH_KEEP=1 keeps the work dir (provisioner, peer and driver logs and the
+# cluster's component logs in logs/cluster/; the simulator's state is on a tmpfs, gone at exit).
 # Needs root (loop devices, mounts), like tests/e2e. Builds the release binaries (the flex
 # driver statically linked, as shipped), the Go peer (through the Go module proxy), a Python
 # venv with matplotlib in bench/.venv, and starts one cluster with tests/cluster/with-cluster.sh.
@@ -149,6 +149,12 @@ inside() {
     workdir_create
     workdir_cleanup_at_exit "${BENCH_KEEP:-0}"
     trap bench_on_exit EXIT
+    # The simulated arrays keep their state and sparse backing files in memory, as real arrays
+    # keep their metadata off the provisioner's host: on this disk every create and state save
+    # allocated and freed ext4 inodes, over half of the simulator's CPU, on the two cores the
+    # control plane needs. The teardown unmounts it with everything else under the work dir.
+    mkdir -p "$WORKDIR/sim/state"
+    mount -t tmpfs -o mode=0700 flashvol-bench-sim "$WORKDIR/sim/state" || log_die "cannot mount a tmpfs for the simulator's state"
     suite_setup
     # As installed: the driver logs at info (flex_setup_node asks for debug, which is for tests).
     jq '.node.logLevel = "info"' "$FLEX_SETTINGS" >"$FLEX_SETTINGS.new" && mv "$FLEX_SETTINGS.new" "$FLEX_SETTINGS"
