@@ -385,6 +385,31 @@ def provisioner_memory(ctx: dict) -> dict:
     return out
 
 
+def remove_memory_pairs(kube: benchlib.Endpoint, count: int) -> float:
+    """Deletes the memory phase's pairs, so that the next subject's runs (and later rounds) find
+    the cluster this subject's runs found. When they stayed, the first subject ran on an empty
+    cluster and the next one beside 10,000 pairs the controller-manager resyncs, which alone took
+    the paced p99 from ~30 ms to 300-800 ms. The harness takes the storage-protection finalizers
+    off itself: the controller-manager's protection controllers would need 20,000 writes, 17
+    minutes at its default 20 requests/s. Returns the seconds it took."""
+    t0 = time.monotonic()
+    claims = f"/api/v1/namespaces/{MEMORY_NAMESPACE}/persistentvolumeclaims"
+    kube.request("DELETE", claims, ok=(200,))
+    kube.request("DELETE", "/api/v1/persistentvolumes?labelSelector=flashvol-bench%3Dmemory", ok=(200,))
+    merge = "application/merge-patch+json"
+    no_finalizers = {"metadata": {"finalizers": None}}
+
+    def release(i):
+        claim, volume, _, _ = memory_pair(i)
+        kube.request("PATCH", f"{claims}/{claim['metadata']['name']}", no_finalizers, content_type=merge, ok=(200, 404))
+        kube.request("PATCH", f"/api/v1/persistentvolumes/{volume['metadata']['name']}", no_finalizers,
+                     content_type=merge, ok=(200, 404))
+
+    with ThreadPoolExecutor(CLIENT_THREADS) as pool:
+        list(pool.map(release, range(count)))
+    return time.monotonic() - t0
+
+
 def run_memory(ctx: dict, count: int) -> dict:
     """`count` claims of a class that is not ours, each bound to a flex PV shaped like the ones
     we create (`memory_pair`): both land in the provisioner's PV and claim caches as a running
@@ -405,7 +430,8 @@ def run_memory(ctx: dict, count: int) -> dict:
         claim, volume, claim_status, pv_status = memory_pair(i)
         name, pv = claim["metadata"]["name"], volume["metadata"]["name"]
         claims = f"/api/v1/namespaces/{namespace}/persistentvolumeclaims"
-        # 409: an earlier subject of the same run made the pair; it is what this one must cache.
+        # 409: a pair an earlier memory phase left (each removes its own); it is what this one
+        # must cache.
         try:
             uid = kube.json("POST", claims, claim, ok=(201,))["metadata"]["uid"]
         except benchlib.HttpError as e:
@@ -429,6 +455,7 @@ def run_memory(ctx: dict, count: int) -> dict:
     for _ in range(10):
         time.sleep(2)
         samples.append(provisioner_memory(ctx))
+    removed_s = remove_memory_pairs(kube, count)
     return {
         "objects": {"claims": count, "pvs": count},
         "settled": settled,
@@ -437,6 +464,7 @@ def run_memory(ctx: dict, count: int) -> dict:
         "rss_before_kib": rss_before,
         "rss_samples_kib": samples,
         "rss_after_kib": samples[-1],
+        "removed_s": removed_s,
         "load_after": benchlib.load_average(),
     }
 

@@ -340,6 +340,33 @@ class MemoryPhaseTests(unittest.TestCase):
         self.assertIn("| memory phase: 10 PVs + 10 claims cached | 40.0 MiB | 12.0 MiB | 16.0 MiB | 8.0 MiB | 4.0 MiB |", table)
         self.assertEqual(report.memory_attribution({"runs": []}), [])
 
+class FakeKube:
+    def __init__(self):
+        self.calls = []
+
+    def request(self, method, path, body=None, content_type="application/json", ok=(200,)):
+        self.calls.append((method, path, body, content_type))
+        return b"{}"
+
+
+class MemoryPairRemovalTests(unittest.TestCase):
+    def test_every_pair_is_deleted_and_freed_of_its_finalizers_and_nothing_else_is_touched(self):
+        kube = FakeKube()
+        provbench.remove_memory_pairs(kube, 3)
+        deletes = sorted(path for method, path, _, _ in kube.calls if method == "DELETE")
+        self.assertEqual(deletes, ["/api/v1/namespaces/bench-memory/persistentvolumeclaims",
+                                   "/api/v1/persistentvolumes?labelSelector=flashvol-bench%3Dmemory"])
+        patches = sorted(path for method, path, _, _ in kube.calls if method == "PATCH")
+        self.assertEqual(patches, sorted(
+            [f"/api/v1/namespaces/bench-memory/persistentvolumeclaims/mem-{i:05d}" for i in range(3)]
+            + [f"/api/v1/persistentvolumes/bench-pv-{i:05d}" for i in range(3)]))
+        for method, _, body, content_type in kube.calls:
+            if method == "PATCH":
+                self.assertEqual((body, content_type), ({"metadata": {"finalizers": None}}, "application/merge-patch+json"))
+        # The collection deletes come first, so each object is gone as soon as its patch lands.
+        self.assertEqual([m for m, _, _, _ in kube.calls[:2]], ["DELETE", "DELETE"])
+
+
 class CpuAccountingTests(unittest.TestCase):
     # /proc/PID/stat lines: pid (comm) state ppid ... utime is field 14, stime field 15.
     @staticmethod
