@@ -334,7 +334,7 @@ outer() {
     else
         log_info "kube-controller-manager at upstream defaults (no --kcm-args)"
     fi
-    BENCH_COMMAND="${BENCH_PHASES:+BENCH_PHASES=${BENCH_PHASES// /,} }${BENCH_ROUNDS:+BENCH_ROUNDS=$BENCH_ROUNDS }$(shell_words bench/run.sh "$@")" \
+    BENCH_COMMAND="${BENCH_PHASES:+BENCH_PHASES=$BENCH_PHASES }${BENCH_PEERS+BENCH_PEERS=$BENCH_PEERS }${BENCH_ROUNDS:+BENCH_ROUNDS=$BENCH_ROUNDS }$(shell_words bench/run.sh "$@")" \
         FLASHVOL_KCM_EXTRA_ARGS="${KCM_EXTRA_ARGS[*]}" "$REPO_ROOT/tests/cluster/with-cluster.sh" \
         bash "$bench_dir/run.sh" --inside "${QUICK_FLAG[@]}" "${only_arg[@]}" --out "$OUT" ||
         log_die "the benchmark failed (see above)"
