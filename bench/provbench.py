@@ -389,7 +389,7 @@ def remove_memory_pairs(kube: benchlib.Endpoint, count: int) -> float:
     """Deletes the memory phase's pairs, so that the next subject's runs (and later rounds) find
     the cluster this subject's runs found. When they stayed, the first subject ran on an empty
     cluster and the next one beside 10,000 pairs the controller-manager resyncs, which alone took
-    the paced p99 from ~30 ms to 300-800 ms. The harness takes the storage-protection finalizers
+    the paced p99 from ~25 ms to 300-800 ms. The harness takes the storage-protection finalizers
     off itself: the controller-manager's protection controllers would need 20,000 writes, 17
     minutes at its default 20 requests/s. Returns the seconds it took."""
     t0 = time.monotonic()

@@ -246,11 +246,11 @@ bench_provisioner() {
         "${QUICK_FLAG[@]}" "${phases[@]}" || log_die "provisioner benchmark failed"
 }
 
-# The same runs for the Go peer (bench/peer), once at the library's defaults and once with
-# flashvol's own client limits and workers (as the harness started it: the flag on its command
-# line, else the default its --help states), after flashvol's provisioner is stopped: both answer
-# claims of pure-provisioner.
-# bench_peer [SUFFIX PHASE_ARG...]: as bench_provisioner, into peer-LABEL${SUFFIX}.json.
+# bench_peer [SUFFIX PHASE_ARG...]: the same runs for the Go peer (bench/peer), into
+# peer-LABEL${SUFFIX}.json, once at the library's defaults and once with flashvol's own client
+# limits and workers (as the harness started it: the flag on its command line, else the default
+# its --help states), after flashvol's provisioner is stopped: both answer claims of
+# pure-provisioner.
 bench_peer() {
     local qps burst workers
     qps="$(provisioner_setting kube-api-qps)"

@@ -298,26 +298,30 @@ async fn crash_between_array_create_and_pv_create_leaves_one_volume_and_finishes
     // Second process, fresh caches: finds the volume by name instead of creating another.
     let second = h.context();
     let outcome = provision_claim(&claim, &second).await.expect("completes");
+    assert_reused_on(&h, &outcome, &claim, 1);
+}
+
+/// The claim's pass reused the volume an earlier attempt left on array `on`: no other array
+/// holds one by its name, and the PV points at `on`.
+fn assert_reused_on(h: &Harness, outcome: &ClaimOutcome, claim: &PersistentVolumeClaim, on: usize) {
     assert!(
         matches!(outcome, ClaimOutcome::Provisioned { reused: true, .. }),
         "{outcome:?}"
     );
-    let total: usize = (0..2)
-        .map(|i| {
-            h.flash_array(i)
-                .list_volumes("k8s-pvc-*", true)
-                .expect("list")
-                .len()
-        })
-        .sum();
-    assert_eq!(total, 1, "no duplicate volume");
-    let pv = h.pv_of(&claim).expect("PV");
+    let name = Harness::volume_name(claim);
+    for other in (0..h.sims.len()).filter(|i| *i != on) {
+        assert!(
+            h.flash_array(other).get_volume(&name).is_err(),
+            "a second volume on array {other}"
+        );
+    }
+    let pv = h.pv_of(claim).expect("PV");
     let opts = pv
         .spec
         .and_then(|s| s.flex_volume)
         .and_then(|f| f.options)
         .expect("options");
-    assert_eq!(opts[options::ARRAY_ENDPOINT], h.sims[1].endpoint());
+    assert_eq!(opts[options::ARRAY_ENDPOINT], h.sims[on].endpoint());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -406,21 +410,7 @@ async fn a_volume_this_process_made_is_reused_when_its_pv_failed_and_placement_m
     // Same process: its own attempt is remembered, so the name is looked up before placement
     // (which now prefers array 0) could create a second volume.
     let outcome = provision_claim(&claim, &ctx).await.expect("completes");
-    assert!(
-        matches!(outcome, ClaimOutcome::Provisioned { reused: true, .. }),
-        "{outcome:?}"
-    );
-    assert!(
-        h.flash_array(0).get_volume(&name).is_err(),
-        "no second volume on array 0"
-    );
-    let pv = h.pv_of(&claim).expect("PV");
-    let opts = pv
-        .spec
-        .and_then(|s| s.flex_volume)
-        .and_then(|f| f.options)
-        .expect("options");
-    assert_eq!(opts[options::ARRAY_ENDPOINT], h.sims[1].endpoint());
+    assert_reused_on(&h, &outcome, &claim, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -436,14 +426,7 @@ async fn a_volume_left_on_a_less_free_array_is_adopted_not_duplicated() {
         .expect("create");
 
     let outcome = provision_claim(&claim, &ctx).await.expect("completes");
-    assert!(
-        matches!(outcome, ClaimOutcome::Provisioned { reused: true, .. }),
-        "{outcome:?}"
-    );
-    assert!(
-        h.flash_array(1).get_volume(&name).is_err(),
-        "nothing created on the other array"
-    );
+    assert_reused_on(&h, &outcome, &claim, 0);
     let pv = h.pv_of(&claim).expect("PV");
     assert_eq!(
         pv.spec.and_then(|s| s.capacity).expect("capacity")["storage"].0,
