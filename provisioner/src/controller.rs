@@ -1,26 +1,28 @@
 //! Wiring: watches on claims (unbound ones provisioned, bound ones resized), PVs and
-//! StorageClasses feeding the reconcilers with a worker limit (turns taken in arrival order) and
-//! per-object backoff, the timers of the orphan collector, the array poller and the cache gauges
-//! ([`crate::serve::monitor`]), and readiness.
+//! StorageClasses feeding the work queues ([`crate::k8s::workqueue`]) of the claim and PV workers,
+//! with per-object backoff; the timers of the orphan collector, the array poller and the cache
+//! gauges ([`crate::serve::monitor`]), and readiness.
 //!
-//! Owns no decisions: it maps reconcile outcomes to requeue actions and keeps the queue-depth
-//! gauge (objects being reconciled plus objects waiting for a retry).
+//! Owns no decisions: it maps watch events to triggers and pass outcomes to retries, and keeps the
+//! queue-depth gauge (objects being reconciled plus objects waiting for a retry).
 
+use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::stream::{BoxStream, FuturesUnordered};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Api;
-use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use tokio::sync::Semaphore;
+use serde::de::DeserializeOwned;
 
 use crate::k8s::cache::{CachedClaim, CachedVolume};
+use crate::k8s::workqueue::WorkQueue;
 use crate::reconcile::context::Context;
-use crate::reconcile::delete::{DeleteError, VolumeOutcome, reclaim_volume};
+use crate::reconcile::delete::{VolumeOutcome, reclaim_volume};
 use crate::reconcile::orphans::{OrphanState, collect_once};
 use crate::reconcile::provision::{ClaimOutcome, ProvisionError, claim_key, provision_claim};
 use crate::reconcile::resize::{ResizeError, ResizeOutcome, resize_claim};
@@ -29,7 +31,7 @@ use crate::serve::monitor;
 /// Knobs of the running controllers.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Concurrent reconciles per controller (claims and volumes each).
+    /// Concurrent passes per controller (claims and volumes each).
     pub workers: u16,
     /// `None` disables the orphan collector.
     pub orphan_interval: Option<Duration>,
@@ -44,82 +46,67 @@ pub struct CacheState {
     pub synced: AtomicBool,
 }
 
+/// The objects a watch changed (added or modified), each once the cache holds the change.
+type Changes<K> = BoxStream<'static, ObjectRef<K>>;
+
 /// The watches, built before the [`Context`] so their caches can go into it: StorageClasses
-/// (read by provisioning) and PVs (the existence check before provisioning).
+/// (read by provisioning) and PVs (the existence check before provisioning), and claims.
 pub struct Watches {
     pub classes: Store<StorageClass>,
     pub volumes: Store<CachedVolume>,
-    class_stream: futures::stream::BoxStream<'static, ()>,
-    volume_controller: Controller<CachedVolume>,
+    claims: Store<CachedClaim>,
+    class_changes: Changes<StorageClass>,
+    volume_changes: Changes<CachedVolume>,
+    claim_changes: Changes<CachedClaim>,
 }
 
 /// Sets up the watches; nothing runs until [`run`].
 pub fn watches(client: kube::Client) -> Watches {
-    let (classes, writer) = reflector::store::<StorageClass>();
-    let class_stream = reflector::reflector(
-        writer,
-        watcher(
-            Api::<StorageClass>::all(client.clone()),
-            watcher::Config::default(),
-        ),
-    )
-    .default_backoff()
-    .touched_objects()
-    .map(|r| {
-        if let Err(e) = r {
-            log::warn!("StorageClass watch: {e}");
-        }
-    })
-    .boxed();
-    let volume_controller =
-        Controller::new(Api::<CachedVolume>::all(client), watcher::Config::default());
+    let (classes, class_changes) = cached(Api::all(client.clone()));
+    let (volumes, volume_changes) = cached(Api::all(client.clone()));
+    let (claims, claim_changes) = cached(Api::all(client));
     Watches {
         classes,
-        volumes: volume_controller.store(),
-        class_stream,
-        volume_controller,
+        volumes,
+        claims,
+        class_changes,
+        volume_changes,
+        claim_changes,
     }
 }
 
-/// Passes kube-runtime may start per worker. They wait for one of the `workers` turns in the
-/// order they arrived (a fair semaphore); what kube-runtime holds back beyond its concurrency it
-/// keeps in a set with no order, so with its concurrency at `workers` a burst's first claims could
-/// wait until the end (the benchmark's p99 claim→PV was 4.6 s where a Go provisioner's FIFO queue
-/// gave 2.0 s, and the slowest claims were the earliest: bench/results/analysis.md). Bounded, so
-/// a watch's first list of 10,000 claims does not start 10,000 passes at once.
-const DISPATCHED_PER_WORKER: u16 = 64;
+/// A watch of every `K` (relisting with backoff after errors, which are logged) and its cache.
+fn cached<K>(api: Api<K>) -> (Store<K>, Changes<K>)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store::<K>();
+    let changes = reflector::reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .applied_objects()
+        .filter_map(|event| async move {
+            match event {
+                Ok(object) => Some(ObjectRef::from_obj(&object)),
+                Err(e) => {
+                    log::warn!("{} watch: {e}", K::kind(&()));
+                    None
+                }
+            }
+        })
+        .boxed();
+    (store, changes)
+}
 
+/// The passes running, for the queue-depth gauge.
+#[derive(Default)]
 struct Depth {
     in_flight: AtomicI64,
-    /// `workers` turns, handed out first come, first served.
-    turns: Semaphore,
-}
-
-impl Depth {
-    fn new(workers: u16) -> Self {
-        Self {
-            in_flight: AtomicI64::new(0),
-            turns: Semaphore::new(usize::from(workers.max(1))),
-        }
-    }
 }
 
 struct Shared {
     ctx: Arc<Context>,
     claims: Depth,
     volumes: Depth,
-    claim_store: Store<CachedClaim>,
-    volume_store: Store<CachedVolume>,
-}
-
-/// The object as the cache holds it now. A pass that waited for its turn works on what changed
-/// meanwhile: a claim the controller-manager annotated while it waited is provisioned in this
-/// pass, not sent to the back of the line for the next one. `None`: deleted while it waited.
-fn latest<K>(store: &Store<K>, waited: &K) -> Option<Arc<K>>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + 'static,
-{
-    store.get(&ObjectRef::from_obj(waited))
 }
 
 impl Shared {
@@ -134,6 +121,47 @@ impl Shared {
     }
 }
 
+/// When to look at an object again unless a change triggers it first: `None`, only on a change.
+type Retry = Option<Duration>;
+
+/// One worker: takes the oldest triggered object, runs `pass` over the object as the cache holds
+/// it now, and schedules the retry the pass asks for. A pass that waited works on what changed
+/// meanwhile: a claim the controller-manager annotated while it waited is provisioned in this
+/// pass, not sent to the back of the line for the next one. An object deleted while it waited
+/// gets no pass.
+async fn worker<K, F, Fut>(queue: &WorkQueue<ObjectRef<K>>, store: &Store<K>, pass: F)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+    F: Fn(Arc<K>) -> Fut,
+    Fut: std::future::Future<Output = Retry>,
+{
+    loop {
+        let key = queue.next().await;
+        if let Some(object) = store.get(&key) {
+            if let Some(delay) = pass(object).await {
+                queue.add_after(key.clone(), delay);
+            }
+        }
+        queue.done(&key);
+    }
+}
+
+/// `workers` [`worker`]s on one queue, and its retry timers; runs until dropped.
+async fn serve<K, F, Fut>(queue: &WorkQueue<ObjectRef<K>>, store: &Store<K>, workers: u16, pass: F)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+    F: Fn(Arc<K>) -> Fut,
+    Fut: std::future::Future<Output = Retry>,
+{
+    let mut running: FuturesUnordered<_> = (0..workers.max(1))
+        .map(|_| worker(queue, store, &pass))
+        .collect();
+    tokio::select! {
+        _ = running.next() => {}
+        () = queue.serve_retries() => {}
+    }
+}
+
 /// Why a pass over a claim failed: provisioning an unbound claim or resizing a bound one.
 #[derive(Debug, thiserror::Error)]
 pub enum ClaimPassError {
@@ -143,28 +171,15 @@ pub enum ClaimPassError {
     Resize(#[from] ResizeError),
 }
 
-/// kube-runtime's reconciler for claims: [`claim_pass`] once this claim's turn comes. Boxed, so a
-/// claim waiting for its turn holds a few words, not the pass's whole state.
-async fn run_claim_pass(
-    pvc: Arc<CachedClaim>,
-    shared: Arc<Shared>,
-) -> Result<Action, ClaimPassError> {
-    // The semaphore is never closed; without a permit the pass still runs.
-    let _turn = shared.claims.turns.acquire().await.ok();
-    match latest(&shared.claim_store, &pvc) {
-        Some(pvc) => Box::pin(claim_pass(pvc, Arc::clone(&shared))).await,
-        None => Ok(Action::await_change()),
-    }
-}
-
 /// One pass over a claim (an unbound claim is provisioned, a bound one resized), counted in the
-/// queue depth, and when to look at the claim again.
-async fn claim_pass(pvc: Arc<CachedClaim>, shared: Arc<Shared>) -> Result<Action, ClaimPassError> {
+/// queue depth, and when to look at the claim again: after its backoff delay when the pass failed
+/// or is waiting for something.
+async fn claim_pass(pvc: Arc<CachedClaim>, shared: &Shared) -> Retry {
     shared.claims.in_flight.fetch_add(1, Ordering::Relaxed);
     shared.publish_depth();
     let claim = pvc.to_claim();
     let key = claim_key(&pvc.metadata);
-    let waiting = if pvc.is_bound() {
+    let outcome = if pvc.is_bound() {
         match resize_claim(&claim, &shared.ctx).await {
             Ok(ResizeOutcome::Waiting(why)) => Ok(Some(why)),
             Ok(outcome) => {
@@ -174,7 +189,7 @@ async fn claim_pass(pvc: Arc<CachedClaim>, shared: Arc<Shared>) -> Result<Action
             Err(e) => Err(ClaimPassError::from(e)),
         }
     } else {
-        match provision_claim(&claim, &shared.ctx).await {
+        match Box::pin(provision_claim(&claim, &shared.ctx)).await {
             Ok(ClaimOutcome::Waiting(why)) => Ok(Some(why)),
             Ok(outcome) => {
                 if let ClaimOutcome::Ignored(why) = &outcome {
@@ -186,65 +201,47 @@ async fn claim_pass(pvc: Arc<CachedClaim>, shared: Arc<Shared>) -> Result<Action
         }
     };
     shared.claims.in_flight.fetch_sub(1, Ordering::Relaxed);
-    let action = waiting.map(|waiting| match waiting {
-        Some(why) => {
-            log::debug!("claim {key}: waiting: {why}");
-            Action::requeue(shared.ctx.claim_backoff.failed(&key))
-        }
-        None => {
+    let retry = match outcome {
+        Ok(None) => {
             shared.ctx.claim_backoff.succeeded(&key);
-            Action::await_change()
+            None
         }
-    });
+        Ok(Some(why)) => {
+            log::debug!("claim {key}: waiting: {why}");
+            Some(shared.ctx.claim_backoff.failed(&key))
+        }
+        Err(e) => {
+            log::debug!("claim {key}: {e}");
+            Some(shared.ctx.claim_backoff.failed(&key))
+        }
+    };
     shared.publish_depth();
-    action
+    retry
 }
 
-/// kube-runtime's error policy for claims: retry after the claim's backoff delay.
-fn retry_claim(pvc: Arc<CachedClaim>, _e: &ClaimPassError, shared: Arc<Shared>) -> Action {
-    let delay = shared.ctx.claim_backoff.failed(&claim_key(&pvc.metadata));
-    shared.publish_depth();
-    Action::requeue(delay)
-}
-
-/// kube-runtime's reconciler for PVs: [`volume_pass`] once this PV's turn comes (as for claims).
-async fn run_volume_pass(
-    pv: Arc<CachedVolume>,
-    shared: Arc<Shared>,
-) -> Result<Action, DeleteError> {
-    let _turn = shared.volumes.turns.acquire().await.ok();
-    match latest(&shared.volume_store, &pv) {
-        Some(pv) => Box::pin(volume_pass(pv, Arc::clone(&shared))).await,
-        None => Ok(Action::await_change()),
-    }
-}
-
-/// One [`reclaim_volume`] pass, counted in the queue depth.
-async fn volume_pass(pv: Arc<CachedVolume>, shared: Arc<Shared>) -> Result<Action, DeleteError> {
+/// One [`reclaim_volume`] pass, counted in the queue depth; retried after the PV's backoff delay
+/// when it failed.
+async fn volume_pass(pv: Arc<CachedVolume>, shared: &Shared) -> Retry {
     shared.volumes.in_flight.fetch_add(1, Ordering::Relaxed);
     shared.publish_depth();
-    let result = reclaim_volume(&pv.to_volume(), &shared.ctx).await;
+    let result = Box::pin(reclaim_volume(&pv.to_volume(), &shared.ctx)).await;
     shared.volumes.in_flight.fetch_sub(1, Ordering::Relaxed);
-    let key = pv.metadata.name.clone().unwrap_or_default();
-    let action = result.map(|outcome| {
-        if outcome != VolumeOutcome::Ignored {
-            log::debug!("PV {key}: {outcome:?}");
+    let key = pv.metadata.name.as_deref().unwrap_or_default();
+    let retry = match result {
+        Ok(outcome) => {
+            if outcome != VolumeOutcome::Ignored {
+                log::debug!("PV {key}: {outcome:?}");
+            }
+            shared.ctx.volume_backoff.succeeded(key);
+            None
         }
-        shared.ctx.volume_backoff.succeeded(&key);
-        Action::await_change()
-    });
+        Err(e) => {
+            log::debug!("PV {key}: {e}");
+            Some(shared.ctx.volume_backoff.failed(key))
+        }
+    };
     shared.publish_depth();
-    action
-}
-
-/// kube-runtime's error policy for PVs: retry after the PV's backoff delay.
-fn retry_volume(pv: Arc<CachedVolume>, _e: &DeleteError, shared: Arc<Shared>) -> Action {
-    let delay = shared
-        .ctx
-        .volume_backoff
-        .failed(pv.metadata.name.as_deref().unwrap_or_default());
-    shared.publish_depth();
-    Action::requeue(delay)
+    retry
 }
 
 /// Runs everything until the process is told to stop (the future is dropped) or a watch ends.
@@ -255,66 +252,48 @@ pub async fn run(
     caches: Arc<CacheState>,
 ) {
     let Watches {
-        class_stream,
-        volume_controller,
-        ..
+        classes: class_store,
+        volumes: volume_store,
+        claims: claim_store,
+        class_changes,
+        volume_changes,
+        claim_changes,
     } = watches;
-    let client = ctx.client.clone();
-    let config = ControllerConfig::default()
-        .concurrency(options.workers.max(1).saturating_mul(DISPATCHED_PER_WORKER));
-
-    let claims = Controller::new(
-        Api::<CachedClaim>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .with_config(config.clone());
-    let claim_store = claims.store();
-    let store_for_mapper = claim_store.clone();
-    // A class created (or fixed) after its claims re-triggers them at once.
-    let claims = claims.watches(
-        Api::<StorageClass>::all(client.clone()),
-        watcher::Config::default(),
-        move |class: StorageClass| {
-            let name = class.metadata.name.clone().unwrap_or_default();
-            store_for_mapper
-                .state()
-                .into_iter()
-                .filter(|c| c.unbound_class_name() == Some(name.as_str()))
-                .map(|c| ObjectRef::from_obj(&*c))
-                .collect::<Vec<_>>()
-        },
-    );
-    let volumes = volume_controller.with_config(config);
-    let volume_store = volumes.store();
-    let class_store = ctx.classes.clone();
-    let shared = Arc::new(Shared {
+    let claim_queue = WorkQueue::default();
+    let volume_queue = WorkQueue::default();
+    let shared = Shared {
         ctx: Arc::clone(&ctx),
-        claims: Depth::new(options.workers),
-        volumes: Depth::new(options.workers),
-        claim_store: claim_store.clone(),
-        volume_store: volume_store.clone(),
-    });
+        claims: Depth::default(),
+        volumes: Depth::default(),
+    };
 
-    let claim_loop = claims
-        .run(run_claim_pass, retry_claim, Arc::clone(&shared))
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                log::debug!("claim controller: {e}");
+    let claim_triggers = claim_changes.for_each(|claim| {
+        claim_queue.add(claim);
+        async {}
+    });
+    let volume_triggers = volume_changes.for_each(|pv| {
+        volume_queue.add(pv);
+        async {}
+    });
+    // A class created (or fixed) after its claims triggers them at once.
+    let class_triggers = class_changes.for_each(|class| {
+        for claim in claim_store.state() {
+            if claim.unbound_class_name() == Some(class.name.as_str()) {
+                claim_queue.add(ObjectRef::from_obj(&*claim));
             }
-        });
-    let volume_loop = volumes
-        .run(run_volume_pass, retry_volume, Arc::clone(&shared))
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                log::debug!("volume controller: {e}");
-            }
-        });
+        }
+        async {}
+    });
+    let claim_workers = serve(&claim_queue, &claim_store, options.workers, |pvc| {
+        claim_pass(pvc, &shared)
+    });
+    let volume_workers = serve(&volume_queue, &volume_store, options.workers, |pv| {
+        volume_pass(pv, &shared)
+    });
     let readiness = async {
         let _ = claim_store.wait_until_ready().await;
         let _ = volume_store.wait_until_ready().await;
-        if let Some(store) = &class_store {
-            let _ = store.wait_until_ready().await;
-        }
+        let _ = class_store.wait_until_ready().await;
         caches.synced.store(true, Ordering::Relaxed);
         log::info!("caches synced; provisioning");
         futures::future::pending::<()>().await;
@@ -337,20 +316,19 @@ pub async fn run(
     };
     let poller = monitor::poller::run(&ctx.arrays, &ctx.metrics, options.array_poll_interval);
     let cache_gauges = async {
-        let Some(classes) = &class_store else {
-            return futures::future::pending::<()>().await;
-        };
         let _ = claim_store.wait_until_ready().await;
         let _ = volume_store.wait_until_ready().await;
         loop {
-            monitor::publish_cache_gauges(&ctx, &claim_store, classes, &volume_store);
+            monitor::publish_cache_gauges(&ctx, &claim_store, &class_store, &volume_store);
             tokio::time::sleep(monitor::CACHE_GAUGES_EVERY).await;
         }
     };
     tokio::select! {
-        () = claim_loop => log::error!("claim watch ended"),
-        () = volume_loop => log::error!("PV watch ended"),
-        () = class_stream.for_each(|()| async {}) => log::error!("StorageClass watch ended"),
+        () = claim_triggers => log::error!("claim watch ended"),
+        () = volume_triggers => log::error!("PV watch ended"),
+        () = class_triggers => log::error!("StorageClass watch ended"),
+        () = claim_workers => log::error!("claim workers ended"),
+        () = volume_workers => log::error!("PV workers ended"),
         () = readiness => {},
         () = orphans => {},
         () = poller => {},
