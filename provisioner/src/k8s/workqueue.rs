@@ -184,6 +184,16 @@ mod tests {
 
     use super::*;
 
+    /// A queue whose retries are served by a task of their own (abort it at the end).
+    fn serving_retries() -> (Arc<WorkQueue<&'static str>>, tokio::task::JoinHandle<()>) {
+        let queue = Arc::new(WorkQueue::default());
+        let timers = tokio::spawn({
+            let queue = Arc::clone(&queue);
+            async move { queue.serve_retries().await }
+        });
+        (queue, timers)
+    }
+
     /// The key `next` returns without waiting, if any.
     fn ready(queue: &WorkQueue<&'static str>) -> Option<&'static str> {
         queue.next().now_or_never()
@@ -233,11 +243,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_retry_is_queued_when_due_and_the_sooner_of_two_wins() {
-        let queue = Arc::new(WorkQueue::default());
-        let timers = tokio::spawn({
-            let queue = Arc::clone(&queue);
-            async move { queue.serve_retries().await }
-        });
+        let (queue, timers) = serving_retries();
         queue.add_after("a", Duration::from_secs(10));
         queue.add_after("a", Duration::from_secs(3));
         queue.add_after("a", Duration::from_secs(30));
@@ -257,11 +263,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_trigger_replaces_a_pending_retry_and_a_retry_of_a_queued_key_is_not_kept() {
-        let queue = Arc::new(WorkQueue::default());
-        let timers = tokio::spawn({
-            let queue = Arc::clone(&queue);
-            async move { queue.serve_retries().await }
-        });
+        let (queue, timers) = serving_retries();
         queue.add_after("a", Duration::from_secs(5));
         queue.add("a");
         assert_eq!(ready(&queue), Some("a"));
@@ -277,11 +279,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_retry_asked_for_during_a_pass_runs_after_it() {
-        let queue = Arc::new(WorkQueue::default());
-        let timers = tokio::spawn({
-            let queue = Arc::clone(&queue);
-            async move { queue.serve_retries().await }
-        });
+        let (queue, timers) = serving_retries();
         queue.add("a");
         assert_eq!(ready(&queue), Some("a"));
         queue.add_after("a", Duration::from_secs(1));
