@@ -146,13 +146,17 @@ where
     }
 }
 
-/// `workers` [`worker`]s on one queue, and its retry timers; runs until dropped.
+/// `workers` [`worker`]s on one queue, and its retry timers, once the cache holds the first full
+/// list; runs until dropped. Not before: kube-runtime's cache shows the first list only when it is
+/// complete, and a key its watch queued meanwhile would find no object and get no pass.
 async fn serve<K, F, Fut>(queue: &WorkQueue<ObjectRef<K>>, store: &Store<K>, workers: u16, pass: F)
 where
     K: kube::Resource<DynamicType = ()> + Clone + 'static,
     F: Fn(Arc<K>) -> Fut,
     Fut: std::future::Future<Output = Retry>,
 {
+    // An error means the watch is gone, and `run` ends with it.
+    let _ = store.wait_until_ready().await;
     let mut running: FuturesUnordered<_> = (0..workers.max(1))
         .map(|_| worker(queue, store, &pass))
         .collect();
@@ -333,5 +337,68 @@ pub async fn run(
         () = orphans => {},
         () = poller => {},
         () = cache_gauges => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::ObjectMeta;
+    use kube::runtime::watcher::Event;
+
+    use super::*;
+
+    fn object(name: &str) -> ConfigMap {
+        ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(name.to_owned()),
+                namespace: Some("default".to_owned()),
+                ..ObjectMeta::default()
+            },
+            ..ConfigMap::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn keys_queued_during_the_first_list_get_their_pass_once_the_list_is_complete() {
+        let (store, mut writer) = reflector::store::<ConfigMap>();
+        let queue = WorkQueue::default();
+        let passes = Mutex::new(Vec::new());
+        let first = object("first");
+        writer.apply_watcher_event(&Event::Init);
+        writer.apply_watcher_event(&Event::InitApply(first.clone()));
+        queue.add(ObjectRef::from_obj(&first));
+        let workers = serve(&queue, &store, 2, |object: Arc<ConfigMap>| {
+            passes
+                .lock()
+                .unwrap()
+                .push(object.metadata.name.clone().unwrap());
+            async { None }
+        });
+        tokio::pin!(workers);
+        let list_ends = async {
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            assert!(
+                passes.lock().unwrap().is_empty(),
+                "no pass before the list ends"
+            );
+            writer.apply_watcher_event(&Event::InitDone);
+            // Bounded, so a key dropped before the list ended fails the test instead of hanging it.
+            for _ in 0..1_000 {
+                if !passes.lock().unwrap().is_empty() {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::select! {
+            () = &mut workers => unreachable!("the workers run until dropped"),
+            () = list_ends => {}
+        }
+        assert_eq!(*passes.lock().unwrap(), ["first"]);
     }
 }
