@@ -152,19 +152,22 @@ impl<K: Clone + Eq + Hash> WorkQueue<K> {
     /// runs.
     pub async fn serve_retries(&self) {
         loop {
-            let key = std::future::poll_fn(|cx| {
+            // Under one lock from the timer's expiry to the key's forgetting it, so no other call
+            // can reset or cancel a timer that has already fired.
+            let queued = std::future::poll_fn(|cx| {
                 let mut state = self.state();
                 match state.retries.poll_expired(cx) {
-                    Poll::Ready(Some(expired)) => Poll::Ready(expired.into_inner()),
+                    Poll::Ready(Some(expired)) => {
+                        let key = expired.into_inner();
+                        state.retry_of.remove(&key);
+                        Poll::Ready(state.trigger(key))
+                    }
                     // Empty: the waker is kept, and the next retry inserted wakes this task.
                     Poll::Ready(None) | Poll::Pending => Poll::Pending,
                 }
             })
             .await;
-            let mut state = self.state();
-            state.retry_of.remove(&key);
-            if state.trigger(key) {
-                drop(state);
+            if queued {
                 self.queued.notify_one();
             }
         }
