@@ -97,25 +97,20 @@ where
     (store, changes)
 }
 
-/// The passes running, for the queue-depth gauge.
-#[derive(Default)]
-struct Depth {
-    in_flight: AtomicI64,
-}
-
 struct Shared {
     ctx: Arc<Context>,
-    claims: Depth,
-    volumes: Depth,
+    /// The passes running, for the queue-depth gauge.
+    claims_in_flight: AtomicI64,
+    volumes_in_flight: AtomicI64,
 }
 
 impl Shared {
     fn publish_depth(&self) {
         self.ctx.metrics.queue("claims").set(
-            self.claims.in_flight.load(Ordering::Relaxed) + self.ctx.claim_backoff.pending() as i64,
+            self.claims_in_flight.load(Ordering::Relaxed) + self.ctx.claim_backoff.pending() as i64,
         );
         self.ctx.metrics.queue("volumes").set(
-            self.volumes.in_flight.load(Ordering::Relaxed)
+            self.volumes_in_flight.load(Ordering::Relaxed)
                 + self.ctx.volume_backoff.pending() as i64,
         );
     }
@@ -179,7 +174,7 @@ pub enum ClaimPassError {
 /// queue depth, and when to look at the claim again: after its backoff delay when the pass failed
 /// or is waiting for something.
 async fn claim_pass(pvc: Arc<CachedClaim>, shared: &Shared) -> Retry {
-    shared.claims.in_flight.fetch_add(1, Ordering::Relaxed);
+    shared.claims_in_flight.fetch_add(1, Ordering::Relaxed);
     shared.publish_depth();
     let claim = pvc.to_claim();
     let key = claim_key(&pvc.metadata);
@@ -204,7 +199,7 @@ async fn claim_pass(pvc: Arc<CachedClaim>, shared: &Shared) -> Retry {
             Err(e) => Err(ClaimPassError::from(e)),
         }
     };
-    shared.claims.in_flight.fetch_sub(1, Ordering::Relaxed);
+    shared.claims_in_flight.fetch_sub(1, Ordering::Relaxed);
     let retry = match outcome {
         Ok(None) => {
             shared.ctx.claim_backoff.succeeded(&key);
@@ -226,10 +221,10 @@ async fn claim_pass(pvc: Arc<CachedClaim>, shared: &Shared) -> Retry {
 /// One [`reclaim_volume`] pass, counted in the queue depth; retried after the PV's backoff delay
 /// when it failed.
 async fn volume_pass(pv: Arc<CachedVolume>, shared: &Shared) -> Retry {
-    shared.volumes.in_flight.fetch_add(1, Ordering::Relaxed);
+    shared.volumes_in_flight.fetch_add(1, Ordering::Relaxed);
     shared.publish_depth();
     let result = Box::pin(reclaim_volume(&pv.to_volume(), &shared.ctx)).await;
-    shared.volumes.in_flight.fetch_sub(1, Ordering::Relaxed);
+    shared.volumes_in_flight.fetch_sub(1, Ordering::Relaxed);
     let key = pv.metadata.name.as_deref().unwrap_or_default();
     let retry = match result {
         Ok(outcome) => {
@@ -267,8 +262,8 @@ pub async fn run(
     let volume_queue = WorkQueue::default();
     let shared = Shared {
         ctx: Arc::clone(&ctx),
-        claims: Depth::default(),
-        volumes: Depth::default(),
+        claims_in_flight: AtomicI64::new(0),
+        volumes_in_flight: AtomicI64::new(0),
     };
 
     let claim_triggers = claim_changes.for_each(|claim| {

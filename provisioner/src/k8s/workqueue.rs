@@ -172,11 +172,6 @@ impl<K: Clone + Eq + Hash> WorkQueue<K> {
             }
         }
     }
-
-    /// Keys waiting for a worker now (not counting passes running or retries not yet due).
-    pub fn waiting(&self) -> usize {
-        self.state().waiting.len()
-    }
 }
 
 #[cfg(test)]
@@ -208,7 +203,7 @@ mod tests {
         for key in ["a", "b", "a", "c", "b"] {
             queue.add(key);
         }
-        assert_eq!(queue.waiting(), 3);
+        assert_eq!(queue.state().waiting.len(), 3);
         assert_eq!(ready(&queue), Some("a"));
         assert_eq!(ready(&queue), Some("b"));
         assert_eq!(ready(&queue), Some("c"));
