@@ -40,12 +40,15 @@ sim_make_ca() {
 }
 
 # sim_start: serves fa-a, fa-b (FlashArrays) and fb-1 (FlashBlade) from one simulator process,
-# each on a port of its own choosing, reported in sim/arrays.jsonl.
+# each on a port of its own choosing, reported in sim/arrays.jsonl. SIM_PERSIST=false keeps
+# their state in memory only (benchmarks; sim_restart_same_ports then starts them empty).
 sim_start() {
-    local config="$WORKDIR/sim/arrays.json" pki="$WORKDIR/pki"
+    local config="$WORKDIR/sim/arrays.json" pki="$WORKDIR/pki" persist="${SIM_PERSIST:-true}"
+    [[ "$persist" == true || "$persist" == false ]] || log_die "SIM_PERSIST must be true or false, not '$persist'"
     jq -n --arg cert "$pki/array.crt" --arg key "$pki/array.key" --arg root "$WORKDIR/sim/state" \
-        --argjson a "$SIM_FA_A_CAPACITY" --argjson b "$SIM_FA_B_CAPACITY" '{
+        --argjson a "$SIM_FA_A_CAPACITY" --argjson b "$SIM_FA_B_CAPACITY" --argjson persist "$persist" '{
         state_root: $root,
+        persist: $persist,
         arrays: [
           {kind: "flasharray", name: "fa-a", listen: "127.0.0.1:0", api_token: "e2e-token-fa-a",
            capacity: $a, iscsi_portals: ["127.0.0.1:3260"], tls_cert: $cert, tls_key: $key},

@@ -94,6 +94,10 @@ pub struct CommonArgs {
     /// Fault: fail the next calls matching METHOD:PATH-GLOB:COUNT[:STATUS|drop]; repeatable.
     #[arg(long = "fail-next", value_parser = parse_rule)]
     pub fail_next: Vec<FaultRule>,
+    /// Keep the state in memory only: never write state.json (for benchmarks; a restart loses
+    /// every change).
+    #[arg(long = "no-persist")]
+    pub no_persist: bool,
 }
 
 fn parse_rule(text: &str) -> Result<FaultRule, String> {
@@ -182,6 +186,7 @@ fn spec_from_command(command: &Command) -> Result<SimSpec> {
         });
     }
     spec.tls_sans = common.tls_sans.clone();
+    spec.persist = !common.no_persist;
     spec.faults = Faults {
         latency_ms: common.latency_ms,
         error_rate: common.error_rate,
@@ -192,12 +197,14 @@ fn spec_from_command(command: &Command) -> Result<SimSpec> {
     Ok(spec)
 }
 
-/// `--config` file: `{"state_root": DIR?, "arrays": [ArrayConfig, ...]}`.
+/// `--config` file: `{"state_root": DIR?, "persist": BOOL?, "arrays": [ArrayConfig, ...]}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     /// Default parent of each array's state dir (`<state_root>/<name>`).
     state_root: Option<PathBuf>,
+    /// Every array's [`SimSpec::persist`] (default true).
+    persist: Option<bool>,
     arrays: Vec<ArrayConfig>,
 }
 
@@ -252,6 +259,7 @@ fn specs_from_config(text: &str, base_dir: &Path) -> Result<Vec<SimSpec>> {
         };
         spec.name = array.name.clone();
         spec.listen = array.listen;
+        spec.persist = config.persist.unwrap_or(true);
         if let Some(token) = array.api_token {
             spec.api_token = token;
         }
@@ -353,6 +361,14 @@ mod tests {
         assert_eq!(specs[0].iscsi_portals.len(), 2);
         assert_eq!(specs[1].api_token, "T-1");
         assert_eq!(specs[1].faults.latency_ms, 5);
+        assert!(
+            specs.iter().all(|s| s.persist),
+            "state is persisted by default"
+        );
+        let in_memory = r#"{"state_root": "s", "persist": false, "arrays": [
+            {"kind": "flasharray", "name": "fa1", "listen": "127.0.0.1:0"}]}"#;
+        let specs = specs_from_config(in_memory, Path::new(".")).expect("valid config");
+        assert!(!specs[0].persist);
     }
 
     #[test]

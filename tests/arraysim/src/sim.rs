@@ -107,7 +107,9 @@ impl Sim {
             state
         } else {
             let state = ArrayState::fresh(spec.kind);
-            write_atomic(&file, &serde_json::to_vec(&state)?)?;
+            if spec.persist {
+                write_atomic(&file, &serde_json::to_vec(&state)?)?;
+            }
             state
         };
         Ok(Sim {
@@ -126,8 +128,11 @@ impl Sim {
 
     /// Records that the held `state` changed, lets go of it, and returns once the state file holds
     /// the change (written by this call or by a concurrent one: [`GroupCommit`]). Compact JSON:
-    /// the whole state is written each time.
+    /// the whole state is written each time. Nothing is written when the spec says not to persist.
     pub fn persist(&self, state: MutexGuard<'_, ArrayState>) -> Result<()> {
+        if !self.spec.persist {
+            return Ok(());
+        }
         let change = self.commits.number();
         drop(state);
         self.commits.wait_saved(change, || {

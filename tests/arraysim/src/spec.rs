@@ -63,6 +63,11 @@ pub struct SimSpec {
     pub tls_files: Option<TlsFiles>,
     /// Faults active from the first request on.
     pub faults: Faults,
+    /// Write every change to `state.json` before answering (the default). Off, the state lives
+    /// in memory only: a restarted simulator starts from the file as it was (or empty). For
+    /// benchmarks, where the rewrite of the whole state per change costs the machine's shared
+    /// CPUs what a real array spends on its own hardware.
+    pub persist: bool,
 }
 
 /// A user-supplied certificate chain and private key, both PEM.
@@ -100,6 +105,7 @@ impl SimSpec {
             tls_sans: Vec::new(),
             tls_files: None,
             faults: Faults::default(),
+            persist: true,
         }
     }
 }

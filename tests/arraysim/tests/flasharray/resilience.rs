@@ -1,8 +1,10 @@
-//! State and sessions survive a restart on the same port; injected faults fail or drop calls, then
-//! clear.
+//! State and sessions survive a restart on the same port (unless the simulator was told to keep
+//! its state in memory); injected faults fail or drop calls, then clear.
 
+use flashvol_arraysim::{SimHandle, SimSpec};
 use serde_json::json;
 
+use crate::common::{Client, fa_msg};
 use crate::start;
 
 #[test]
@@ -36,6 +38,39 @@ fn state_and_sessions_survive_a_restart_on_the_same_port() {
         "serial counter persisted"
     );
     assert_eq!(sim.stats().authentications, 1, "no re-login was needed");
+}
+
+#[test]
+fn without_persistence_changes_are_served_from_memory_and_never_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = SimSpec {
+        persist: false,
+        ..SimSpec::flasharray(dir.path())
+    };
+    let mut sim = SimHandle::start(spec).expect("simulator starts");
+    let mut client = Client::new(&sim);
+    assert_eq!(client.fa_login("sim-token-fa").status, 200);
+    let created = client
+        .call(
+            "POST",
+            "/api/1.19/volume/fleeting",
+            Some(&json!({"size": 512})),
+        )
+        .json();
+    assert_eq!(
+        client.call("GET", "/api/1.19/volume/fleeting", None).json(),
+        created
+    );
+    assert!(
+        !dir.path().join("state.json").exists(),
+        "no state file is written"
+    );
+    sim.restart().expect("restart");
+    assert_eq!(client.fa_login("sim-token-fa").status, 200);
+    assert!(
+        fa_msg(&client.call("GET", "/api/1.19/volume/fleeting", None)).contains("does not exist"),
+        "a restart starts from what was on disk: nothing"
+    );
 }
 
 #[test]
