@@ -568,8 +568,21 @@ def side_by_side(prov, peers: dict) -> list[str]:
             return value
         return get
 
+    def drain(kind: str):
+        # PV/s counts from the first claim sent, so it cannot exceed the client's own create rate
+        # by much: a provisioner that keeps up shows the client's speed. How long the PVs took
+        # after the last claim was created is the provisioner's backlog at that moment. Bursts
+        # only: a paced run's last claim is one claim, its latency the other rows give.
+        def get(result: dict):
+            run = run_at_zero(result, kind)
+            if run is None or run.get("arrival_rate_per_s") or "client_create_s" not in run["create"]:
+                return None
+            return run["create"]["first_create_to_all_pvs_s"] - run["create"]["client_create_s"]
+        return get
+
     for kind in kinds:
         row(f"{kind}: PV/s", create(kind, "throughput_pv_per_s"), lambda v: f"{v:.1f}")
+        row(f"{kind}: last claim created → all PVs", drain(kind), lambda v: f"{v:.2f} s")
         row(f"{kind}: claim→PV p50", create(kind, "claim_to_pv_s", "p50"), ms)
         row(f"{kind}: claim→PV p99", create(kind, "claim_to_pv_s", "p99"), ms)
         row(f"{kind}: Bound/s", create(kind, "throughput_pvc_per_s"), lambda v: f"{v:.1f}")

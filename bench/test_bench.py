@@ -220,6 +220,19 @@ class SideBySideTests(unittest.TestCase):
         self.assertIn("| burst: PV/s | 90.0 | 4.0 | 22.50× | 180.0 | 0.50× |", table)
         self.assertIn("| RSS idle (before the first run) | 20.0 MiB | 40.0 MiB | 0.50× | 40.0 MiB | 0.50× |", table)
 
+    def test_the_wait_after_the_last_claim_is_all_pvs_after_less_the_client_create_time(self):
+        ours = fake_result(90.0, 20480)
+        ours["runs"][0]["create"].update(client_create_s=2.5, first_create_to_all_pvs_s=3.0)
+        peer = fake_result(100.0, 40960, {"args": "--threadiness 16"})
+        peer["runs"][0]["create"].update(client_create_s=2.0, first_create_to_all_pvs_s=3.0)
+        table = "\n".join(report.side_by_side(ours, {"tuned": peer}))
+        self.assertIn("| burst: last claim created → all PVs | 0.50 s | 1.00 s | 0.50× |", table)
+        self.assertNotIn("last claim created", "\n".join(
+            report.side_by_side(fake_result(90.0, 20480), {"tuned": fake_result(1.0, 1, {"args": ""})})))
+        for result in (ours, peer):
+            result["runs"][0]["arrival_rate_per_s"] = 20.0
+        self.assertNotIn("last claim created", "\n".join(report.side_by_side(ours, {"tuned": peer})))
+
     def test_a_measure_the_peer_lacks_is_a_dash_not_a_ratio(self):
         ours = fake_result(90.0, 20480)
         peer = fake_result(4.0, 40960, {"args": ""})
