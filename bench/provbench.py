@@ -188,9 +188,9 @@ def run_claims(ctx: dict, namespace: str, count: int, rate: float | None, latenc
     controller-manager's (rate-limited) step out of the provisioning path."""
     kube, arrays = ctx["kube"], ctx["arrays"]
     settled = settle(kube, f"run {label}")
-    # Every run starts on arrays holding what the first one found: the simulator rewrites its
-    # state file, destroyed volumes included, on each change, so the volumes earlier runs
-    # destroyed would make each later create dearer (as a real array's would not).
+    # Every run starts on arrays holding what the first one found, as a real array holds what
+    # it eradicated: none of the volumes earlier runs destroyed. (When the simulator still
+    # rewrote its state file on each change, they made each later create dearer.)
     eradicated = benchlib.sim_eradicate_destroyed(arrays)
     ensure_namespace(kube, namespace)
     benchlib.sim_set_latency(arrays, latency_ms)
