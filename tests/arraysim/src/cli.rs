@@ -259,7 +259,9 @@ fn specs_from_config(text: &str, base_dir: &Path) -> Result<Vec<SimSpec>> {
         };
         spec.name = array.name.clone();
         spec.listen = array.listen;
-        spec.persist = config.persist.unwrap_or(true);
+        if let Some(persist) = config.persist {
+            spec.persist = persist;
+        }
         if let Some(token) = array.api_token {
             spec.api_token = token;
         }
