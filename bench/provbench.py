@@ -1,7 +1,9 @@
 """Provisioner benchmark on the real control plane (tests/cluster): a burst of claims created at
 once (time until all are Bound, PVC/s, claim→PV latency from watch events stamped locally),
 Kubernetes API requests and array calls per claim, the same for deleting them, with the array
-simulator at 0 ms and 5 ms per call; a paced run (claims arriving at a fixed rate); and the
+simulator at 0 ms and 5 ms per call; the provisioner's own ceiling (claims already annotated as
+the controller-manager would, and the same claims created while the provisioner is stopped, as a
+backlog it meets all at once); a paced run (claims arriving at a fixed rate); and the
 provisioner's RSS with many PVs and claims in its caches.
 
 The same runs measure the Go peer (bench/peer) when the setup names it as the subject; the peer
@@ -13,7 +15,10 @@ Usage: python3 provbench.py --setup SETUP_JSON --out RESULT_JSON [--quick]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
 import threading
 import time
@@ -168,9 +173,50 @@ def settle(kube: benchlib.Endpoint, what: str) -> dict:
         busy_windows += 1
 
 
-def provisioner_rss(pid_file: str) -> dict:
+def provisioner_pid(pid_file: str) -> int:
     with open(pid_file, encoding="utf-8") as handle:
-        pid = int(handle.read().strip())
+        return int(handle.read().strip())
+
+
+def process_state(pid: int) -> str:
+    """The state letter of /proc/<pid>/stat (R, S, T for stopped, ...); the command name before
+    it may hold spaces and parentheses, so it is read after the last ')'."""
+    with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+        return handle.read().rsplit(")", 1)[1].split()[0]
+
+
+STOP_LIMIT_S = 5.0
+
+
+@contextlib.contextmanager
+def stopped(pid: int):
+    """Process `pid` stopped (SIGSTOP) for the `with` block, continued (SIGCONT) on the way out
+    whatever happens. Yields `release()`, which continues it earlier and returns the monotonic
+    time it did. Refuses to go on until the kernel shows the process stopped: a wrong pid or a
+    process that ignores the stop would otherwise measure nothing."""
+    os.kill(pid, signal.SIGSTOP)
+    released: list[float] = []
+
+    def release() -> float:
+        if not released:
+            released.append(time.monotonic())
+            os.kill(pid, signal.SIGCONT)
+        return released[0]
+
+    try:
+        deadline = time.monotonic() + STOP_LIMIT_S
+        while process_state(pid) not in ("T", "t"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"process {pid} was sent SIGSTOP but is not stopped after {STOP_LIMIT_S:.0f} s "
+                                   f"(state {process_state(pid)})")
+            time.sleep(0.01)
+        yield release
+    finally:
+        release()
+
+
+def provisioner_rss(pid_file: str) -> dict:
+    pid = provisioner_pid(pid_file)
     out = {"pid": pid}
     with open(f"/proc/{pid}/status", encoding="utf-8") as handle:
         for line in handle:
@@ -181,11 +227,16 @@ def provisioner_rss(pid_file: str) -> dict:
 
 
 def run_claims(ctx: dict, namespace: str, count: int, rate: float | None, latency_ms: int, label: str,
-               preannotated: bool = False) -> dict:
+               preannotated: bool = False, held: bool = False) -> dict:
     """Creates `count` claims (all at once, or `rate` per second), waits until all are Bound,
     then deletes them all at once and waits until every PV is gone. `preannotated` claims carry
     the controller-manager's storage-provisioner annotation from the start, which takes the
-    controller-manager's (rate-limited) step out of the provisioning path."""
+    controller-manager's (rate-limited) step out of the provisioning path. `held` claims (a
+    pre-annotated burst) are created while the provisioner is stopped and it is continued once
+    they are all in the benchmark's own watch: what it then does is its own ceiling, apart from
+    the pace of this client's creates, which a provisioner that keeps up only follows."""
+    if held and (rate or not preannotated):
+        raise ValueError("a held run is a burst of pre-annotated claims")
     kube, arrays = ctx["kube"], ctx["arrays"]
     settled = settle(kube, f"run {label}")
     # Every run starts on arrays holding what the first one found, as a real array holds what
@@ -228,9 +279,21 @@ def run_claims(ctx: dict, namespace: str, count: int, rate: float | None, latenc
         sent[name] = started
         uid[name] = created["metadata"]["uid"]
 
-    with ThreadPoolExecutor(CLIENT_THREADS) as pool:
-        list(pool.map(create, enumerate(names)))
-    created_all = time.monotonic()
+    hold = stopped(provisioner_pid(ctx["provisioner_pid_file"])) if held else contextlib.nullcontext()
+    with hold as release:
+        with ThreadPoolExecutor(CLIENT_THREADS) as pool:
+            list(pool.map(create, enumerate(names)))
+        created_all = time.monotonic()
+        if release:
+            # In the benchmark's watch, the claims are in the apiserver's watch cache, which
+            # sends each event to every watcher, the stopped provisioner's too.
+            tracker.wait(lambda: all(n in tracker.annotated for n in names),
+                         f"the {count} claims of {namespace} in the benchmark's watch", watches)
+            early = [n for n in names if f"pvc-{uid[n]}" in tracker.pv_added]
+            if early:
+                raise RuntimeError(f"{len(early)} PVs appeared while the provisioner was stopped "
+                                   f"(e.g. for {early[0]}): another provisioner answers these claims")
+            released = release()
     tracker.wait(lambda: all(f"pvc-{uid[n]}" in tracker.pv_added for n in names),
                  f"the PVs of {count} claims in {namespace}", watches)
     pvs_all = max(tracker.pv_added[f"pvc-{uid[n]}"] for n in names)
@@ -254,6 +317,7 @@ def run_claims(ctx: dict, namespace: str, count: int, rate: float | None, latenc
         "count": count,
         "arrival_rate_per_s": rate,
         "preannotated": preannotated,
+        "held": held,
         "settled": settled,
         "eradicated_before": eradicated,
         "create": {
@@ -276,6 +340,13 @@ def run_claims(ctx: dict, namespace: str, count: int, rate: float | None, latenc
         },
         "provisioner_rss_kib": {"before": rss_before, "all_bound": rss_bound},
     }
+    if held:
+        result["create"].update({
+            "held_s": released - t0,
+            "release_to_all_pvs_s": pvs_all - released,
+            "throughput_pv_per_s_after_release": count / (pvs_all - released),
+            "release_to_pv_s": benchlib.summary([tracker.pv_added[f"pvc-{uid[n]}"] - released for n in names]),
+        })
 
     # Delete every claim at once; the PV controller releases the PVs, the provisioner destroys
     # the array volumes, drops its finalizer and deletes the PVs.
@@ -498,6 +569,9 @@ def main() -> int:
         # The provisioner's own capacity, without waiting for the controller-manager's annotation.
         print(f"provisioner: burst of {counts['burst']} pre-annotated claims, array latency 0 ms", file=sys.stderr)
         result["runs"].append(run_claims(ctx, "bench-burst-pre-0", counts["burst"], None, 0, "burst0-pre", preannotated=True))
+        print(f"provisioner: backlog of {counts['burst']} pre-annotated claims created while it is stopped", file=sys.stderr)
+        result["runs"].append(run_claims(ctx, "bench-backlog-0", counts["burst"], None, 0, "backlog0",
+                                         preannotated=True, held=True))
     if "paced" in phases:
         for latency in latencies:
             n = 20 * counts["paced_seconds"]

@@ -2,6 +2,7 @@
 no matplotlib): python3 -m unittest discover -s bench -p 'test_*.py'"""
 
 import os
+import subprocess
 import tempfile
 import unittest
 
@@ -176,6 +177,61 @@ class ControllerManagerFlagsTests(unittest.TestCase):
         self.assertIn("this run started it with extra flags `--kube-api-qps=100 --kube-api-burst=200`", tuned)
 
 
+class BacklogTests(unittest.TestCase):
+    def test_the_backlog_target_counts_from_when_the_provisioner_was_continued(self):
+        held = {"count": 1000, "latency_ms": 0, "arrival_rate_per_s": None, "preannotated": True, "held": True,
+                "create": _create(throughput_pv_per_s_after_release=125.0, release_to_all_pvs_s=8.0),
+                "delete": {"array": {"authentications": 0}}}
+        rows = report.targets_table(None, {"runs": PROV["runs"] + [held]}, [])
+        backlog = [r for r in rows if "backlog" in r]
+        self.assertEqual(len(backlog), 1, rows)
+        self.assertIn("| 125.0 PV/s (all 1000 PVs 8.0 s after) | met |", backlog[0])
+
+    def test_the_provisioner_section_gives_the_backlog_from_when_it_was_continued(self):
+        held = {"count": 1000, "held": True, "create": {
+            "held_s": 3.96, "release_to_all_pvs_s": 2.5, "throughput_pv_per_s_after_release": 400.0,
+            "release_to_pv_s": {"p50": 1.2, "p99": 2.4}}}
+        text = "\n".join(report.backlog_lines({"runs": PROV["runs"] + [held]}))
+        self.assertIn("The provisioner was stopped for 4.0 s; from when it was continued, all 1000 PVs took "
+                      "2.50 s (400.0 PV/s), p50 / p99 1200.0 ms / 2400.0 ms.", text)
+        self.assertEqual(report.backlog_lines(PROV), [])
+
+    def test_a_held_run_must_be_a_burst_of_pre_annotated_claims(self):
+        for rate, preannotated in ((20.0, True), (None, False)):
+            with self.assertRaisesRegex(ValueError, "a held run is a burst of pre-annotated claims"):
+                provbench.run_claims({}, "ns", 10, rate, 0, "x", preannotated=preannotated, held=True)
+
+    def test_the_process_is_stopped_inside_and_running_again_after_whatever_happens(self):
+        child = subprocess.Popen(["sleep", "60"])
+        try:
+            with provbench.stopped(child.pid) as release:
+                self.assertIn(provbench.process_state(child.pid), ("T", "t"))
+            self.assertNotIn(provbench.process_state(child.pid), ("T", "t"))
+            with self.assertRaises(KeyError):
+                with provbench.stopped(child.pid):
+                    raise KeyError("the run failed")
+            self.assertNotIn(provbench.process_state(child.pid), ("T", "t"))
+            with provbench.stopped(child.pid) as release:
+                released = release()
+                self.assertNotIn(provbench.process_state(child.pid), ("T", "t"))
+                self.assertEqual(release(), released)  # continued once, at the first call
+        finally:
+            child.kill()
+            child.wait()
+
+    def test_a_process_name_with_parentheses_and_spaces_does_not_hide_its_state(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            odd = os.path.join(tmp, "a) S (b")
+            os.symlink("/bin/sleep", odd)
+            child = subprocess.Popen([odd, "60"])
+            try:
+                with provbench.stopped(child.pid):
+                    self.assertEqual(provbench.process_state(child.pid), "T")
+            finally:
+                child.kill()
+                child.wait()
+
+
 def fake_settle(waited_s: float, unsettled: int = 0, busy: int = 0) -> dict:
     return {"waited_s": waited_s, "most_unsettled_objects": unsettled, "unsettled_example": [],
             "kcm_busy_windows": busy, "kcm_requests_in_quiet_window": 0.0, "window_s": 3.0}
@@ -232,6 +288,31 @@ class SideBySideTests(unittest.TestCase):
         for result in (ours, peer):
             result["runs"][0]["arrival_rate_per_s"] = 20.0
         self.assertNotIn("last claim created", "\n".join(report.side_by_side(ours, {"tuned": peer})))
+
+    def test_a_backlog_run_is_measured_from_when_the_provisioner_was_continued(self):
+        def with_backlog(result: dict, after_release_s: float, p50: float) -> dict:
+            run = {"latency_ms": 0, "arrival_rate_per_s": None, "preannotated": True, "held": True,
+                   "create": {"throughput_pv_per_s": 1000 / (4.0 + after_release_s), "throughput_pvc_per_s": 50.0,
+                              "client_create_s": 3.5, "first_create_to_all_pvs_s": 4.0 + after_release_s,
+                              "claim_to_pv_s": {"p50": 4.0, "p99": 5.0}, "held_s": 4.0,
+                              "release_to_all_pvs_s": after_release_s,
+                              "throughput_pv_per_s_after_release": 1000 / after_release_s,
+                              "release_to_pv_s": {"p50": p50, "p99": after_release_s}}}
+            result["runs"].append(run)
+            return result
+        ours = with_backlog(fake_result(90.0, 20480), 2.0, 1.0)
+        peer = with_backlog(fake_result(100.0, 40960, {"args": "--threadiness 16"}), 4.0, 1.5)
+        table = "\n".join(report.side_by_side(ours, {"tuned": peer}))
+        self.assertIn("*backlog*: the pre-annotated burst again, but created while the provisioner was stopped", table)
+        self.assertIn("| backlog: PV/s | 500.0 | 250.0 | 2.00× |", table)
+        self.assertIn("| backlog: continued → all PVs | 2.00 s | 4.00 s | 0.50× |", table)
+        self.assertIn("| backlog: continued → PV p50 | 1000.0 ms | 1500.0 ms | 0.67× |", table)
+        # Counted from the first create, the stop included, these would mislead.
+        self.assertNotIn("backlog: claim→PV", table)
+        self.assertNotIn("backlog: last claim created", table)
+        self.assertNotIn("backlog: Bound/s", table)
+        self.assertNotIn("*backlog*", "\n".join(report.side_by_side(fake_result(90.0, 20480),
+                                                                    {"tuned": fake_result(1.0, 1, {"args": ""})})))
 
     def test_a_measure_the_peer_lacks_is_a_dash_not_a_ratio(self):
         ours = fake_result(90.0, 20480)
