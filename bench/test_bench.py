@@ -314,6 +314,23 @@ class SideBySideTests(unittest.TestCase):
         self.assertNotIn("*backlog*", "\n".join(report.side_by_side(fake_result(90.0, 20480),
                                                                     {"tuned": fake_result(1.0, 1, {"args": ""})})))
 
+    def test_the_provisioners_share_after_the_annotation_has_its_rows_where_the_controller_manager_annotates(self):
+        ours, peer = fake_result(90.0, 20480), fake_result(100.0, 40960, {"args": ""})
+        for result, p50 in ((ours, 0.1), (peer, 0.2)):
+            result["runs"][0]["create"]["annotated_to_pv_s"] = {"count": 1000, "p50": p50, "p99": 2 * p50}
+        table = "\n".join(report.side_by_side(ours, {"defaults": peer}))
+        self.assertIn("| burst: annotated → PV p50 (the provisioner's share) | 100.0 ms | 200.0 ms | 0.50× |", table)
+        self.assertIn("| burst: annotated → PV p99 (the provisioner's share) | 200.0 ms | 400.0 ms | 0.50× |", table)
+        for result in (ours, peer):
+            result["runs"][0]["preannotated"] = True
+        self.assertNotIn("annotated → PV", "\n".join(report.side_by_side(ours, {"defaults": peer})))
+
+    def test_a_ratio_far_below_one_keeps_two_significant_digits(self):
+        self.assertEqual(report.ratio(7.5, 92671.3), "0.000081×")
+        self.assertEqual(report.ratio(0.29, 100.0), "0.0029×")
+        self.assertEqual(report.ratio(1.0, 4.0), "0.25×")
+        self.assertEqual(report.ratio(3.0, 0.0), "—")
+
     def test_a_measure_the_peer_lacks_is_a_dash_not_a_ratio(self):
         ours = fake_result(90.0, 20480)
         peer = fake_result(4.0, 40960, {"args": ""})
