@@ -348,6 +348,12 @@ CPU_COMPONENTS = {
 }
 
 
+def stat_fields(stat: str) -> list[str]:
+    """The fields of a /proc/PID/stat line after the program's name, from the state (field 3)
+    on. The name may hold spaces and parentheses: the fields follow the last ')'."""
+    return stat[stat.rindex(")") + 2:].split()
+
+
 def cpu_ticks_by_component(processes: list[tuple[str, str]]) -> dict[str, int]:
     """Sums utime + stime (fields 14 and 15 of /proc/PID/stat, in clock ticks) by component,
     from (program, stat line) pairs; processes of no component are left out."""
@@ -356,8 +362,7 @@ def cpu_ticks_by_component(processes: list[tuple[str, str]]) -> dict[str, int]:
         component = CPU_COMPONENTS.get(os.path.basename(program))
         if component is None:
             continue
-        # The name field may hold spaces and parentheses: the fields after it follow the last ')'.
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat_fields(stat)
         ticks[component] = ticks.get(component, 0) + int(fields[11]) + int(fields[12])
     return ticks
 

@@ -179,10 +179,9 @@ def provisioner_pid(pid_file: str) -> int:
 
 
 def process_state(pid: int) -> str:
-    """The state letter of /proc/<pid>/stat (R, S, T for stopped, ...); the command name before
-    it may hold spaces and parentheses, so it is read after the last ')'."""
+    """The state letter of /proc/<pid>/stat (R, S, T for stopped, ...)."""
     with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
-        return handle.read().rsplit(")", 1)[1].split()[0]
+        return benchlib.stat_fields(handle.read())[0]
 
 
 STOP_LIMIT_S = 5.0
@@ -284,7 +283,7 @@ def run_claims(ctx: dict, namespace: str, count: int, rate: float | None, latenc
         with ThreadPoolExecutor(CLIENT_THREADS) as pool:
             list(pool.map(create, enumerate(names)))
         created_all = time.monotonic()
-        if release:
+        if held:
             # In the benchmark's watch, the claims are in the apiserver's watch cache, which
             # sends each event to every watcher, the stopped provisioner's too.
             tracker.wait(lambda: all(n in tracker.annotated for n in names),
