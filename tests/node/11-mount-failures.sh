@@ -70,7 +70,11 @@ node_run_pod "$ns" c "$NODE_WRITE_SCRIPT" half
 check_within "$NODE_TIMEOUT" "a FailedMount event on pod c" kube_has_event "$ns" c FailedMount
 message="$(kube_events_for "$ns" c FailedMount | tail -n 1)"
 log_step "event: ${message:0:160}…"
+uid_c="$(node_pod_uid "$ns" c)"
 node_delete_pod "$ns" c "$NODE_LONG_TIMEOUT"
+# The fault stays until kubelet's last mount of pod c has ended: a retry in flight would
+# otherwise succeed, and the check below would see a mount kubelet is about to unmount.
+node_wait_flex_calls_of_pod_end "$uid_c"
 sim_set_faults_on fa-a '{}'
 # A driver may roll back at once or collect such leftovers on its next call: give it one.
 node_run_pod "$ns" d "$NODE_READ_SCRIPT" down

@@ -143,6 +143,18 @@ node_pod_df_bytes() { node_pod_exec "$1" "$2" df -P -k "$3" | awk 'NR == 2 { pri
 node_pod_restarts() { kubectl -n "$1" get pod "$2" -o 'jsonpath={.status.containerStatuses[0].restartCount}'; }
 # node_delete_pod NS POD: `kubectl delete --wait` (kubelet has unmounted its volumes when it returns).
 node_delete_pod() { kubectl -n "$1" delete pod "$2" --wait=true --timeout="${3:-${NODE_TIMEOUT}}s" >/dev/null; }
+# node_wait_flex_calls_of_pod_end UID [QUIET]: waits (NODE_TIMEOUT at most) until no driver call
+# for the pod's volume dirs has run for QUIET seconds (3) in a row. A pod deleted while a mount
+# of it was failing and retrying may still have a mount in flight when the API has forgotten the
+# pod: kubelet lets that call finish, and unmounts it if it succeeded.
+node_wait_flex_calls_of_pod_end() {
+    local uid="$1" quiet="${2:-3}" since="$SECONDS" start="$SECONDS"
+    while ((SECONDS - since < quiet)); do
+        pgrep -f -- "pure~flex/flex [a-z]+ $NODE_KUBELET_ROOT/pods/$uid/" >/dev/null && since="$SECONDS"
+        ((SECONDS - start <= NODE_TIMEOUT)) || check_fail "driver calls for pod $uid still run after ${NODE_TIMEOUT}s"
+        sleep 0.1
+    done
+}
 
 # --- what is on the node ---------------------------------------------------------------
 # node_kubelet_volume_stat NAME NS CLAIM: the value of the kubelet metric NAME (e.g.
