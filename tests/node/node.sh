@@ -33,7 +33,7 @@ node_can_run_here() {
     [[ $(id -u) == 0 ]] || { echo "not root"; return 1; }
     local owner
     owner="$(cat "$NODE_OWNER_FILE" 2>/dev/null)" || owner=""
-    if [[ -n "$owner" && -d "$owner" ]]; then
+    if [[ -n "$owner" && -d "$owner" ]] && node_state_is_live "$owner"; then
         echo "a test node already runs on this machine (state $owner), and there can be one only"
         return 1
     fi
@@ -82,14 +82,35 @@ node_file_is_static() {
 }
 
 # --- ownership of the machine ------------------------------------------------------------
-# node_claim_machine: refuses when another node owns the machine's shared paths.
+# node_state_is_live STATE: a process of the node at STATE runs: the up.sh starting it, one of
+# its components, or its control plane's. A node whose processes are all gone was killed without
+# its teardown (a CI job cut off, a session ended): its leftovers are the next node's to remove.
+node_state_is_live() {
+    local dir name
+    for dir in "$1/pids" "$1/cluster/pids"; do
+        for name in "$dir"/*; do
+            [[ -f "$name" && "$name" != *.binary ]] || continue
+            node_running "${name##*/}" "$dir" && return 0
+        done
+    done
+    return 1
+}
+
+# node_claim_machine: refuses when another live node owns the machine's shared paths; tears down
+# one whose processes are all gone.
 node_claim_machine() {
     if [[ -f "$NODE_OWNER_FILE" ]]; then
         local other
         other="$(cat "$NODE_OWNER_FILE")"
-        [[ ! -d "$other" ]] ||
+        if [[ ! -d "$other" ]]; then
+            log_info "removing the stale $NODE_OWNER_FILE of $other (its state dir is gone)"
+        elif node_state_is_live "$other"; then
             log_die "a test node (state $other) runs on this machine; stop it first: tests/node/down.sh $other"
-        log_info "removing the stale $NODE_OWNER_FILE of $other (its state dir is gone)"
+        else
+            log_info "the test node of $other was stopped without its teardown (none of its processes runs): tearing it down"
+            "$REPO_ROOT/tests/node/down.sh" --keep "$other" >"$NODE_STATE/logs/stale-node-down.log" 2>&1 ||
+                log_die "could not tear down the stale node of $other (see $NODE_STATE/logs/stale-node-down.log)"
+        fi
     fi
     local link
     for link in "$NODE_LINK" "$NODE_BRIDGE"; do
@@ -122,12 +143,12 @@ node_launch() {
     done
 }
 
-# node_running NAME: the recorded pid is alive (not a zombie) and still runs the binary started
-# (for a script: its interpreter runs it).
+# node_running NAME [PIDS_DIR]: the pid recorded in PIDS_DIR (the node's) is alive (not a zombie)
+# and still runs the binary started (for a script: its interpreter runs it).
 node_running() {
-    local pid binary exe stat
-    pid="$(cat "$NODE_STATE/pids/$1" 2>/dev/null)" || return 1
-    binary="$(cat "$NODE_STATE/pids/$1.binary" 2>/dev/null)" || return 1
+    local dir="${2:-$NODE_STATE/pids}" pid binary exe stat
+    pid="$(cat "$dir/$1" 2>/dev/null)" || return 1
+    binary="$(cat "$dir/$1.binary" 2>/dev/null)" || return 1
     exe="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1
     [[ "${exe% (deleted)}" == "$binary" ]] ||
         [[ "$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | sed -n 2p)" == "$binary" ]] || return 1

@@ -59,6 +59,9 @@ fi
 NODE_STATE="$(cd "$NODE_STATE" && pwd)"
 chmod 700 "$NODE_STATE"
 mkdir -p "$NODE_STATE"/{logs,pids,images}
+# Until the node's own processes run, this script is what shows the node is live (node_claim_machine).
+echo "$$" >"$NODE_STATE/pids/up"
+echo "$0" >"$NODE_STATE/pids/up.binary"
 : >"$NODE_STATE/node.env"
 NODE_KUBELET_ROOT="$NODE_STATE/kubelet"
 NODE_PLUGIN_DIR="$NODE_STATE/volume-plugins"
@@ -72,6 +75,7 @@ if $with_flashvol; then flashvol_build "$NODE_STATE/logs/image-build.log"; fi
 started_ok=false
 on_exit() {
     local rc=$?
+    rm -f "$NODE_STATE/pids/up" "$NODE_STATE/pids/up.binary"
     $started_ok && return 0
     log_info "start failed (exit $rc); last lines of each log:"
     local f
