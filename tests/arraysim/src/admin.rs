@@ -1,6 +1,6 @@
 //! The simulator's own admin API under `/_sim/` (not part of Pure's API, no auth; the simulator
 //! binds loopback by default): state dumps, call stats, fault injection, space overrides, session
-//! expiry, REST version narrowing, the data-path lookups the test fabric needs, and replicated
+//! expiry, REST version narrowing, FC target ports (none: iSCSI only), the data-path lookups the test fabric needs, and replicated
 //! snapshots delivered to a FlashArray as its replication source would.
 
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use crate::faults::Faults;
 use crate::flasharray::replication::{self, Replicated};
 use crate::sim::{ArrayState, Sim};
 use crate::space::SpaceOverride;
-use crate::spec::Kind;
+use crate::spec::{Kind, wwn_problem};
 use crate::{flasharray, flashblade};
 
 fn error(status: u16, message: impl Into<String>) -> ApiReply {
@@ -64,6 +64,15 @@ pub fn handle(sim: &Sim, request: &ApiRequest) -> ApiReply {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()) = None;
             capacity_reply(sim)
+        }
+        ("GET", ["fc_wwns"]) => fc_wwns_reply(sim),
+        ("PUT", ["fc_wwns"]) | ("POST", ["fc_wwns"]) => set_fc_wwns(sim, request),
+        ("DELETE", ["fc_wwns"]) => {
+            *sim.controls
+                .fc_wwns
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = None;
+            fc_wwns_reply(sim)
         }
         ("GET", ["connections"]) => connections(sim, request),
         ("GET", ["filesystems", name]) => filesystem(sim, name),
@@ -239,6 +248,41 @@ fn set_capacity(sim: &Sim, request: &ApiRequest) -> ApiReply {
         }
         Err(why) => error(400, why),
     }
+}
+
+fn fc_wwns_reply(sim: &Sim) -> ApiReply {
+    ApiReply::json(200, &json!({"wwns": sim.fc_wwns()}))
+}
+
+/// `{"wwns": [..]}`: the array's FC target ports from now on; `[]` leaves it iSCSI only, as a
+/// Cloud Block Store array is. Kept across in-process restarts like faults, not across a new
+/// process.
+fn set_fc_wwns(sim: &Sim, request: &ApiRequest) -> ApiReply {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Wwns {
+        wwns: Vec<String>,
+    }
+    if sim.spec.kind != Kind::FlashArray {
+        return error(400, "only a FlashArray has FC ports");
+    }
+    let wwns = match serde_json::from_slice::<Wwns>(&request.body) {
+        Ok(body) => body.wwns,
+        Err(e) => {
+            return error(
+                400,
+                format!("expected {{\"wwns\": [\"16 hex digits\", ..]}}: {e}"),
+            );
+        }
+    };
+    if let Some(problem) = wwns.iter().find_map(|wwn| wwn_problem(wwn)) {
+        return error(400, problem);
+    }
+    *sim.controls
+        .fc_wwns
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some(wwns);
+    fc_wwns_reply(sim)
 }
 
 /// Volumes connected to the host that owns `initiator` (IQN, NQN or WWN).

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::faults::{FaultRule, Faults};
-use crate::spec::{Kind, SimSpec, TlsFiles};
+use crate::spec::{Kind, SimSpec, TlsFiles, wwn_problem};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -326,11 +326,8 @@ fn validate(spec: &SimSpec) -> Result<()> {
             "iSCSI portal {portal:?} is not ip:port (IPv6 as [addr]:port)"
         );
     }
-    for wwn in &spec.fc_wwns {
-        anyhow::ensure!(
-            wwn.len() == 16 && wwn.chars().all(|c| c.is_ascii_hexdigit()),
-            "FC WWN {wwn:?} must be 16 hex digits without colons"
-        );
+    if let Some(problem) = spec.fc_wwns.iter().find_map(|wwn| wwn_problem(wwn)) {
+        bail!(problem);
     }
     Ok(())
 }

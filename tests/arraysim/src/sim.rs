@@ -34,6 +34,8 @@ pub struct Ctx<'a> {
     pub versions: &'a [String],
     /// Space figures set through `/_sim/space`.
     pub space: SpaceOverride,
+    /// WWNs of the FC target ports now: the spec's, unless the admin API changed them.
+    pub fc_wwns: Vec<String>,
 }
 
 /// A handler's reply and whether the state may have changed (and must be saved).
@@ -53,6 +55,8 @@ pub struct Controls {
     pub space: Mutex<SpaceOverride>,
     /// When set, replaces the spec's capacity (an administrator added or removed shelves).
     pub capacity: Mutex<Option<u64>>,
+    /// When set, replaces the spec's FC target ports (none: iSCSI only, as Cloud Block Store).
+    pub fc_wwns: Mutex<Option<Vec<String>>>,
 }
 
 /// The persisted state of one array.
@@ -173,6 +177,16 @@ impl Sim {
             .unwrap_or(self.spec.capacity)
     }
 
+    /// WWNs of the FC target ports: the spec's, unless the admin API changed them.
+    pub fn fc_wwns(&self) -> Vec<String> {
+        self.controls
+            .fc_wwns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_else(|| self.spec.fc_wwns.clone())
+    }
+
     /// Counts the call and decides its fault; returns the latency to add first.
     pub fn before_call(&self, request: &ApiRequest) -> (Duration, Injected) {
         let label = match self.spec.kind {
@@ -211,6 +225,7 @@ impl Sim {
                 .space
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()),
+            fc_wwns: self.fc_wwns(),
         }
     }
 

@@ -77,6 +77,12 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// Why `wwn` cannot name an FC target port, if it cannot: the array lists WWNs as 16 hex digits.
+pub fn wwn_problem(wwn: &str) -> Option<String> {
+    (wwn.len() != 16 || !wwn.chars().all(|c| c.is_ascii_hexdigit()))
+        .then(|| format!("FC WWN {wwn:?} must be 16 hex digits without colons"))
+}
+
 impl SimSpec {
     pub fn flasharray(state_dir: impl Into<PathBuf>) -> Self {
         Self::new(Kind::FlashArray, "sim-fa", state_dir.into())

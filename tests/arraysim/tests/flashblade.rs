@@ -426,3 +426,11 @@ fn the_admin_eradicate_removes_every_destroyed_file_system_and_nothing_live() {
         false
     );
 }
+
+#[test]
+fn a_flashblade_has_no_fc_ports_to_change() {
+    let (_dir, _sim, client) = start();
+    let reply = client.admin("PUT", "fc_wwns", Some(&json!({"wwns": []})));
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.json()["error"], "only a FlashArray has FC ports");
+}

@@ -78,7 +78,7 @@ pub fn list_ports(ctx: &Ctx<'_>, state: &FaState, params: &Params) -> FaResult {
     let iscsi = ctx.spec.iscsi_portals.iter().enumerate().map(|(i, portal)| {
         json!({"name": format!("CT{}.ETH{}", i % 2, 4 + i / 2), "iqn": iqn, "portal": portal, "wwn": null, "nqn": null, "failover": null})
     });
-    let fc = ctx.spec.fc_wwns.iter().enumerate().map(|(i, wwn)| {
+    let fc = ctx.fc_wwns.iter().enumerate().map(|(i, wwn)| {
         json!({"name": format!("CT{}.FC{}", i % 2, i / 2), "iqn": null, "portal": null, "wwn": wwn, "nqn": null, "failover": null})
     });
     paginate(iscsi.chain(fc).collect(), params)

@@ -164,3 +164,57 @@ fn initiators_belong_to_one_host_and_can_be_added_and_removed() {
     assert_eq!(client.call("DELETE", "/api/1.19/host/h1", None).status, 200);
     assert!(fa_msg(&client.call("GET", "/api/1.19/host/h1", None)).contains("Host does not exist"));
 }
+
+#[test]
+fn target_ports_list_iscsi_and_fc_and_the_admin_api_can_leave_iscsi_only() {
+    let (_dir, _sim, client) = start();
+    let wwns_listed = || -> Vec<Value> {
+        let ports = client.call("GET", "/api/1.19/port", None).json();
+        let ports = ports.as_array().expect("a list of ports");
+        assert!(
+            ports.iter().any(|p| p["portal"] == "127.0.0.1:3260"),
+            "the iSCSI portal stays: {ports:?}"
+        );
+        ports
+            .iter()
+            .filter(|p| !p["wwn"].is_null())
+            .map(|p| p["wwn"].clone())
+            .collect()
+    };
+    assert_eq!(
+        wwns_listed(),
+        vec![json!("524A937000000000"), json!("524A937000000001")]
+    );
+
+    // Cloud Block Store: iSCSI ports only.
+    let reply = client.admin("PUT", "fc_wwns", Some(&json!({"wwns": []})));
+    assert_eq!((reply.status, reply.json()), (200, json!({"wwns": []})));
+    assert!(wwns_listed().is_empty());
+
+    for bad in [
+        json!({"wwns": ["52:4A:93:70:00:00:00:00"]}),
+        json!({"wwns": "524A937000000000"}),
+        json!({"ports": []}),
+    ] {
+        let reply = client.admin("PUT", "fc_wwns", Some(&bad));
+        assert_eq!(reply.status, 400, "{bad}");
+        assert!(
+            reply.json()["error"]
+                .as_str()
+                .is_some_and(|e| !e.is_empty()),
+            "{bad}: {:?}",
+            reply.json()
+        );
+    }
+    assert!(wwns_listed().is_empty(), "a refused change changes nothing");
+
+    let reply = client.admin(
+        "PUT",
+        "fc_wwns",
+        Some(&json!({"wwns": ["524a937000000042"]})),
+    );
+    assert_eq!(reply.status, 200);
+    assert_eq!(wwns_listed(), vec![json!("524a937000000042")]);
+    client.admin("DELETE", "fc_wwns", None);
+    assert_eq!(wwns_listed().len(), 2, "back to the spec's ports");
+}
