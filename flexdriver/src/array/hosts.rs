@@ -23,16 +23,15 @@ pub fn find_host<'a>(hosts: &'a [Host], mine: &Initiators) -> Option<&'a Host> {
     })
 }
 
-/// This node's host on `fa`, created if needed. Serialised per node by the host lock, so two
-/// concurrent mounts do not both create it.
-pub fn ensure_host(node: &Node, fa: &Fa) -> Result<String> {
-    let mine = node.initiators()?;
+/// This node's host on `fa` (the one holding `mine`, this node's initiators), created if needed.
+/// Serialised per node by the host lock, so two concurrent mounts do not both create it.
+pub fn ensure_host(node: &Node, fa: &Fa, mine: &Initiators) -> Result<String> {
     let _host_lock = locks::acquire(
         &locks::host_lock_path(&node.settings.locks_dir),
         node.lock_wait(),
     )?;
     let hosts = fa.call("listing hosts", |c| c.list_hosts())?;
-    if let Some(h) = find_host(&hosts, &mine) {
+    if let Some(h) = find_host(&hosts, mine) {
         return Ok(h.name.clone());
     }
     let name = host_name_for(&node.settings.node_name);
@@ -65,7 +64,7 @@ pub fn ensure_host(node: &Node, fa: &Fa) -> Result<String> {
         }) => {
             // Registered meanwhile by someone else: take what is there now.
             let hosts = fa.call("listing hosts", |c| c.list_hosts())?;
-            find_host(&hosts, &mine)
+            find_host(&hosts, mine)
                 .map(|h| h.name.clone())
                 .ok_or_else(|| {
                     FlexError::Refused(format!(

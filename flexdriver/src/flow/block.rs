@@ -113,6 +113,14 @@ fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<
     let fas = array::flash_arrays(&node.config, d.array_call)?;
     let (fa, volume) = locate::locate(&fas, &req.volume.array_volume, req.volume.array.as_ref())?;
     let wwid = checked_wwid(&fa, &volume)?;
+    // Refusals that read but change nothing come before the record, so they leave nothing to
+    // roll back: the release a rollback runs needs this node's initiators too, and an FC node
+    // without FC ports would leave the record behind.
+    if block.san_type == SanType::Fc {
+        let ports = fa.call("listing ports", |c| c.list_ports())?;
+        san::require_fc_targets(&ports, &fa.endpoint)?;
+    }
+    let mine = node.initiators()?;
     record::store(
         &vol.record_path(),
         &VolumeRecord {
@@ -123,11 +131,7 @@ fn attach_and_stage(node: &Node, vol: &PodVolume, req: &MountRequest) -> Result<
     )?;
     step_done("record-written");
 
-    if block.san_type == SanType::Fc {
-        let ports = fa.call("listing ports", |c| c.list_ports())?;
-        san::require_fc_targets(&ports, &fa.endpoint)?;
-    }
-    let host = hosts::ensure_host(node, &fa)?;
+    let host = hosts::ensure_host(node, &fa, &mine)?;
     step_done("host-registered");
     if block.preempt_rwo_attachments && !req.shared {
         fencing::fence(&fa, &volume.name, &host)?;
