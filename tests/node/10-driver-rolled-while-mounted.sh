@@ -30,8 +30,7 @@ tag="$NODE_FLASHVOL_IMAGE_TAG-roll$$"
 new_sum="$(flashvol_image_rebuilt "$tag")"
 [[ "$new_sum" != "$old_sum" ]] || check_fail "the rebuilt driver is the installed one"
 log_step "helm upgrade --reuse-values --set image.tag=$tag"
-helm upgrade "$NODE_RELEASE" "$NODE_CHART" -n "$NODE_SYSTEM_NAMESPACE" --reuse-values \
-    --set "image.tag=$tag" >>"$NODE_STATE/logs/helm.log" 2>&1 || check_fail "helm upgrade failed: $(tail -n 3 "$NODE_STATE/logs/helm.log")"
+flashvol_upgrade "image.tag=$tag" || check_fail "helm upgrade failed"
 installed_is_new() { [[ "$(sha256sum "$driver" | cut -d' ' -f1)" == "$new_sum" ]]; }
 check_within "$NODE_TIMEOUT" "the new DaemonSet pod to install the new driver" installed_is_new
 kubectl -n "$NODE_SYSTEM_NAMESPACE" rollout status daemonset/pure-flex --timeout="${NODE_TIMEOUT}s" >/dev/null ||

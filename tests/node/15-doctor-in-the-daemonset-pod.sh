@@ -29,8 +29,7 @@ trap 'rc=$?; sim_set_faults_on fa-a "{}" 2>/dev/null || true; printf "%s\n" "$in
 # flex_path_back: the chart's flexPath as the suite installed it (after step c, or when it fails).
 flex_path_back() {
     [[ "$(helm get values "$NODE_RELEASE" -n "$NODE_SYSTEM_NAMESPACE" -o json 2>/dev/null | jq -r .flexPath)" == auto ]] || return 0
-    helm upgrade "$NODE_RELEASE" "$NODE_CHART" -n "$NODE_SYSTEM_NAMESPACE" --reuse-values \
-        --set "flexPath=$NODE_PLUGIN_DIR" >>"$NODE_STATE/logs/helm.log" 2>&1 &&
+    flashvol_upgrade "flexPath=$NODE_PLUGIN_DIR" &&
         kubectl -n "$NODE_SYSTEM_NAMESPACE" rollout status daemonset/pure-flex --timeout="${NODE_TIMEOUT}s" >/dev/null
 }
 
@@ -146,8 +145,7 @@ driver="$NODE_PLUGIN_DIR/pure~flex/flex"
 driver_sum="$(sha256sum "$driver" | cut -d' ' -f1)"
 flex_pods() { kubectl -n "$NODE_SYSTEM_NAMESPACE" get pods -l app=pure-flex -o name; }
 old_pod="$(flex_pods)"
-helm upgrade "$NODE_RELEASE" "$NODE_CHART" -n "$NODE_SYSTEM_NAMESPACE" --reuse-values --set flexPath=auto \
-    >>"$NODE_STATE/logs/helm.log" 2>&1 || check_fail "helm upgrade --set flexPath=auto failed: $(tail -n 3 "$NODE_STATE/logs/helm.log")"
+flashvol_upgrade flexPath=auto || check_fail "helm upgrade --set flexPath=auto failed"
 kubectl -n "$NODE_SYSTEM_NAMESPACE" rollout status daemonset/pure-flex --timeout="${NODE_TIMEOUT}s" >/dev/null ||
     check_fail "the auto DaemonSet did not start: $(kubectl -n "$NODE_SYSTEM_NAMESPACE" get pods -l app=pure-flex -o wide | tail -n +2)"
 old_pod_gone() { [[ "$(flex_pods)" != *"$old_pod"* ]]; }

@@ -20,9 +20,7 @@ settings="$NODE_PLUGIN_DIR/pure~flex/flashvol.json"
 # san_type_set ISCSI|FC: the chart's flasharray.sanType, upgraded in place; returns once the
 # rolled DaemonSet pod has written it into the node's settings file, which every call reads.
 san_type_set() {
-    helm upgrade "$NODE_RELEASE" "$NODE_CHART" -n "$NODE_SYSTEM_NAMESPACE" --reuse-values \
-        --set "flasharray.sanType=$1" >>"$NODE_STATE/logs/helm.log" 2>&1 ||
-        check_fail "helm upgrade failed: $(tail -n 3 "$NODE_STATE/logs/helm.log")"
+    flashvol_upgrade "flasharray.sanType=$1" || check_fail "helm upgrade failed"
     settings_say() { [[ "$(jq -r '.flashvol.block.sanType' "$settings" 2>/dev/null)" == "$1" ]]; }
     check_within "$NODE_TIMEOUT" "the node's settings to say sanType $1" settings_say "$1"
     kubectl -n "$NODE_SYSTEM_NAMESPACE" rollout status daemonset/pure-flex --timeout="${NODE_TIMEOUT}s" >/dev/null ||

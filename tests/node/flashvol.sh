@@ -10,6 +10,18 @@ NODE_FLASHVOL_IMAGE_NAME=ghcr.io/flashvol/flashvol
 
 helm() { "$REPO_ROOT/install/tools/helm.sh" "$@"; }
 
+# flashvol_upgrade KEY=VALUE...: `helm upgrade --reuse-values --set KEY=VALUE...` of the installed
+# release, as a user changes one setting; output to logs/helm.log. Fails (status 1, the log's last
+# lines on stderr) when helm does; the caller waits for what the change rolls.
+flashvol_upgrade() {
+    local sets=() setting
+    for setting in "$@"; do sets+=(--set "$setting"); done
+    helm upgrade "$NODE_RELEASE" "$NODE_CHART" -n "$NODE_SYSTEM_NAMESPACE" --reuse-values "${sets[@]}" \
+        >>"$NODE_STATE/logs/helm.log" 2>&1 && return 0
+    echo "helm upgrade --set $*: $(tail -n 3 "$NODE_STATE/logs/helm.log")" >&2
+    return 1
+}
+
 # flashvol_build LOG: the simulator (debug build, like the e2e suite's) and flashvol's image
 # (install/images/build.sh: the static release binaries of this checkout), into target/; the
 # image build's output goes to LOG. Needs no node: up.sh and quickstart.sh build before they

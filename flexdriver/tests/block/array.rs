@@ -119,17 +119,14 @@ fn an_unexpanded_initiator_name_is_refused_clearly() {
     assert!(hosts.is_empty(), "no bogus host was registered: {hosts:?}");
 }
 
-#[test]
-fn fc_on_an_iscsi_only_array_like_cloud_block_store_is_refused_by_name_before_any_change() {
-    if skip_unless_root() {
-        return;
-    }
+/// Mounts a new volume on an FC node built with `options`; the mount must fail having changed
+/// nothing: no host registered, no mount, and no volume record (a refusal comes before it: a
+/// rollback could not release it on this node, which has no FC ports). Returns the message.
+fn refused_fc_mount(options: FabricOptions, pv: &str) -> (Fabric, String) {
     let fab = Fabric::with(FabricOptions {
-        iscsi_only_array: true,
         flashvol: json!({"block": {"sanType": "FC"}}),
-        ..FabricOptions::default()
+        ..options
     });
-    let pv = "pvc-c2222222-2222-4333-8444-555555555555";
     fab.create_block_volume(pv, GIB);
     let pod = fab.pod_dir(UID_A, pv);
     let out = fab.flex(&[
@@ -138,7 +135,24 @@ fn fc_on_an_iscsi_only_array_like_cloud_block_store_is_refused_by_name_before_an
         &block_options(&fab, pv, &[]),
     ]);
     out.assert_failure();
+    let hosts = fab.fa_client().list_hosts().expect("hosts");
+    assert!(hosts.is_empty(), "no host was registered: {hosts:?}");
+    assert!(fab.mounted_at(&pod).is_none());
+    assert!(!fab.record_path(pv).exists(), "the refusal left a record");
     let message = out.message();
+    (fab, message)
+}
+
+#[test]
+fn fc_on_an_iscsi_only_array_like_cloud_block_store_is_refused_by_name_before_any_change() {
+    if skip_unless_root() {
+        return;
+    }
+    let options = FabricOptions {
+        iscsi_only_array: true,
+        ..FabricOptions::default()
+    };
+    let (fab, message) = refused_fc_mount(options, "pvc-c2222222-2222-4333-8444-555555555555");
     assert!(
         message.contains(&format!(
             "{} has no Fibre Channel ports (only iSCSI)",
@@ -147,12 +161,6 @@ fn fc_on_an_iscsi_only_array_like_cloud_block_store_is_refused_by_name_before_an
         "{message}"
     );
     assert!(message.contains("Cloud Block Store"), "{message}");
-    let hosts = fab.fa_client().list_hosts().expect("hosts");
-    assert!(hosts.is_empty(), "no host was registered: {hosts:?}");
-    assert!(fab.mounted_at(&pod).is_none());
-    // Refused before the record: a rollback could not release it (this node has no FC ports
-    // either), so a record written first would stay until a later call collected it.
-    assert!(!fab.record_path(pv).exists(), "the refusal left a record");
 }
 
 #[test]
@@ -161,29 +169,13 @@ fn fc_on_a_node_without_fc_ports_is_refused_by_name_before_any_change() {
         return;
     }
     // The array has FC targets; the node has no /sys/class/fc_host ports to register.
-    let fab = Fabric::with(FabricOptions {
-        flashvol: json!({"block": {"sanType": "FC"}}),
-        ..FabricOptions::default()
-    });
     let pv = "pvc-c3333333-2222-4333-8444-555555555555";
-    fab.create_block_volume(pv, GIB);
-    let pod = fab.pod_dir(UID_A, pv);
-    let out = fab.flex(&[
-        "mount",
-        pod.to_str().unwrap(),
-        &block_options(&fab, pv, &[]),
-    ]);
-    out.assert_failure();
-    let message = out.message();
+    let (_fab, message) = refused_fc_mount(FabricOptions::default(), pv);
     assert!(
         message.contains("SAN type is FC but no FC port was found under")
             && message.contains("class/fc_host"),
         "{message}"
     );
-    let hosts = fab.fa_client().list_hosts().expect("hosts");
-    assert!(hosts.is_empty(), "no host was registered: {hosts:?}");
-    assert!(fab.mounted_at(&pod).is_none());
-    assert!(!fab.record_path(pv).exists(), "the refusal left a record");
 }
 
 /// The simulator's call counters that moved while `f` ran: route → calls.
