@@ -1,7 +1,8 @@
 //! The simulator's own admin API under `/_sim/` (not part of Pure's API, no auth; the simulator
 //! binds loopback by default): state dumps, call stats, fault injection, space overrides, session
-//! expiry, REST version narrowing, FC target ports (none: iSCSI only), the data-path lookups the test fabric needs, and replicated
-//! snapshots delivered to a FlashArray as its replication source would.
+//! expiry, REST version narrowing, FC target ports (none: iSCSI only), the data-path lookups the
+//! test fabric needs, and replicated snapshots delivered to a FlashArray as its replication
+//! source would.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
