@@ -42,8 +42,7 @@ nothing_of() {
 log_step "a. fa-a drops every API call; pod on claim 'down'"
 sim_set_faults_on fa-a '{"drop_rate": 1.0}'
 node_run_pod "$ns" a "$NODE_WRITE_SCRIPT" down
-check_within "$NODE_TIMEOUT" "a FailedMount event on pod a" kube_has_event "$ns" a FailedMount
-message="$(kube_events_for "$ns" a FailedMount | tail -n 1)"
+message="$(node_failed_mount "$ns" a "$(kube_pv_of "$ns" down)")"
 down_endpoint="$(sim_field fa-a endpoint)"
 [[ "$message" == *"$down_endpoint"* ]] || check_fail "the FailedMount event does not name the unreachable array $down_endpoint: $message"
 nothing_of down fa-a
@@ -56,8 +55,7 @@ log_step "b. the volume of claim 'missing' is destroyed on fa-b; pod on it"
 missing_volume="$(kube_array_name_of_pv "$(kube_pv_of "$ns" missing)")"
 sim_fa_rest fa-b DELETE "volume/$missing_volume" >/dev/null || check_fail "could not destroy $missing_volume"
 node_run_pod "$ns" b "$NODE_WRITE_SCRIPT" missing
-check_within "$NODE_TIMEOUT" "a FailedMount event on pod b" kube_has_event "$ns" b FailedMount "$missing_volume"
-message="$(kube_events_for "$ns" b FailedMount | grep -F "$missing_volume" | tail -n 1)"
+message="$(node_failed_mount "$ns" b "$missing_volume")"
 nothing_of missing fa-b
 sim_fa_rest fa-b PUT "volume/$missing_volume" '{"action": "recover"}' >/dev/null || check_fail "could not recover $missing_volume"
 log_step "event: ${message:0:160}…; nothing left behind; volume recovered"
@@ -67,8 +65,7 @@ log_step "pod b started once the volume was back"
 log_step "c. fa-a fails its port listing (after the volume is connected); pod on claim 'half'"
 sim_set_faults_on fa-a '{"rules": [{"method": "GET", "path": "/api/*/port", "count": 1000, "action": {"kind": "status", "status": 500}}]}'
 node_run_pod "$ns" c "$NODE_WRITE_SCRIPT" half
-check_within "$NODE_TIMEOUT" "a FailedMount event on pod c" kube_has_event "$ns" c FailedMount
-message="$(kube_events_for "$ns" c FailedMount | tail -n 1)"
+message="$(node_failed_mount "$ns" c "$(kube_pv_of "$ns" half)")"
 log_step "event: ${message:0:160}…"
 uid_c="$(node_pod_uid "$ns" c)"
 node_delete_pod "$ns" c "$NODE_LONG_TIMEOUT"

@@ -107,7 +107,7 @@ log_step "fa-b drops every call: mounts of a pod on claim down fail (counted by 
 sim_set_faults_on fa-b '{"drop_rate": 1.0}'
 log_mark="$(node_flex_log_lines)"
 node_run_pod "$ns" late "$NODE_WRITE_SCRIPT" down
-check_within "$NODE_TIMEOUT" "a FailedMount event on pod late" kube_has_event "$ns" late FailedMount
+node_failed_mount "$ns" late "$down_pv" >/dev/null
 check_within "$NODE_TIMEOUT" "flashvol_array_reachable 0 for fa-b" provisioner_shows flashvol_array_reachable 0 "array=$ep_b"
 [[ "$(value poll flashvol_array_reachable "array=$ep_a")" == 1 ]] || check_fail "fa-a reported unreachable while only fa-b drops calls"
 sim_set_faults_on fa-b '{}'

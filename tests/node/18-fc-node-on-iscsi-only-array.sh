@@ -41,8 +41,7 @@ san_type_set FC
 before="$(array_hosts)"
 
 node_run_pod "$ns" app "$NODE_WRITE_SCRIPT" cloud
-check_within "$NODE_TIMEOUT" "a FailedMount event on pod app" kube_has_event "$ns" app FailedMount "Fibre Channel"
-message="$(kube_events_for "$ns" app FailedMount | grep -F "Fibre Channel" | tail -n 1)"
+message="$(node_failed_mount "$ns" app "Fibre Channel")"
 endpoint="$(sim_field fa-a endpoint)"
 for part in "FlashArray ${endpoint#https://} has no Fibre Channel ports (only iSCSI)" "Cloud Block Store" "sanType to ISCSI"; do
     [[ "$message" == *"$part"* ]] || check_fail "the FailedMount event does not say '$part': $message"

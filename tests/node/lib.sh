@@ -143,6 +143,16 @@ node_pod_df_bytes() { node_pod_exec "$1" "$2" df -P -k "$3" | awk 'NR == 2 { pri
 node_pod_restarts() { kubectl -n "$1" get pod "$2" -o 'jsonpath={.status.containerStatuses[0].restartCount}'; }
 # node_delete_pod NS POD: `kubectl delete --wait` (kubelet has unmounted its volumes when it returns).
 node_delete_pod() { kubectl -n "$1" delete pod "$2" --wait=true --timeout="${3:-${NODE_TIMEOUT}}s" >/dev/null; }
+# node_failed_mount NS POD TEXT: waits (NODE_TIMEOUT at most) for a FailedMount event of the pod
+# whose message contains TEXT (the claim's PV name, say), then prints the last such message. Not
+# any FailedMount: kubelet's own volumes fail with their own, such as the service account token's
+# "failed to sync configmap cache" in a namespace kubelet has just started to watch.
+node_failed_mount() {
+    local ns="$1" pod="$2" text="$3"
+    has_it() { kube_events_for "$ns" "$pod" FailedMount | grep -qF -- "$text"; }
+    check_within "$NODE_TIMEOUT" "a FailedMount event on pod $pod with '$text'" has_it
+    kube_events_for "$ns" "$pod" FailedMount | grep -F -- "$text" | tail -n 1
+}
 # node_wait_flex_calls_of_pod_end UID [QUIET]: waits (NODE_TIMEOUT at most) until no driver call
 # for the pod's volume dirs has run for QUIET seconds (3) in a row. A pod deleted while a mount
 # of it was failing and retrying may still have a mount in flight when the API has forgotten the
